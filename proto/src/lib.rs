@@ -1,0 +1,32 @@
+//! `assent-proto`: everything Assent's security rests on, as pure code.
+//!
+//! Sans-IO by rule: no sockets, no tasks, no clock reads. Bytes, keys and
+//! `Instant`s go in; bytes, keys and decisions come out. The relay, host and
+//! viewer are shells that move bytes between QUIC streams and these state
+//! machines. The wire format and rationale are in `PROTOCOL.md`.
+//!
+//! | module | owns | requirements |
+//! | --- | --- | --- |
+//! | [`wire`] | envelope, message registry, canonical encoding | bad input |
+//! | [`messages`] | every message, one module per concern | R9–R12, R15 |
+//! | [`identity`] | RSA-4096 identities, fingerprints, PSS signatures | R4 |
+//! | [`allowlist`] | operator-signed list of viewer identities | R7 |
+//! | [`handshake`] | x25519 + SPAKE2 + RSA handshake as typed states | R3–R5 |
+//! | [`record`] | ChaCha20-Poly1305 records, replay defence, rekeying | R3 |
+//! | [`password`] | one-time session passwords | R5 |
+//! | [`lockout`] | exponential lockout and burning | R6 |
+//! | [`consent`] | per-capability consent state machine | R10 |
+//! | [`audit`] | sealed, hash-chained audit records and their verifier | R12 |
+
+#![forbid(unsafe_code)]
+
+pub mod allowlist;
+pub mod audit;
+pub mod consent;
+pub mod handshake;
+pub mod identity;
+pub mod lockout;
+pub mod messages;
+pub mod password;
+pub mod record;
+pub mod wire;
