@@ -14,7 +14,7 @@ fn oversized_length_prefix_is_refused_without_allocating() {
     let err = decoder.decode(&mut input).unwrap_err();
     assert!(matches!(err, DecodeError::FrameTooLarge { len, max: 64, .. } if len == u32::MAX as usize));
     // Nothing was buffered for the payload.
-    assert!(decoder.pending.is_none());
+    assert!(decoder.is_idle());
     // And the stream stays failed.
     assert_eq!(decoder.decode(&mut &b""[..]), Err(DecodeError::StreamFailed));
 }
