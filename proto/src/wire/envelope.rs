@@ -177,8 +177,8 @@ impl FrameDecoder {
             if self.header_filled < HEADER_LEN {
                 return Ok(None);
             }
-            let header = Header::decode(&self.header)?;
             self.header_filled = 0;
+            let header = Header::decode(&self.header)?;
             let len = header.len as usize;
             self.pending = Some((header.message_type, Vec::with_capacity(len), len));
         }
