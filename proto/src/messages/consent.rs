@@ -1,7 +1,7 @@
 //! Consent messages (R10): the engineer asks for each capability separately,
 //! the technician answers each, and may revoke any grant at any time.
 
-use crate::wire::{DecodeError, Field, Reader, FILE_TRANSFER_UNAVAILABLE};
+use crate::wire::{DecodeError, Field, Reader};
 
 /// What an engineer may ask the technician for, one at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,7 +40,7 @@ impl Capability {
             #[cfg(feature = "file-transfer")]
             3 => Ok(Capability::FileTransfer),
             #[cfg(not(feature = "file-transfer"))]
-            3 => Err(DecodeError::Unavailable(FILE_TRANSFER_UNAVAILABLE)),
+            3 => Err(DecodeError::Unavailable(crate::wire::FILE_TRANSFER_UNAVAILABLE)),
             v => Err(DecodeError::InvalidValue {
                 what: "capability",
                 value: u64::from(v),
