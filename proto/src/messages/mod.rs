@@ -10,4 +10,5 @@ pub mod handshake;
 pub mod input;
 pub mod notification;
 pub mod screen;
+pub mod session;
 pub mod signalling;

@@ -1,0 +1,309 @@
+use std::sync::Arc;
+
+use rand_core::OsRng;
+
+use super::host::HostCredentials;
+use super::viewer::{self, ViewerConfig};
+use super::*;
+use crate::allowlist::{AllowList, AllowListEntry, VerifiedAllowList};
+use crate::identity::{test_support, Identity};
+use crate::messages::handshake::{HostHello, ViewerHello};
+use crate::password::{OneTimePassword, StretchParams};
+use crate::record::RekeyPolicy;
+use crate::wire::{List, Text};
+
+const NOW: u64 = 1_800_000_000;
+const SESSION: [u8; 32] = [7; 32];
+
+fn arc(identity: &'static Identity) -> Arc<Identity> {
+    // Identities are shared by reference in tests; Arc of a re-parsed copy.
+    let pem = identity.to_pkcs8_pem();
+    let der = rsa_pem_to_der(&pem);
+    Arc::new(Identity::from_pkcs8_der(&der).expect("test key reloads"))
+}
+
+fn rsa_pem_to_der(pem: &str) -> Vec<u8> {
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::pkcs8::EncodePrivateKey;
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).expect("valid pem");
+    key.to_pkcs8_der().expect("encodes").as_bytes().to_vec()
+}
+
+fn allowlist_with(viewers: &[(&Identity, u64)]) -> VerifiedAllowList {
+    let entries = viewers
+        .iter()
+        .map(|(identity, expires_unix)| AllowListEntry {
+            viewer: identity.public().clone(),
+            name: Text::new("Eve Engineer").unwrap(),
+            email: Text::new("eve@example.com").unwrap(),
+            expires_unix: *expires_unix,
+        })
+        .collect();
+    let list = AllowList {
+        serial: 1,
+        issued_unix: NOW - 60,
+        expires_unix: NOW + 86_400,
+        entries: List::new(entries).unwrap(),
+    };
+    let operator = test_support::operator();
+    list.sign(operator, &mut OsRng)
+        .verify(operator.public(), NOW)
+        .expect("fresh list verifies")
+}
+
+struct Fixture {
+    host: HostCredentials,
+    allowlist: VerifiedAllowList,
+    viewer_identity: Arc<Identity>,
+    password: OneTimePassword,
+}
+
+fn fixture() -> Fixture {
+    let password = OneTimePassword::generate(&mut OsRng);
+    let host = HostCredentials::new(
+        arc(test_support::host()),
+        &password,
+        SESSION,
+        &StretchParams::fast_for_tests(),
+    )
+    .unwrap();
+    Fixture {
+        host,
+        allowlist: allowlist_with(&[(test_support::viewer(), NOW + 3600)]),
+        viewer_identity: arc(test_support::viewer()),
+        password,
+    }
+}
+
+fn viewer_config<'a>(f: &Fixture, password: &'a OneTimePassword) -> ViewerConfig<'a> {
+    ViewerConfig {
+        identity: f.viewer_identity.clone(),
+        password,
+        session_id: SESSION,
+        expected_host: test_support::host().fingerprint(),
+        stretch: StretchParams::fast_for_tests(),
+    }
+}
+
+/// Runs the whole handshake with an optional "relay" that may rewrite flights.
+fn run(
+    f: &Fixture,
+    password: &OneTimePassword,
+    tamper_viewer_hello: impl FnOnce(&mut ViewerHello),
+    tamper_host_hello: impl FnOnce(&mut HostHello),
+) -> Result<(SessionKeys, SessionKeys), HandshakeError> {
+    let (expect_host_hello, mut hello) = viewer::start(viewer_config(f, password), &mut OsRng)?;
+    tamper_viewer_hello(&mut hello);
+    let (expect_viewer_finish, mut host_hello) =
+        f.host.respond(&f.allowlist, NOW, &hello, &mut OsRng)?;
+    tamper_host_hello(&mut host_hello);
+    let (expect_host_finish, viewer_finish) =
+        expect_host_hello.receive_host_hello(&host_hello, &mut OsRng)?;
+    let (host_keys, host_finish) = expect_viewer_finish.receive_viewer_finish(&viewer_finish)?;
+    let viewer_keys = expect_host_finish.receive_host_finish(&host_finish)?;
+    Ok((viewer_keys, host_keys))
+}
+
+#[test]
+fn handshake_with_right_password_gives_both_ends_working_channels() {
+    let f = fixture();
+    let (viewer_keys, host_keys) = run(&f, &f.password, |_| {}, |_| {}).unwrap();
+    assert_eq!(viewer_keys.transcript_hash(), host_keys.transcript_hash());
+    assert_eq!(viewer_keys.peer().fingerprint(), test_support::host().fingerprint());
+    assert_eq!(host_keys.peer().fingerprint(), test_support::viewer().fingerprint());
+
+    for channel in [Channel::Control, Channel::Screen, Channel::Input] {
+        let policy = RekeyPolicy::default();
+        let mut out = Vec::new();
+        viewer_keys.sealer(channel, policy).seal(b"hello host", &mut out).unwrap();
+        assert_eq!(host_keys.opener(channel, policy).open(&mut out).unwrap(), b"hello host");
+        let mut back = Vec::new();
+        host_keys.sealer(channel, policy).seal(b"hello viewer", &mut back).unwrap();
+        assert_eq!(viewer_keys.opener(channel, policy).open(&mut back).unwrap(), b"hello viewer");
+    }
+}
+
+#[test]
+fn channels_and_directions_have_distinct_keys() {
+    let f = fixture();
+    let (viewer_keys, host_keys) = run(&f, &f.password, |_| {}, |_| {}).unwrap();
+    let policy = RekeyPolicy::default();
+    let mut record = Vec::new();
+    viewer_keys.sealer(Channel::Screen, policy).seal(b"x", &mut record).unwrap();
+    // Another channel's opener, or our own direction's key, cannot open it.
+    assert!(host_keys.opener(Channel::Input, policy).open(&mut record.clone()).is_err());
+    assert!(viewer_keys.opener(Channel::Screen, policy).open(&mut record.clone()).is_err());
+    assert!(host_keys.opener(Channel::Screen, policy).open(&mut record).is_ok());
+}
+
+#[test]
+fn wrong_password_fails_at_the_host_and_counts_as_a_failure() {
+    let f = fixture();
+    let wrong = OneTimePassword::generate(&mut OsRng);
+    let err = run(&f, &wrong, |_| {}, |_| {}).unwrap_err();
+    assert!(matches!(err, HandshakeError::WrongPassword), "{err}");
+    assert!(err.counts_as_password_failure());
+}
+
+#[test]
+fn host_reveals_no_confirmation_before_the_viewer_proves_the_password() {
+    // With a wrong password the host stops at ViewerFinish; its HostHello holds
+    // only ephemeral values and a signature, which a guesser cannot test offline
+    // without the viewer's ephemeral secrets.
+    let f = fixture();
+    let wrong = OneTimePassword::generate(&mut OsRng);
+    let (expect_host_hello, hello) = viewer::start(viewer_config(&f, &wrong), &mut OsRng).unwrap();
+    let (expect_viewer_finish, host_hello) =
+        f.host.respond(&f.allowlist, NOW, &hello, &mut OsRng).unwrap();
+    let (_, viewer_finish) = expect_host_hello.receive_host_hello(&host_hello, &mut OsRng).unwrap();
+    assert!(matches!(
+        expect_viewer_finish.receive_viewer_finish(&viewer_finish),
+        Err(HandshakeError::WrongPassword)
+    ));
+}
+
+#[test]
+fn relay_swapping_the_viewer_x25519_key_is_detected() {
+    let f = fixture();
+    let mitm = x25519_dalek::PublicKey::from(&x25519_dalek::EphemeralSecret::random_from_rng(OsRng));
+    let err = run(&f, &f.password, |h| h.viewer_ephemeral = mitm.to_bytes(), |_| {}).unwrap_err();
+    assert!(matches!(err, HandshakeError::BadSignature(Role::Host)), "{err}");
+}
+
+#[test]
+fn relay_swapping_the_host_x25519_key_is_detected() {
+    let f = fixture();
+    let mitm = x25519_dalek::PublicKey::from(&x25519_dalek::EphemeralSecret::random_from_rng(OsRng));
+    let err = run(&f, &f.password, |_| {}, |h| h.host_ephemeral = mitm.to_bytes()).unwrap_err();
+    assert!(matches!(err, HandshakeError::BadSignature(Role::Host)), "{err}");
+}
+
+#[test]
+fn relay_substituting_the_host_rsa_key_is_refused_by_the_pin() {
+    let f = fixture();
+    let impostor = test_support::other();
+    let err = run(
+        &f,
+        &f.password,
+        |_| {},
+        |h| {
+            h.host_identity = impostor.public().clone();
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, HandshakeError::HostKeyMismatch { .. }), "{err}");
+}
+
+#[test]
+fn relay_substituting_another_listed_viewer_key_is_detected() {
+    // Even a key that *is* allowlisted cannot be swapped in: the viewer's
+    // signature in ViewerFinish does not verify under it.
+    let mut f = fixture();
+    f.allowlist = allowlist_with(&[
+        (test_support::viewer(), NOW + 3600),
+        (test_support::other(), NOW + 3600),
+    ]);
+    let err = run(
+        &f,
+        &f.password,
+        |h| h.viewer_identity = test_support::other().public().clone(),
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(err, HandshakeError::BadSignature(Role::Host) | HandshakeError::BadSignature(Role::Viewer)), "{err}");
+}
+
+#[test]
+fn relay_altering_a_pake_message_breaks_key_confirmation() {
+    let f = fixture();
+    // Replace the viewer's SPAKE2 message with a fresh one for a different password:
+    // the host's transcript then differs, so the host's signature fails at the viewer.
+    let other_password = OneTimePassword::generate(&mut OsRng);
+    let (_, other_hello) = viewer::start(viewer_config(&f, &other_password), &mut OsRng).unwrap();
+    let err = run(&f, &f.password, |h| h.viewer_pake = other_hello.viewer_pake.clone(), |_| {})
+        .unwrap_err();
+    assert!(matches!(err, HandshakeError::BadSignature(_)), "{err}");
+}
+
+#[test]
+fn viewer_not_on_the_allowlist_is_refused() {
+    let mut f = fixture();
+    f.allowlist = allowlist_with(&[(test_support::other(), NOW + 3600)]);
+    let err = run(&f, &f.password, |_| {}, |_| {}).unwrap_err();
+    assert!(matches!(err, HandshakeError::NotAllowListed(_)), "{err}");
+}
+
+#[test]
+fn expired_viewer_key_is_refused() {
+    let mut f = fixture();
+    f.allowlist = allowlist_with(&[(test_support::viewer(), NOW - 1)]);
+    let err = run(&f, &f.password, |_| {}, |_| {}).unwrap_err();
+    assert!(matches!(err, HandshakeError::NotAllowListed(_)), "{err}");
+}
+
+#[test]
+fn hello_for_another_support_session_is_refused() {
+    let f = fixture();
+    let err = run(&f, &f.password, |h| h.session_id = [8; 32], |_| {}).unwrap_err();
+    assert!(matches!(err, HandshakeError::UnknownSession), "{err}");
+}
+
+#[test]
+fn low_order_x25519_key_is_refused() {
+    let f = fixture();
+    let (_, mut hello) = viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
+    hello.viewer_ephemeral = [0; 32];
+    let err = f.host.respond(&f.allowlist, NOW, &hello, &mut OsRng).unwrap_err();
+    assert!(matches!(err, HandshakeError::LowOrderKey), "{err}");
+}
+
+#[test]
+fn forged_host_confirmation_is_refused_by_the_viewer() {
+    let f = fixture();
+    let (expect_host_hello, hello) = viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
+    let (expect_viewer_finish, host_hello) =
+        f.host.respond(&f.allowlist, NOW, &hello, &mut OsRng).unwrap();
+    let (expect_host_finish, viewer_finish) =
+        expect_host_hello.receive_host_hello(&host_hello, &mut OsRng).unwrap();
+    let (_, mut host_finish) = expect_viewer_finish.receive_viewer_finish(&viewer_finish).unwrap();
+    host_finish.confirm[0] ^= 1;
+    assert!(matches!(
+        expect_host_finish.receive_host_finish(&host_finish),
+        Err(HandshakeError::HostConfirmationFailed)
+    ));
+}
+
+#[test]
+fn no_handshake_message_carries_password_bytes() {
+    let f = fixture();
+    let (expect_host_hello, hello) = viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
+    let (expect_viewer_finish, host_hello) =
+        f.host.respond(&f.allowlist, NOW, &hello, &mut OsRng).unwrap();
+    let (_, viewer_finish) = expect_host_hello.receive_host_hello(&host_hello, &mut OsRng).unwrap();
+    let (_, host_finish) = expect_viewer_finish.receive_viewer_finish(&viewer_finish).unwrap();
+    let mut wire = Vec::new();
+    wire.extend(hello.to_frame().unwrap());
+    wire.extend(host_hello.to_frame().unwrap());
+    wire.extend(viewer_finish.to_frame().unwrap());
+    wire.extend(host_finish.to_frame().unwrap());
+    let stretched = f.password.stretch(&SESSION, &StretchParams::fast_for_tests()).unwrap();
+    for secret in [f.password.display_grouped().replace('-', "").into_bytes(), stretched.as_bytes().to_vec()] {
+        assert!(!wire.windows(secret.len()).any(|w| w == secret.as_slice()));
+    }
+}
+
+#[test]
+fn handshake_messages_round_trip_through_frames() {
+    use crate::messages::handshake::{HostFinish, ViewerFinish};
+    use crate::wire::Message;
+    let f = fixture();
+    let (expect_host_hello, hello) = viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
+    assert_eq!(ViewerHello::from_frame(&hello.to_frame().unwrap()).unwrap(), hello);
+    let (expect_viewer_finish, host_hello) =
+        f.host.respond(&f.allowlist, NOW, &hello, &mut OsRng).unwrap();
+    assert_eq!(HostHello::from_frame(&host_hello.to_frame().unwrap()).unwrap(), host_hello);
+    let (_, viewer_finish) = expect_host_hello.receive_host_hello(&host_hello, &mut OsRng).unwrap();
+    assert_eq!(ViewerFinish::from_frame(&viewer_finish.to_frame().unwrap()).unwrap(), viewer_finish);
+    let (_, host_finish) = expect_viewer_finish.receive_viewer_finish(&viewer_finish).unwrap();
+    assert_eq!(HostFinish::from_frame(&host_finish.to_frame().unwrap()).unwrap(), host_finish);
+}
