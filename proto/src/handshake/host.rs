@@ -163,3 +163,11 @@ impl ExpectViewerFinish {
         Ok((keys, reply))
     }
 }
+
+impl std::fmt::Debug for ExpectViewerFinish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExpectViewerFinish")
+            .field("viewer", &self.viewer.fingerprint())
+            .finish_non_exhaustive()
+    }
+}

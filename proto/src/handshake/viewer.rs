@@ -163,3 +163,19 @@ impl ExpectHostFinish {
         ))
     }
 }
+
+impl std::fmt::Debug for ExpectHostHello {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExpectHostHello")
+            .field("expected_host", &self.expected_host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ExpectHostFinish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExpectHostFinish")
+            .field("host", &self.host.fingerprint())
+            .finish_non_exhaustive()
+    }
+}
