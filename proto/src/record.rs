@@ -178,7 +178,11 @@ impl RecordSealer {
         out.extend_from_slice(&header);
         out.extend_from_slice(plaintext);
         let body = &mut out[start + SEQ_LEN..];
-        match self.epoch.cipher.encrypt_in_place_detached(&nonce(seq), &header, body) {
+        match self
+            .epoch
+            .cipher
+            .encrypt_in_place_detached(&nonce(seq), &header, body)
+        {
             Ok(tag) => out.extend_from_slice(&tag),
             Err(_) => {
                 // Only refused beyond 256 GiB, far above MAX_RECORD_PLAINTEXT.
@@ -238,11 +242,12 @@ impl RecordOpener {
 
     fn open_in_order<'a>(&mut self, record: &'a mut [u8]) -> Result<&'a [u8], RecordError> {
         let len = record.len();
-        let truncated = RecordError::Truncated { len };
         let (header, rest) = record
             .split_first_chunk_mut::<SEQ_LEN>()
-            .ok_or(truncated.clone())?;
-        let (body, tag) = rest.split_last_chunk_mut::<TAG_LEN>().ok_or(truncated)?;
+            .ok_or(RecordError::Truncated { len })?;
+        let (body, tag) = rest
+            .split_last_chunk_mut::<TAG_LEN>()
+            .ok_or(RecordError::Truncated { len })?;
         let seq = u64::from_be_bytes(*header);
         let expected = self.next_seq;
         if expected == u64::MAX {

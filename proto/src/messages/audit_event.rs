@@ -1,1 +1,217 @@
-//! (in progress)
+//! What gets audited (R12), as wire types: hosts report these to the relay in
+//! an [`AuditReport`], and the relay records its own (connection requests,
+//! lockouts, intrusion alarms) into the sealed chain of [`crate::audit`].
+//!
+//! Events cover the R12 list (connection requests granted and refused,
+//! authentication failures, lockouts, consent decisions, file transfers) plus
+//! what R6, R10, R11 and R14 make worth recording. Identities are the SHA-256
+//! fingerprints of their SPKI, as raw 32-byte arrays.
+
+use crate::messages::consent::Capability;
+#[cfg(feature = "file-transfer")]
+use crate::messages::file_transfer::TransferDirection;
+use crate::wire::{DecodeError, Field, Reader, Text};
+
+/// Wire tag of [`AuditEvent::FileTransfer`]; a PHI build (R11) recognises it
+/// only to say "not available" instead of "unknown".
+const FILE_TRANSFER_TAG: u8 = 5;
+
+crate::wire_enum! {
+    /// How a consent prompt ended (R10).
+    pub enum ConsentOutcomeCode {
+        Granted = 1,
+        Refused = 2,
+        /// Unanswered prompts are refusals; recorded apart so audits can tell.
+        TimedOut = 3,
+        Revoked = 4,
+    }
+}
+
+/// Declares the event enum once: variant, wire tag, stable kind name and
+/// fields in wire order. Encoder, decoder and [`AuditEvent::KINDS`] are all
+/// generated from this one table, so a tag cannot drift between them.
+macro_rules! audit_events {
+    ($(
+        $(#[doc = $doc:literal])*
+        $(#[cfg($cfg:meta)])?
+        $variant:ident = $tag:literal, $kind:literal {
+            $( $(#[doc = $fdoc:literal])* $field:ident : $fty:ty ),* $(,)?
+        }
+    )*) => {
+        /// One audited event. Encoded as a one-byte tag followed by the
+        /// variant's fields in declaration order.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum AuditEvent {
+            $(
+                $(#[doc = $doc])*
+                $(#[cfg($cfg)])?
+                $variant { $( $(#[doc = $fdoc])* $field: $fty ),* },
+            )*
+        }
+
+        impl AuditEvent {
+            /// Every kind name this build knows, in tag order (for filters and help text).
+            pub const KINDS: &'static [&'static str] = &[ $( $(#[cfg($cfg)])? $kind, )* ];
+
+            /// Stable snake_case name of the event kind, for filtering (`audit list --kind`).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $( $(#[cfg($cfg)])? Self::$variant { .. } => $kind, )*
+                }
+            }
+        }
+
+        impl Field for AuditEvent {
+            fn encode(&self, out: &mut Vec<u8>) {
+                match self {
+                    $(
+                        $(#[cfg($cfg)])?
+                        Self::$variant { $( $field ),* } => {
+                            out.push($tag);
+                            $( Field::encode($field, out); )*
+                        }
+                    )*
+                }
+            }
+
+            fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                match r.u8()? {
+                    $(
+                        $(#[cfg($cfg)])?
+                        $tag => Ok(Self::$variant { $( $field: Field::decode(r)? ),* }),
+                    )*
+                    #[cfg(not(feature = "file-transfer"))]
+                    FILE_TRANSFER_TAG => Err(DecodeError::Unavailable(
+                        crate::wire::FILE_TRANSFER_UNAVAILABLE,
+                    )),
+                    v => Err(DecodeError::InvalidValue {
+                        what: "audit event",
+                        value: u64::from(v),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+audit_events! {
+    /// A viewer asked to reach a host; recorded granted or refused (R7, R8, R12).
+    ConnectionRequest = 1, "connection_request" {
+        host_id: Text<64>,
+        /// Viewer identity fingerprint.
+        viewer: [u8; 32],
+        /// Source address or prefix the request came from.
+        source: Text<64>,
+        granted: bool,
+        /// Why it was refused (or how it was granted), for the operator.
+        reason: Text<256>,
+    }
+    /// A session password or identity check failed (R5, R6).
+    AuthenticationFailed = 2, "authentication_failed" {
+        host_id: Text<64>,
+        viewer: [u8; 32],
+        source: Text<64>,
+        /// Consecutive failures so far, including this one.
+        failures: u32,
+    }
+    /// Exponential lockout engaged (R6); `burned` when the password is spent.
+    LockedOut = 3, "locked_out" {
+        host_id: Text<64>,
+        viewer: [u8; 32],
+        source: Text<64>,
+        failures: u32,
+        /// Seconds before the next attempt is allowed.
+        wait_secs: u64,
+        burned: bool,
+    }
+    /// The technician answered (or ignored, or revoked) one capability (R10).
+    ConsentDecision = 4, "consent_decision" {
+        host_id: Text<64>,
+        session_id: [u8; 32],
+        capability: Capability,
+        outcome: ConsentOutcomeCode,
+    }
+    /// A file crossed the session (R12: name, size, hash, direction).
+    /// Absent from PHI builds (R11).
+    #[cfg(feature = "file-transfer")]
+    FileTransfer = 5, "file_transfer" {
+        host_id: Text<64>,
+        session_id: [u8; 32],
+        name: Text<255>,
+        size: u64,
+        /// SHA-256 of the file contents as transferred.
+        sha256: [u8; 32],
+        direction: TransferDirection,
+    }
+    /// Input arrived without remote-control consent and was dropped (R10).
+    InputDropped = 6, "input_dropped" {
+        host_id: Text<64>,
+        session_id: [u8; 32],
+        /// Input events dropped since the last report.
+        count: u64,
+    }
+    /// The relay noticed an abnormal pattern: guessing, scanning, floods (R14).
+    IntrusionDetected = 7, "intrusion_detected" {
+        source: Text<64>,
+        /// Short pattern name, e.g. `password_guessing`.
+        kind: Text<64>,
+        detail: Text<256>,
+    }
+    /// A host device enrolled with the relay (R13).
+    HostEnrolled = 8, "host_enrolled" {
+        host_id: Text<64>,
+        /// Host identity fingerprint.
+        host: [u8; 32],
+        /// Instrument model, e.g. `Navios EX`.
+        model: Text<128>,
+    }
+    /// An end-to-end session was established (R9).
+    SessionStarted = 9, "session_started" {
+        host_id: Text<64>,
+        session_id: [u8; 32],
+        viewer: [u8; 32],
+    }
+    /// A session ended, and why.
+    SessionEnded = 10, "session_ended" {
+        host_id: Text<64>,
+        session_id: [u8; 32],
+        reason: Text<256>,
+    }
+    /// The installer approved adding file transfer to a host (R11, R16).
+    FileTransferCapabilityApproved = 11, "file_transfer_capability_approved" {
+        host_id: Text<64>,
+        model: Text<128>,
+    }
+}
+
+impl AuditEvent {
+    /// The host the event concerns; `None` for relay-wide events.
+    pub fn host_id(&self) -> Option<&str> {
+        match self {
+            Self::ConnectionRequest { host_id, .. }
+            | Self::AuthenticationFailed { host_id, .. }
+            | Self::LockedOut { host_id, .. }
+            | Self::ConsentDecision { host_id, .. }
+            | Self::InputDropped { host_id, .. }
+            | Self::HostEnrolled { host_id, .. }
+            | Self::SessionStarted { host_id, .. }
+            | Self::SessionEnded { host_id, .. }
+            | Self::FileTransferCapabilityApproved { host_id, .. } => Some(host_id.as_str()),
+            #[cfg(feature = "file-transfer")]
+            Self::FileTransfer { host_id, .. } => Some(host_id.as_str()),
+            Self::IntrusionDetected { .. } => None,
+        }
+    }
+}
+
+crate::wire_struct! {
+    /// A host reporting one event to the relay, which records it (R12).
+    /// The relay stamps its own receive time too; this is the host's clock.
+    pub struct AuditReport : AuditReport {
+        pub occurred_unix_ms: u64,
+        pub event: AuditEvent,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
