@@ -14,6 +14,7 @@ use crate::wire::{DecodeError, Field, Reader, Text};
 
 /// Wire tag of [`AuditEvent::FileTransfer`]; a PHI build (R11) recognises it
 /// only to say "not available" instead of "unknown".
+#[cfg(any(test, not(feature = "file-transfer")))]
 const FILE_TRANSFER_TAG: u8 = 5;
 
 crate::wire_enum! {

@@ -47,7 +47,9 @@ impl Capability {
             #[cfg(feature = "file-transfer")]
             3 => Ok(Capability::FileTransfer),
             #[cfg(not(feature = "file-transfer"))]
-            3 => Err(DecodeError::Unavailable(crate::wire::FILE_TRANSFER_UNAVAILABLE)),
+            3 => Err(DecodeError::Unavailable(
+                crate::wire::FILE_TRANSFER_UNAVAILABLE,
+            )),
             v => Err(DecodeError::InvalidValue {
                 what: "capability",
                 value: u64::from(v),
@@ -131,6 +133,9 @@ crate::wire_enum! {
         RateLimited = 4,
         /// The sender failed on its own side (disk full, capture failed).
         Internal = 5,
+        /// A request that does not fit the current state (a capability
+        /// already awaiting an answer or already granted).
+        InvalidState = 6,
     }
 }
 
@@ -210,6 +215,7 @@ pub(crate) mod strategies {
             SessionErrorCode::NotGranted,
             SessionErrorCode::RateLimited,
             SessionErrorCode::Internal,
+            SessionErrorCode::InvalidState,
         ]);
         (code, text()).prop_map(|(code, message)| SessionError { code, message })
     }
@@ -217,13 +223,19 @@ pub(crate) mod strategies {
     /// The longest instance of every consent message.
     pub(crate) fn largest_instances() -> Vec<crate::messages::session::SessionMessage> {
         vec![
-            CapabilityRequest { capability: largest() }.into(),
+            CapabilityRequest {
+                capability: largest(),
+            }
+            .into(),
             CapabilityDecision {
                 capability: largest(),
                 outcome: largest(),
             }
             .into(),
-            CapabilityRevoked { capability: largest() }.into(),
+            CapabilityRevoked {
+                capability: largest(),
+            }
+            .into(),
             SessionError {
                 code: largest(),
                 message: largest(),
@@ -275,10 +287,12 @@ mod tests {
             })
         );
         // The PHI host's answer still decodes on a full-build viewer.
-        let answer = SessionError::from_decode_error(&DecodeError::Unavailable(
-            FILE_TRANSFER_UNAVAILABLE,
-        ));
-        assert_eq!(SessionError::from_frame(&answer.to_frame().unwrap()), Ok(answer));
+        let answer =
+            SessionError::from_decode_error(&DecodeError::Unavailable(FILE_TRANSFER_UNAVAILABLE));
+        assert_eq!(
+            SessionError::from_frame(&answer.to_frame().unwrap()),
+            Ok(answer)
+        );
     }
 
     #[test]

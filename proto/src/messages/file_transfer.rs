@@ -107,15 +107,20 @@ pub(crate) mod strategies {
     }
 
     pub(crate) fn file_offer() -> impl Strategy<Value = FileOffer> {
-        (any::<u64>(), text(), any::<u64>(), any::<[u8; 32]>(), direction()).prop_map(
-            |(transfer_id, name, size, sha256, direction)| FileOffer {
+        (
+            any::<u64>(),
+            text(),
+            any::<u64>(),
+            any::<[u8; 32]>(),
+            direction(),
+        )
+            .prop_map(|(transfer_id, name, size, sha256, direction)| FileOffer {
                 transfer_id,
                 name,
                 size,
                 sha256,
                 direction,
-            },
-        )
+            })
     }
 
     pub(crate) fn file_offer_answer() -> impl Strategy<Value = FileOfferAnswer> {

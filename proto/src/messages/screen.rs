@@ -72,7 +72,8 @@ crate::wire_struct! {
 /// then full tiles (x, y, w, h, encoding, length prefix, data).
 const FRAME_UPDATE_MAX: usize =
     8 + 4 + 4 + 1 + 4 + MAX_TILES_PER_UPDATE * (4 + 4 + 2 + 2 + 1 + 4 + TILE_DATA_MAX);
-const _: () = assert!(FRAME_UPDATE_MAX <= crate::wire::MAX_RECORD_PLAINTEXT - crate::wire::HEADER_LEN);
+const _: () =
+    assert!(FRAME_UPDATE_MAX <= crate::wire::MAX_RECORD_PLAINTEXT - crate::wire::HEADER_LEN);
 
 /// A cursor image. Decoding checks the image is exactly `w × h` RGBA pixels,
 /// at most [`CURSOR_SIDE_MAX`] a side, with the hot spot inside it.
@@ -88,13 +89,7 @@ pub struct CursorShape {
 
 impl CursorShape {
     /// Checks the invariants the decoder enforces, so a sender finds out first.
-    pub fn new(
-        w: u16,
-        h: u16,
-        hot_x: u16,
-        hot_y: u16,
-        rgba: Vec<u8>,
-    ) -> Result<Self, DecodeError> {
+    pub fn new(w: u16, h: u16, hot_x: u16, hot_y: u16, rgba: Vec<u8>) -> Result<Self, DecodeError> {
         let shape = Self {
             w,
             h,
@@ -198,28 +193,41 @@ pub(crate) mod strategies {
 
     fn tile() -> impl Strategy<Value = Tile> {
         let encoding = prop_oneof![Just(TileEncoding::Raw), Just(TileEncoding::Zstd)];
-        (any::<u32>(), any::<u32>(), any::<u16>(), any::<u16>(), encoding, bytes()).prop_map(
-            |(x, y, w, h, encoding, data)| Tile {
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u16>(),
+            any::<u16>(),
+            encoding,
+            bytes(),
+        )
+            .prop_map(|(x, y, w, h, encoding, data)| Tile {
                 x,
                 y,
                 w,
                 h,
                 encoding,
                 data,
-            },
-        )
+            })
     }
 
     pub(crate) fn frame_update() -> impl Strategy<Value = FrameUpdate> {
-        (any::<u64>(), any::<u32>(), any::<u32>(), any::<bool>(), list(tile(), 8)).prop_map(
-            |(frame_seq, width, height, frame_complete, tiles)| FrameUpdate {
-                frame_seq,
-                width,
-                height,
-                frame_complete,
-                tiles,
-            },
+        (
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>(),
+            list(tile(), 8),
         )
+            .prop_map(
+                |(frame_seq, width, height, frame_complete, tiles)| FrameUpdate {
+                    frame_seq,
+                    width,
+                    height,
+                    frame_complete,
+                    tiles,
+                },
+            )
     }
 
     fn cursor_shape() -> impl Strategy<Value = CursorShape> {

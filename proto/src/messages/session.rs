@@ -5,7 +5,7 @@
 //! A record's plaintext is exactly one frame (envelope plus payload), so
 //! [`SessionMessage::from_frame_bytes`] is what a shell calls on an opened
 //! record. On a PHI build (R11) a file-transfer frame is refused with
-//! [`DecodeError::Unavailable`] carrying
+//! [`crate::wire::DecodeError::Unavailable`] carrying
 //! [`crate::wire::FILE_TRANSFER_UNAVAILABLE`]: that is an answerable request
 //! ([`SessionError::from_decode_error`]), not a broken stream.
 
@@ -17,7 +17,8 @@ use super::file_transfer::{FileAbort, FileChunk, FileComplete, FileOffer, FileOf
 use super::input::{KeyEvent, PointerButton, PointerMove, Wheel};
 use super::notification::{Notification, NotificationCleared};
 use super::screen::{CursorUpdate, FrameUpdate, ScreenInfo};
-use crate::wire::{DecodeError, Text};
+use crate::handshake::Channel;
+use crate::wire::Text;
 
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -158,6 +159,31 @@ impl SessionMessage {
             | Self::SessionError(_)
             | Self::Notification(_)
             | Self::NotificationCleared(_) => None,
+        }
+    }
+}
+
+impl SessionMessage {
+    /// The end-to-end channel (its own QUIC stream and keys) this message
+    /// travels on; a receiver refuses it on any other, so, for example,
+    /// input can never arrive disguised as screen traffic.
+    pub fn channel(&self) -> Channel {
+        match self {
+            Self::ScreenInfo(_) | Self::FrameUpdate(_) | Self::CursorUpdate(_) => Channel::Screen,
+            Self::PointerMove(_) | Self::PointerButton(_) | Self::Wheel(_) | Self::KeyEvent(_) => {
+                Channel::Input
+            }
+            #[cfg(feature = "file-transfer")]
+            Self::FileOffer(_)
+            | Self::FileOfferAnswer(_)
+            | Self::FileChunk(_)
+            | Self::FileComplete(_)
+            | Self::FileAbort(_) => Channel::Files,
+            Self::Notification(_) | Self::NotificationCleared(_) => Channel::Notifications,
+            Self::CapabilityRequest(_)
+            | Self::CapabilityDecision(_)
+            | Self::CapabilityRevoked(_)
+            | Self::SessionError(_) => Channel::Control,
         }
     }
 }

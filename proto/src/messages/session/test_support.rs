@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use crate::identity::{test_support as keys, Fingerprint, PublicIdentity};
-use crate::wire::{Bytes, List, Text};
+use crate::wire::{Bytes, Frame, FrameDecoder, List, Text};
 
 /// Longest text or byte string a strategy generates: long enough to cross
 /// length-prefix boundaries, short enough to keep cases fast. The largest
@@ -38,7 +38,10 @@ pub(crate) fn bytes<const N: usize>() -> impl Strategy<Value = Bytes<N>> {
 }
 
 /// Up to `at_most` items (and never more than `N`).
-pub(crate) fn list<S, const N: usize>(item: S, at_most: usize) -> impl Strategy<Value = List<S::Value, N>>
+pub(crate) fn list<S, const N: usize>(
+    item: S,
+    at_most: usize,
+) -> impl Strategy<Value = List<S::Value, N>>
 where
     S: Strategy,
     S::Value: std::fmt::Debug,
@@ -57,6 +60,18 @@ pub(crate) fn public_identity() -> impl Strategy<Value = PublicIdentity> {
         Just(keys::host().public().clone()),
         Just(keys::viewer().public().clone()),
     ]
+}
+
+/// Reads one frame through the stream decoder, which must take every byte.
+pub(crate) fn frame_of(bytes: &[u8]) -> Frame {
+    let mut decoder = FrameDecoder::new();
+    let mut input = bytes;
+    let frame = decoder
+        .decode(&mut input)
+        .expect("valid frame")
+        .expect("complete frame");
+    assert!(input.is_empty(), "bytes left after one frame");
+    frame
 }
 
 /// The value of a type whose encoding is longest: texts and bytes at their
