@@ -22,7 +22,7 @@ use assent_proto::messages::audit_event::{AuditEvent, ConsentOutcomeCode};
 use assent_proto::messages::consent::Capability;
 use assent_proto::password::{OneTimePassword, StretchParams};
 use assent_proto::record::RekeyPolicy;
-use assent_proto::wire::{Field, FrameDecoder, List, Message, Text};
+use assent_proto::wire::{Field, Frame, FrameDecoder, List, Message, MessageType, Text};
 use rand_core::{OsRng, RngCore};
 
 /// The relay's view: it checks envelopes and forwards; it never holds keys.
@@ -37,6 +37,16 @@ impl BlindRelay {
         let bytes = message.to_frame().expect("message within its bound");
         self.forward_bytes(&bytes);
         M::from_frame(&bytes).expect("relay forwards bytes unchanged")
+    }
+
+    /// End-to-end records travel in `SealedRecord` frames; the payload is ciphertext.
+    fn forward_record(&mut self, record: Vec<u8>) -> Vec<u8> {
+        let frame = Frame {
+            message_type: MessageType::SealedRecord,
+            payload: record,
+        };
+        self.forward_bytes(&frame.to_bytes());
+        frame.payload
     }
 
     fn forward_bytes(&mut self, bytes: &[u8]) {
@@ -84,20 +94,31 @@ fn main() {
     let allowlist = signed
         .verify(operator.public(), now_unix)
         .expect("operator-signed list verifies");
-    println!("allowlist serial {} with {} engineer(s)", allowlist.serial(), allowlist.entries().len());
+    println!(
+        "allowlist serial {} with {} engineer(s)",
+        allowlist.serial(),
+        allowlist.entries().len()
+    );
 
     step("Technician starts a support request (R5, R9)");
     let mut session_id = [0u8; 32];
     rng.fill_bytes(&mut session_id);
     let password = OneTimePassword::generate(&mut rng);
     let stretch = StretchParams::default();
+    let stretch_started = Instant::now();
     let credentials = HostCredentials::new(host.clone(), &password, session_id, &stretch)
         .expect("argon2id stretch");
-    println!("one-time password shown to the technician: {}", password.display_grouped());
-    println!("(argon2id m=64 MiB, t=3 stretched it in {:?})", t0.elapsed());
+    println!(
+        "one-time password shown to the technician: {}",
+        password.display_grouped()
+    );
+    println!(
+        "(argon2id m=64 MiB, t=3 stretched it in {:?})",
+        stretch_started.elapsed()
+    );
 
     let audit_key = AuditKey::generate(&mut rng);
-    let mut chain = AuditChain::new(audit_key);
+    let mut chain = AuditChain::new(audit_key.clone());
     let mut sealed = Vec::new();
     let mut audit = |event: AuditEvent, chain: &mut AuditChain| {
         sealed.push(chain.append(&mut OsRng, 0, event).expect("audit append"));
@@ -109,7 +130,16 @@ fn main() {
 
     step("Attempt 1: the engineer mistypes the password (R6)");
     let wrong = OneTimePassword::generate(&mut rng);
-    let result = attempt(&credentials, &allowlist, now_unix, &engineer, &host, &wrong, session_id, &mut relay);
+    let result = attempt(
+        &credentials,
+        &allowlist,
+        now_unix,
+        &engineer,
+        &host,
+        &wrong,
+        session_id,
+        &mut relay,
+    );
     match result {
         Err(HandshakeError::WrongPassword) => {
             let state = lockout.record_failure(clock);
@@ -133,9 +163,17 @@ fn main() {
 
     step("Attempt 2: the right password, after the wait");
     lockout.check(clock).expect("wait has passed");
-    let (viewer_keys, host_keys) =
-        attempt(&credentials, &allowlist, now_unix, &engineer, &host, &password, session_id, &mut relay)
-            .expect("handshake succeeds");
+    let (viewer_keys, host_keys) = attempt(
+        &credentials,
+        &allowlist,
+        now_unix,
+        &engineer,
+        &host,
+        &password,
+        session_id,
+        &mut relay,
+    )
+    .expect("handshake succeeds");
     lockout.record_success();
     println!(
         "both ends agree on transcript {}…",
@@ -157,15 +195,26 @@ fn main() {
     let mut screen_rx = viewer_keys.opener(Channel::Screen, policy);
     let screen_content = b"ANALYSER READY  Lot 4711  QC PASS";
 
-    println!("before consent, screen view allowed? {}", consent.allows(Capability::ScreenView, clock));
+    println!(
+        "before consent, screen view allowed? {}",
+        consent.allows(Capability::ScreenView, clock)
+    );
     consent.request(Capability::ScreenView, clock).unwrap();
     let decision = consent.answer(Capability::ScreenView, true, clock).unwrap();
     println!("technician granted {}", decision.capability);
-    audit(consent_event(&host_id, session_id, Capability::ScreenView, ConsentOutcomeCode::Granted), &mut chain);
+    audit(
+        consent_event(
+            &host_id,
+            session_id,
+            Capability::ScreenView,
+            ConsentOutcomeCode::Granted,
+        ),
+        &mut chain,
+    );
     if consent.allows(Capability::ScreenView, clock) {
         let mut record = Vec::new();
         screen_tx.seal(screen_content, &mut record).unwrap();
-        relay.forward_bytes(&record);
+        let mut record = relay.forward_record(record);
         let shown = screen_rx.open(&mut record).unwrap();
         println!("viewer sees: {}", String::from_utf8_lossy(shown));
     }
@@ -173,15 +222,47 @@ fn main() {
     consent.request(Capability::RemoteControl, clock).unwrap();
     clock += Duration::from_secs(61);
     for timed_out in consent.expire(clock) {
-        println!("technician did not answer: {} is {:?}", timed_out.capability, timed_out.outcome);
-        audit(consent_event(&host_id, session_id, timed_out.capability, ConsentOutcomeCode::TimedOut), &mut chain);
+        println!(
+            "technician did not answer: {} is {:?}",
+            timed_out.capability, timed_out.outcome
+        );
+        audit(
+            consent_event(
+                &host_id,
+                session_id,
+                timed_out.capability,
+                ConsentOutcomeCode::TimedOut,
+            ),
+            &mut chain,
+        );
     }
-    println!("a click from the engineer is dropped: control allowed? {}", consent.allows(Capability::RemoteControl, clock));
-    audit(AuditEvent::InputDropped { host_id: host_id.clone(), session_id, count: 1 }, &mut chain);
+    println!(
+        "a click from the engineer is dropped: control allowed? {}",
+        consent.allows(Capability::RemoteControl, clock)
+    );
+    audit(
+        AuditEvent::InputDropped {
+            host_id: host_id.clone(),
+            session_id,
+            count: 1,
+        },
+        &mut chain,
+    );
 
     consent.revoke(Capability::ScreenView).unwrap();
-    println!("technician revoked screen view: allowed now? {}", consent.allows(Capability::ScreenView, clock));
-    audit(consent_event(&host_id, session_id, Capability::ScreenView, ConsentOutcomeCode::Revoked), &mut chain);
+    println!(
+        "technician revoked screen view: allowed now? {}",
+        consent.allows(Capability::ScreenView, clock)
+    );
+    audit(
+        consent_event(
+            &host_id,
+            session_id,
+            Capability::ScreenView,
+            ConsentOutcomeCode::Revoked,
+        ),
+        &mut chain,
+    );
 
     step("What the relay saw");
     let pw = password.display_grouped().replace('-', "");
@@ -194,7 +275,7 @@ fn main() {
     );
 
     step("Audit chain (R12)");
-    let verified = audit::verify(chain.key_for_verification(), sealed.iter(), Some(&chain.head()))
+    let verified = audit::verify(&audit_key, sealed.iter(), Some(&chain.head()))
         .expect("intact chain verifies");
     println!("{} sealed records verify", verified.records);
     let mut tampered = sealed.clone();
@@ -202,7 +283,7 @@ fn main() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     tampered[2] = Field::from_bytes(&bytes).unwrap();
-    match audit::verify(chain.key_for_verification(), tampered.iter(), Some(&chain.head())) {
+    match audit::verify(&audit_key, tampered.iter(), Some(&chain.head())) {
         Err(e) => println!("after flipping one bit of record 2: {e}"),
         Ok(_) => panic!("tampering went unnoticed"),
     }
@@ -219,7 +300,13 @@ fn attempt(
     password: &OneTimePassword,
     session_id: [u8; 32],
     relay: &mut BlindRelay,
-) -> Result<(assent_proto::handshake::SessionKeys, assent_proto::handshake::SessionKeys), HandshakeError> {
+) -> Result<
+    (
+        assent_proto::handshake::SessionKeys,
+        assent_proto::handshake::SessionKeys,
+    ),
+    HandshakeError,
+> {
     let mut rng = OsRng;
     let config = ViewerConfig {
         identity: engineer.clone(),
@@ -230,10 +317,16 @@ fn attempt(
     };
     let (expect_host_hello, hello) = viewer::start(config, &mut rng)?;
     let hello = relay.forward(&hello);
-    let (expect_viewer_finish, host_hello) = credentials.respond(allowlist, now_unix, &hello, &mut rng)?;
-    println!("host: engineer {} <{}> is on the allowlist", expect_viewer_finish.viewer().name, expect_viewer_finish.viewer().email);
+    let (expect_viewer_finish, host_hello) =
+        credentials.respond(allowlist, now_unix, &hello, &mut rng)?;
+    println!(
+        "host: engineer {} <{}> is on the allowlist",
+        expect_viewer_finish.viewer().name,
+        expect_viewer_finish.viewer().email
+    );
     let host_hello = relay.forward(&host_hello);
-    let (expect_host_finish, finish) = expect_host_hello.receive_host_hello(&host_hello, &mut rng)?;
+    let (expect_host_finish, finish) =
+        expect_host_hello.receive_host_hello(&host_hello, &mut rng)?;
     let finish = relay.forward(&finish);
     let (host_keys, host_finish) = expect_viewer_finish.receive_viewer_finish(&finish)?;
     let host_finish = relay.forward(&host_finish);
@@ -241,8 +334,18 @@ fn attempt(
     Ok((viewer_keys, host_keys))
 }
 
-fn consent_event(host_id: &Text<64>, session_id: [u8; 32], capability: Capability, outcome: ConsentOutcomeCode) -> AuditEvent {
-    AuditEvent::ConsentDecision { host_id: host_id.clone(), session_id, capability, outcome }
+fn consent_event(
+    host_id: &Text<64>,
+    session_id: [u8; 32],
+    capability: Capability,
+    outcome: ConsentOutcomeCode,
+) -> AuditEvent {
+    AuditEvent::ConsentDecision {
+        host_id: host_id.clone(),
+        session_id,
+        capability,
+        outcome,
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

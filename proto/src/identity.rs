@@ -395,14 +395,21 @@ impl Identity {
             path: path.to_path_buf(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(io_err)?;
-        // Checked on the open handle, not the path, so the file cannot be swapped in between.
-        let meta = file.metadata().map_err(io_err)?;
-        if !meta.is_file() {
-            return Err(io_err(std::io::Error::new(
+        let not_regular = || {
+            io_err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "not a regular file",
-            )));
+            ))
+        };
+        // Checked before opening too: opening a FIFO would block forever.
+        if !std::fs::metadata(path).map_err(io_err)?.is_file() {
+            return Err(not_regular());
+        }
+        let file = std::fs::File::open(path).map_err(io_err)?;
+        // Checked again on the open handle, so a file swapped in meanwhile is caught.
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.is_file() {
+            return Err(not_regular());
         }
         #[cfg(unix)]
         {

@@ -11,7 +11,16 @@ pub fn binary(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "assent-relay", "-p", "assent-host", "-p", "assent-viewer"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "assent-relay",
+                "-p",
+                "assent-host",
+                "-p",
+                "assent-viewer",
+            ])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building the binaries failed");

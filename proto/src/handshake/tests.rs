@@ -101,17 +101,35 @@ fn handshake_with_right_password_gives_both_ends_working_channels() {
     let f = fixture();
     let (viewer_keys, host_keys) = run(&f, &f.password, |_| {}, |_| {}).unwrap();
     assert_eq!(viewer_keys.transcript_hash(), host_keys.transcript_hash());
-    assert_eq!(viewer_keys.peer().fingerprint(), test_support::host().fingerprint());
-    assert_eq!(host_keys.peer().fingerprint(), test_support::viewer().fingerprint());
+    assert_eq!(
+        viewer_keys.peer().fingerprint(),
+        test_support::host().fingerprint()
+    );
+    assert_eq!(
+        host_keys.peer().fingerprint(),
+        test_support::viewer().fingerprint()
+    );
 
     for channel in [Channel::Control, Channel::Screen, Channel::Input] {
         let policy = RekeyPolicy::default();
         let mut out = Vec::new();
-        viewer_keys.sealer(channel, policy).seal(b"hello host", &mut out).unwrap();
-        assert_eq!(host_keys.opener(channel, policy).open(&mut out).unwrap(), b"hello host");
+        viewer_keys
+            .sealer(channel, policy)
+            .seal(b"hello host", &mut out)
+            .unwrap();
+        assert_eq!(
+            host_keys.opener(channel, policy).open(&mut out).unwrap(),
+            b"hello host"
+        );
         let mut back = Vec::new();
-        host_keys.sealer(channel, policy).seal(b"hello viewer", &mut back).unwrap();
-        assert_eq!(viewer_keys.opener(channel, policy).open(&mut back).unwrap(), b"hello viewer");
+        host_keys
+            .sealer(channel, policy)
+            .seal(b"hello viewer", &mut back)
+            .unwrap();
+        assert_eq!(
+            viewer_keys.opener(channel, policy).open(&mut back).unwrap(),
+            b"hello viewer"
+        );
     }
 }
 
@@ -121,11 +139,23 @@ fn channels_and_directions_have_distinct_keys() {
     let (viewer_keys, host_keys) = run(&f, &f.password, |_| {}, |_| {}).unwrap();
     let policy = RekeyPolicy::default();
     let mut record = Vec::new();
-    viewer_keys.sealer(Channel::Screen, policy).seal(b"x", &mut record).unwrap();
+    viewer_keys
+        .sealer(Channel::Screen, policy)
+        .seal(b"x", &mut record)
+        .unwrap();
     // Another channel's opener, or our own direction's key, cannot open it.
-    assert!(host_keys.opener(Channel::Input, policy).open(&mut record.clone()).is_err());
-    assert!(viewer_keys.opener(Channel::Screen, policy).open(&mut record.clone()).is_err());
-    assert!(host_keys.opener(Channel::Screen, policy).open(&mut record).is_ok());
+    assert!(host_keys
+        .opener(Channel::Input, policy)
+        .open(&mut record.clone())
+        .is_err());
+    assert!(viewer_keys
+        .opener(Channel::Screen, policy)
+        .open(&mut record.clone())
+        .is_err());
+    assert!(host_keys
+        .opener(Channel::Screen, policy)
+        .open(&mut record)
+        .is_ok());
 }
 
 #[test]
@@ -152,9 +182,13 @@ fn host_reveals_no_confirmation_before_the_viewer_proves_the_password() {
     let f = fixture();
     let wrong = OneTimePassword::generate(&mut OsRng);
     let (expect_host_hello, hello) = viewer::start(viewer_config(&f, &wrong), &mut OsRng).unwrap();
-    let (expect_viewer_finish, host_hello) =
-        f.host.respond(&f.allowlist, NOW, &hello, &mut OsRng).unwrap();
-    let (_, viewer_finish) = expect_host_hello.receive_host_hello(&host_hello, &mut OsRng).unwrap();
+    let (expect_viewer_finish, host_hello) = f
+        .host
+        .respond(&f.allowlist, NOW, &hello, &mut OsRng)
+        .unwrap();
+    let (_, viewer_finish) = expect_host_hello
+        .receive_host_hello(&host_hello, &mut OsRng)
+        .unwrap();
     assert!(matches!(
         expect_viewer_finish.receive_viewer_finish(&viewer_finish),
         Err(HandshakeError::WrongPassword)
@@ -164,17 +198,37 @@ fn host_reveals_no_confirmation_before_the_viewer_proves_the_password() {
 #[test]
 fn relay_swapping_the_viewer_x25519_key_is_detected() {
     let f = fixture();
-    let mitm = x25519_dalek::PublicKey::from(&x25519_dalek::EphemeralSecret::random_from_rng(OsRng));
-    let err = run(&f, &f.password, |h| h.viewer_ephemeral = mitm.to_bytes(), |_| {}).unwrap_err();
-    assert!(matches!(err, HandshakeError::BadSignature(Role::Host)), "{err}");
+    let mitm =
+        x25519_dalek::PublicKey::from(&x25519_dalek::EphemeralSecret::random_from_rng(OsRng));
+    let err = run(
+        &f,
+        &f.password,
+        |h| h.viewer_ephemeral = mitm.to_bytes(),
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, HandshakeError::BadSignature(Role::Host)),
+        "{err}"
+    );
 }
 
 #[test]
 fn relay_swapping_the_host_x25519_key_is_detected() {
     let f = fixture();
-    let mitm = x25519_dalek::PublicKey::from(&x25519_dalek::EphemeralSecret::random_from_rng(OsRng));
-    let err = run(&f, &f.password, |_| {}, |h| h.host_ephemeral = mitm.to_bytes()).unwrap_err();
-    assert!(matches!(err, HandshakeError::BadSignature(Role::Host)), "{err}");
+    let mitm =
+        x25519_dalek::PublicKey::from(&x25519_dalek::EphemeralSecret::random_from_rng(OsRng));
+    let err = run(
+        &f,
+        &f.password,
+        |_| {},
+        |h| h.host_ephemeral = mitm.to_bytes(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, HandshakeError::BadSignature(Role::Host)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -190,7 +244,10 @@ fn relay_substituting_the_host_rsa_key_is_refused_by_the_pin() {
         },
     )
     .unwrap_err();
-    assert!(matches!(err, HandshakeError::HostKeyMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, HandshakeError::HostKeyMismatch { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -209,7 +266,13 @@ fn relay_substituting_another_listed_viewer_key_is_detected() {
         |_| {},
     )
     .unwrap_err();
-    assert!(matches!(err, HandshakeError::BadSignature(Role::Host) | HandshakeError::BadSignature(Role::Viewer)), "{err}");
+    assert!(
+        matches!(
+            err,
+            HandshakeError::BadSignature(Role::Host) | HandshakeError::BadSignature(Role::Viewer)
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -219,8 +282,13 @@ fn relay_altering_a_pake_message_is_detected() {
     // the host's transcript then differs, so the host's signature fails at the viewer.
     let other_password = OneTimePassword::generate(&mut OsRng);
     let (_, other_hello) = viewer::start(viewer_config(&f, &other_password), &mut OsRng).unwrap();
-    let err = run(&f, &f.password, |h| h.viewer_pake = other_hello.viewer_pake.clone(), |_| {})
-        .unwrap_err();
+    let err = run(
+        &f,
+        &f.password,
+        |h| h.viewer_pake = other_hello.viewer_pake.clone(),
+        |_| {},
+    )
+    .unwrap_err();
     assert!(matches!(err, HandshakeError::BadSignature(_)), "{err}");
 }
 
@@ -252,19 +320,28 @@ fn low_order_x25519_key_is_refused() {
     let f = fixture();
     let (_, mut hello) = viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
     hello.viewer_ephemeral = [0; 32];
-    let err = f.host.respond(&f.allowlist, NOW, &hello, &mut OsRng).unwrap_err();
+    let err = f
+        .host
+        .respond(&f.allowlist, NOW, &hello, &mut OsRng)
+        .unwrap_err();
     assert!(matches!(err, HandshakeError::LowOrderKey), "{err}");
 }
 
 #[test]
 fn forged_host_confirmation_is_refused_by_the_viewer() {
     let f = fixture();
-    let (expect_host_hello, hello) = viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
-    let (expect_viewer_finish, host_hello) =
-        f.host.respond(&f.allowlist, NOW, &hello, &mut OsRng).unwrap();
-    let (expect_host_finish, viewer_finish) =
-        expect_host_hello.receive_host_hello(&host_hello, &mut OsRng).unwrap();
-    let (_, mut host_finish) = expect_viewer_finish.receive_viewer_finish(&viewer_finish).unwrap();
+    let (expect_host_hello, hello) =
+        viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
+    let (expect_viewer_finish, host_hello) = f
+        .host
+        .respond(&f.allowlist, NOW, &hello, &mut OsRng)
+        .unwrap();
+    let (expect_host_finish, viewer_finish) = expect_host_hello
+        .receive_host_hello(&host_hello, &mut OsRng)
+        .unwrap();
+    let (_, mut host_finish) = expect_viewer_finish
+        .receive_viewer_finish(&viewer_finish)
+        .unwrap();
     host_finish.confirm[0] ^= 1;
     assert!(matches!(
         expect_host_finish.receive_host_finish(&host_finish),
@@ -275,18 +352,31 @@ fn forged_host_confirmation_is_refused_by_the_viewer() {
 #[test]
 fn no_handshake_message_carries_password_bytes() {
     let f = fixture();
-    let (expect_host_hello, hello) = viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
-    let (expect_viewer_finish, host_hello) =
-        f.host.respond(&f.allowlist, NOW, &hello, &mut OsRng).unwrap();
-    let (_, viewer_finish) = expect_host_hello.receive_host_hello(&host_hello, &mut OsRng).unwrap();
-    let (_, host_finish) = expect_viewer_finish.receive_viewer_finish(&viewer_finish).unwrap();
+    let (expect_host_hello, hello) =
+        viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
+    let (expect_viewer_finish, host_hello) = f
+        .host
+        .respond(&f.allowlist, NOW, &hello, &mut OsRng)
+        .unwrap();
+    let (_, viewer_finish) = expect_host_hello
+        .receive_host_hello(&host_hello, &mut OsRng)
+        .unwrap();
+    let (_, host_finish) = expect_viewer_finish
+        .receive_viewer_finish(&viewer_finish)
+        .unwrap();
     let mut wire = Vec::new();
     wire.extend(hello.to_frame().unwrap());
     wire.extend(host_hello.to_frame().unwrap());
     wire.extend(viewer_finish.to_frame().unwrap());
     wire.extend(host_finish.to_frame().unwrap());
-    let stretched = f.password.stretch(&SESSION, &StretchParams::fast_for_tests()).unwrap();
-    for secret in [f.password.display_grouped().replace('-', "").into_bytes(), stretched.as_bytes().to_vec()] {
+    let stretched = f
+        .password
+        .stretch(&SESSION, &StretchParams::fast_for_tests())
+        .unwrap();
+    for secret in [
+        f.password.display_grouped().replace('-', "").into_bytes(),
+        stretched.as_bytes().to_vec(),
+    ] {
         assert!(!wire.windows(secret.len()).any(|w| w == secret.as_slice()));
     }
 }
@@ -296,13 +386,32 @@ fn handshake_messages_round_trip_through_frames() {
     use crate::messages::handshake::{HostFinish, ViewerFinish};
     use crate::wire::Message;
     let f = fixture();
-    let (expect_host_hello, hello) = viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
-    assert_eq!(ViewerHello::from_frame(&hello.to_frame().unwrap()).unwrap(), hello);
-    let (expect_viewer_finish, host_hello) =
-        f.host.respond(&f.allowlist, NOW, &hello, &mut OsRng).unwrap();
-    assert_eq!(HostHello::from_frame(&host_hello.to_frame().unwrap()).unwrap(), host_hello);
-    let (_, viewer_finish) = expect_host_hello.receive_host_hello(&host_hello, &mut OsRng).unwrap();
-    assert_eq!(ViewerFinish::from_frame(&viewer_finish.to_frame().unwrap()).unwrap(), viewer_finish);
-    let (_, host_finish) = expect_viewer_finish.receive_viewer_finish(&viewer_finish).unwrap();
-    assert_eq!(HostFinish::from_frame(&host_finish.to_frame().unwrap()).unwrap(), host_finish);
+    let (expect_host_hello, hello) =
+        viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
+    assert_eq!(
+        ViewerHello::from_frame(&hello.to_frame().unwrap()).unwrap(),
+        hello
+    );
+    let (expect_viewer_finish, host_hello) = f
+        .host
+        .respond(&f.allowlist, NOW, &hello, &mut OsRng)
+        .unwrap();
+    assert_eq!(
+        HostHello::from_frame(&host_hello.to_frame().unwrap()).unwrap(),
+        host_hello
+    );
+    let (_, viewer_finish) = expect_host_hello
+        .receive_host_hello(&host_hello, &mut OsRng)
+        .unwrap();
+    assert_eq!(
+        ViewerFinish::from_frame(&viewer_finish.to_frame().unwrap()).unwrap(),
+        viewer_finish
+    );
+    let (_, host_finish) = expect_viewer_finish
+        .receive_viewer_finish(&viewer_finish)
+        .unwrap();
+    assert_eq!(
+        HostFinish::from_frame(&host_finish.to_frame().unwrap()).unwrap(),
+        host_finish
+    );
 }

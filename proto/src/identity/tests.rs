@@ -342,6 +342,24 @@ fn load_reports_missing_and_garbage_files() {
     ));
 }
 
+#[cfg(unix)]
+#[test]
+fn load_refuses_a_fifo_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.key");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        return; // no mkfifo here; nothing to prove
+    }
+    assert!(matches!(
+        Identity::load(&fifo),
+        Err(IdentityError::Io { source, .. }) if source.kind() == std::io::ErrorKind::InvalidInput
+    ));
+}
+
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic_the_public_identity_decoder(

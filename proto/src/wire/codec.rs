@@ -239,7 +239,10 @@ impl<const MAX: usize> Text<MAX> {
                 max: MAX,
             });
         }
-        if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
             return Err(DecodeError::ControlCharacter);
         }
         Ok(Self(text))

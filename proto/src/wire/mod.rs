@@ -116,7 +116,7 @@ message_types! {
     LocationCode = 0x010e, max 256;
     Paired = 0x010f, max 4 * KIB;
     AllowListRequest = 0x0110, max 64;
-    AllowListDocument = 0x0111, max 1024 * KIB;
+    AllowListDocument = 0x0111, max 1024 * KIB + KIB;
     AuthFailureReport = 0x0112, max 256;
     AuditReport = 0x0113, max 8 * KIB;
     Ack = 0x0114, max 64;

@@ -12,9 +12,14 @@ fn oversized_length_prefix_is_refused_without_allocating() {
     let mut decoder = FrameDecoder::new();
     let mut input = &bytes[..];
     let err = decoder.decode(&mut input).unwrap_err();
-    assert!(matches!(err, DecodeError::FrameTooLarge { len, max: 64, .. } if len == u32::MAX as usize));
+    assert!(
+        matches!(err, DecodeError::FrameTooLarge { len, max: 64, .. } if len == u32::MAX as usize)
+    );
     // Nothing was buffered for the payload.
     assert!(decoder.is_idle());
     // And the stream stays failed.
-    assert_eq!(decoder.decode(&mut &b""[..]), Err(DecodeError::StreamFailed));
+    assert_eq!(
+        decoder.decode(&mut &b""[..]),
+        Err(DecodeError::StreamFailed)
+    );
 }
