@@ -34,8 +34,6 @@ fn envelope_decode(c: &mut Criterion) {
 fn record_round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("record");
     for size in [1024usize, 64 * 1024] {
-        let mut plaintext = vec![0u8; size];
-        OsRng.fill_bytes(&mut plaintext);
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
         group.throughput(Throughput::Bytes(size as u64));
@@ -43,20 +41,20 @@ fn record_round_trip(c: &mut Criterion) {
         let mut sealer = RecordSealer::new(TrafficKey::from_bytes(key), RekeyPolicy::default());
         let mut opener = RecordOpener::new(TrafficKey::from_bytes(key), RekeyPolicy::default());
         let mut record = Vec::with_capacity(size + 24);
-        group.bench_with_input(
-            BenchmarkId::new("seal_open", size),
-            &plaintext,
-            |b, plaintext| {
-                b.iter(|| {
-                    record.clear();
-                    sealer.seal(plaintext, &mut record).unwrap();
-                    opener.open(&mut record).unwrap().len()
-                })
-            },
-        );
+        let mut storage = vec![0u8; size + 4096];
+        let plaintext = half_a_page_from(&mut storage, record.as_ptr(), size);
+        OsRng.fill_bytes(plaintext);
+        let plaintext: &[u8] = plaintext;
+        group.bench_function(BenchmarkId::new("seal_open", size), |b| {
+            b.iter(|| {
+                record.clear();
+                sealer.seal(plaintext, &mut record).unwrap();
+                opener.open(&mut record).unwrap().len()
+            })
+        });
 
         let cipher = ChaCha20Poly1305::new((&key).into());
-        let mut buffer = plaintext.clone();
+        let mut buffer = plaintext.to_vec();
         let mut seq = 0u64;
         group.bench_with_input(BenchmarkId::new("raw_aead", size), &size, |b, _| {
             b.iter(|| {
@@ -75,6 +73,17 @@ fn record_round_trip(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// A `size`-byte slice of `storage` half a page away (mod 4096) from `dst`.
+/// Buffers allocated back to back otherwise sit a few bytes apart mod 4096,
+/// and the plaintext copy into the record then stalls on 4K aliasing (seen
+/// here: 64 KiB round trips drop from ~97 % to ~82 % of raw AEAD). That is an
+/// accident of allocation order, not a cost of the record layer.
+fn half_a_page_from(storage: &mut [u8], dst: *const u8, size: usize) -> &mut [u8] {
+    let distance = (dst as usize).wrapping_sub(storage.as_ptr() as usize);
+    let offset = distance.wrapping_sub(2048) % 4096;
+    &mut storage[offset..offset + size]
 }
 
 criterion_group!(benches, envelope_decode, record_round_trip);
