@@ -86,5 +86,80 @@ fn half_a_page_from(storage: &mut [u8], dst: *const u8, size: usize) -> &mut [u8
     &mut storage[offset..offset + size]
 }
 
-criterion_group!(benches, envelope_decode, record_round_trip);
+/// Full handshake, both sides, with the shipped argon2id parameters: the host
+/// stretches once per support session, the viewer once per attempt.
+fn handshake(c: &mut Criterion) {
+    use assent_proto::allowlist::{AllowList, AllowListEntry};
+    use assent_proto::handshake::host::HostCredentials;
+    use assent_proto::handshake::viewer::{self, ViewerConfig};
+    use assent_proto::identity::Identity;
+    use assent_proto::password::{OneTimePassword, StretchParams};
+    use assent_proto::wire::{List, Text};
+    use rand_core::OsRng;
+    use std::sync::Arc;
+
+    let now = 1_800_000_000;
+    let operator = Identity::generate(&mut OsRng).unwrap();
+    let host = Arc::new(Identity::generate(&mut OsRng).unwrap());
+    let engineer = Arc::new(Identity::generate(&mut OsRng).unwrap());
+    let allowlist = AllowList {
+        serial: 1,
+        issued_unix: now - 1,
+        expires_unix: now + 3600,
+        entries: List::new(vec![AllowListEntry {
+            viewer: engineer.public().clone(),
+            name: Text::new("bench").unwrap(),
+            email: Text::new("bench@example.com").unwrap(),
+            expires_unix: now + 3600,
+        }])
+        .unwrap(),
+    }
+    .sign(&operator, &mut OsRng)
+    .verify(operator.public(), now)
+    .unwrap();
+    let password = OneTimePassword::generate(&mut OsRng);
+    let stretch = StretchParams::default();
+
+    let mut group = c.benchmark_group("handshake");
+    group.sample_size(10);
+    group.bench_function("full_both_sides_argon2id_64MiB_t3", |b| {
+        b.iter(|| {
+            let credentials =
+                HostCredentials::new(host.clone(), &password, [1; 32], &stretch).unwrap();
+            let config = ViewerConfig {
+                identity: engineer.clone(),
+                password: &password,
+                session_id: [1; 32],
+                expected_host: host.fingerprint(),
+                stretch,
+            };
+            let (expect_host_hello, hello) = viewer::start(config, &mut OsRng).unwrap();
+            let (expect_viewer_finish, host_hello) = credentials
+                .respond(&allowlist, now, &hello, &mut OsRng)
+                .unwrap();
+            let (expect_host_finish, finish) = expect_host_hello
+                .receive_host_hello(&host_hello, &mut OsRng)
+                .unwrap();
+            let (_, host_finish) = expect_viewer_finish.receive_viewer_finish(&finish).unwrap();
+            expect_host_finish
+                .receive_host_finish(&host_finish)
+                .unwrap()
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("rsa4096");
+    group.sample_size(20);
+    let message = [7u8; 32];
+    let signature = host.sign(&mut OsRng, "bench", &message);
+    group.bench_function("sign_pss_sha256", |b| {
+        b.iter(|| host.sign(&mut OsRng, "bench", &message))
+    });
+    group.bench_function("verify_pss_sha256", |b| {
+        b.iter(|| host.public().verify("bench", &message, &signature).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, envelope_decode, record_round_trip, handshake);
 criterion_main!(benches);
