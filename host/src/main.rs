@@ -19,7 +19,10 @@ struct Cli {
 fn main() {
     let cli = Cli::parse();
     if cli.protocol_version {
-        println!("assent wire protocol v{}", assent_proto::wire::PROTOCOL_VERSION);
+        println!(
+            "assent wire protocol v{}",
+            assent_proto::wire::PROTOCOL_VERSION
+        );
         return;
     }
     eprintln!(
