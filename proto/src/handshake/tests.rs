@@ -96,6 +96,37 @@ fn run(
     Ok((viewer_keys, host_keys))
 }
 
+/// Every flight of an untampered handshake, and the viewer's last state.
+struct Flights {
+    hello: ViewerHello,
+    host_hello: HostHello,
+    viewer_finish: crate::messages::handshake::ViewerFinish,
+    host_finish: crate::messages::handshake::HostFinish,
+    expect_host_finish: viewer::ExpectHostFinish,
+}
+
+fn flights(f: &Fixture) -> Flights {
+    let (expect_host_hello, hello) =
+        viewer::start(viewer_config(f, &f.password), &mut OsRng).unwrap();
+    let (expect_viewer_finish, host_hello) = f
+        .host
+        .respond(&f.allowlist, NOW, &hello, &mut OsRng)
+        .unwrap();
+    let (expect_host_finish, viewer_finish) = expect_host_hello
+        .receive_host_hello(&host_hello, &mut OsRng)
+        .unwrap();
+    let (_, host_finish) = expect_viewer_finish
+        .receive_viewer_finish(&viewer_finish)
+        .unwrap();
+    Flights {
+        hello,
+        host_hello,
+        viewer_finish,
+        host_finish,
+        expect_host_finish,
+    }
+}
+
 #[test]
 fn handshake_with_right_password_gives_both_ends_working_channels() {
     let f = fixture();
@@ -172,27 +203,6 @@ fn wrong_password_fails_at_the_host_and_counts_as_a_failure() {
     lockout.record_failure(now);
     assert_eq!(lockout.failures(), 1);
     assert!(lockout.check(now).is_err());
-}
-
-#[test]
-fn host_reveals_no_confirmation_before_the_viewer_proves_the_password() {
-    // With a wrong password the host stops at ViewerFinish; its HostHello holds
-    // only ephemeral values and a signature, which a guesser cannot test offline
-    // without the viewer's ephemeral secrets.
-    let f = fixture();
-    let wrong = OneTimePassword::generate(&mut OsRng);
-    let (expect_host_hello, hello) = viewer::start(viewer_config(&f, &wrong), &mut OsRng).unwrap();
-    let (expect_viewer_finish, host_hello) = f
-        .host
-        .respond(&f.allowlist, NOW, &hello, &mut OsRng)
-        .unwrap();
-    let (_, viewer_finish) = expect_host_hello
-        .receive_host_hello(&host_hello, &mut OsRng)
-        .unwrap();
-    assert!(matches!(
-        expect_viewer_finish.receive_viewer_finish(&viewer_finish),
-        Err(HandshakeError::WrongPassword)
-    ));
 }
 
 #[test]
@@ -330,21 +340,12 @@ fn low_order_x25519_key_is_refused() {
 #[test]
 fn forged_host_confirmation_is_refused_by_the_viewer() {
     let f = fixture();
-    let (expect_host_hello, hello) =
-        viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
-    let (expect_viewer_finish, host_hello) = f
-        .host
-        .respond(&f.allowlist, NOW, &hello, &mut OsRng)
-        .unwrap();
-    let (expect_host_finish, viewer_finish) = expect_host_hello
-        .receive_host_hello(&host_hello, &mut OsRng)
-        .unwrap();
-    let (_, mut host_finish) = expect_viewer_finish
-        .receive_viewer_finish(&viewer_finish)
-        .unwrap();
-    host_finish.confirm[0] ^= 1;
+    let mut flights = flights(&f);
+    flights.host_finish.confirm[0] ^= 1;
     assert!(matches!(
-        expect_host_finish.receive_host_finish(&host_finish),
+        flights
+            .expect_host_finish
+            .receive_host_finish(&flights.host_finish),
         Err(HandshakeError::HostConfirmationFailed)
     ));
 }
@@ -352,18 +353,13 @@ fn forged_host_confirmation_is_refused_by_the_viewer() {
 #[test]
 fn no_handshake_message_carries_password_bytes() {
     let f = fixture();
-    let (expect_host_hello, hello) =
-        viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
-    let (expect_viewer_finish, host_hello) = f
-        .host
-        .respond(&f.allowlist, NOW, &hello, &mut OsRng)
-        .unwrap();
-    let (_, viewer_finish) = expect_host_hello
-        .receive_host_hello(&host_hello, &mut OsRng)
-        .unwrap();
-    let (_, host_finish) = expect_viewer_finish
-        .receive_viewer_finish(&viewer_finish)
-        .unwrap();
+    let Flights {
+        hello,
+        host_hello,
+        viewer_finish,
+        host_finish,
+        ..
+    } = flights(&f);
     let mut wire = Vec::new();
     wire.extend(hello.to_frame().unwrap());
     wire.extend(host_hello.to_frame().unwrap());
@@ -384,34 +380,26 @@ fn no_handshake_message_carries_password_bytes() {
 #[test]
 fn handshake_messages_round_trip_through_frames() {
     use crate::messages::handshake::{HostFinish, ViewerFinish};
-    use crate::wire::Message;
     let f = fixture();
-    let (expect_host_hello, hello) =
-        viewer::start(viewer_config(&f, &f.password), &mut OsRng).unwrap();
+    let flights = flights(&f);
+    let hello = &flights.hello;
     assert_eq!(
-        ViewerHello::from_frame(&hello.to_frame().unwrap()).unwrap(),
+        &ViewerHello::from_frame(&hello.to_frame().unwrap()).unwrap(),
         hello
     );
-    let (expect_viewer_finish, host_hello) = f
-        .host
-        .respond(&f.allowlist, NOW, &hello, &mut OsRng)
-        .unwrap();
+    let host_hello = &flights.host_hello;
     assert_eq!(
-        HostHello::from_frame(&host_hello.to_frame().unwrap()).unwrap(),
+        &HostHello::from_frame(&host_hello.to_frame().unwrap()).unwrap(),
         host_hello
     );
-    let (_, viewer_finish) = expect_host_hello
-        .receive_host_hello(&host_hello, &mut OsRng)
-        .unwrap();
+    let viewer_finish = &flights.viewer_finish;
     assert_eq!(
-        ViewerFinish::from_frame(&viewer_finish.to_frame().unwrap()).unwrap(),
+        &ViewerFinish::from_frame(&viewer_finish.to_frame().unwrap()).unwrap(),
         viewer_finish
     );
-    let (_, host_finish) = expect_viewer_finish
-        .receive_viewer_finish(&viewer_finish)
-        .unwrap();
+    let host_finish = &flights.host_finish;
     assert_eq!(
-        HostFinish::from_frame(&host_finish.to_frame().unwrap()).unwrap(),
+        &HostFinish::from_frame(&host_finish.to_frame().unwrap()).unwrap(),
         host_finish
     );
 }
