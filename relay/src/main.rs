@@ -4,6 +4,8 @@
 //! This is the foundation build: the command line is in place; serving arrives
 //! with the relay issue.
 
+mod store;
+
 use clap::Parser;
 
 /// Assent relay: brokers instrument hosts and support viewers over QUIC and

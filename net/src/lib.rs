@@ -1,0 +1,1 @@
+//! `assent-net`: the IO plumbing relay, host and viewer share (in progress).
