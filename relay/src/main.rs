@@ -4,6 +4,10 @@
 //! This is the foundation build: the command line is in place; serving arrives
 //! with the relay issue.
 
+mod config;
+mod intrusion;
+mod metrics;
+mod notifier;
 mod store;
 
 use clap::Parser;
