@@ -322,6 +322,29 @@ crate::wire_struct! {
     pub struct Ack : Ack {}
 }
 
+crate::wire_enum! {
+    /// Which end-to-end channel a forwarded stream carries (each has its own
+    /// record keys, see `handshake::Channel`).
+    pub enum ChannelKind {
+        Control = 1,
+        Screen = 2,
+        Input = 3,
+        Files = 4,
+        Notifications = 5,
+    }
+}
+
+crate::wire_struct! {
+    /// First frame on every forwarded stream: the viewer opens a stream to the
+    /// relay with it, the relay opens one to the paired host with the same
+    /// frame, then splices the two as opaque bytes (R3). The handshake runs
+    /// on the `Control` stream.
+    pub struct OpenChannel : OpenChannel {
+        pub session_id: SessionId,
+        pub channel: ChannelKind,
+    }
+}
+
 /// A message signed by a client key over a relay challenge.
 trait ChallengeSigned: Field + Clone {
     const CONTEXT: &'static str;
@@ -461,6 +484,7 @@ crate::dispatch_enum! {
         AuthFailureReport(AuthFailureReport),
         AuditReport(AuditReport),
         Ack(Ack),
+        OpenChannel(OpenChannel),
         Notification(Notification),
         NotificationCleared(NotificationCleared),
     }

@@ -120,6 +120,7 @@ message_types! {
     AuthFailureReport = 0x0112, max 256;
     AuditReport = 0x0113, max 8 * KIB;
     Ack = 0x0114, max 64;
+    OpenChannel = 0x0115, max 64;
 
     // 0x02xx end-to-end handshake (viewer <-> host, relayed blind).
     ViewerHello = 0x0201, max 4 * KIB;

@@ -177,6 +177,12 @@ fn signalling_message() -> BoxedStrategy<SignallingMessage> {
                 }),
         ),
         boxed(Just(Ack {})),
+        boxed(
+            (any::<[u8; 32]>(), 1u8..=5).prop_map(|(session_id, channel)| OpenChannel {
+                session_id,
+                channel: ChannelKind::from_bytes(&[channel]).unwrap(),
+            }),
+        ),
         boxed(notification::notification()),
         boxed(notification::notification_cleared()),
     ])
@@ -269,6 +275,11 @@ fn largest_instances() -> Vec<SignallingMessage> {
         }
         .into(),
         Ack {}.into(),
+        OpenChannel {
+            session_id: [0xff; 32],
+            channel: ChannelKind::Notifications,
+        }
+        .into(),
         notification::largest_notification().into(),
         notification::largest_notification_cleared().into(),
     ]
