@@ -4,6 +4,7 @@
 //! This is the foundation build: the command line is in place; serving arrives
 //! with the relay issue.
 
+mod board;
 mod config;
 mod intrusion;
 mod metrics;
