@@ -184,4 +184,18 @@ impl FramedRecv {
     pub fn id(&self) -> quinn::StreamId {
         self.stream.id()
     }
+
+    /// Stops framing: returns the stream and any bytes already read past the
+    /// last complete frame, so the rest can be forwarded as opaque bytes.
+    /// Refused while a frame is half-decoded (its bytes would be lost).
+    pub fn into_raw(self) -> Result<(RecvStream, Vec<u8>), NetError> {
+        if !self.decoder.is_idle() {
+            return Err(NetError::TruncatedFrame);
+        }
+        let leftover = match &self.chunk {
+            Some((chunk, taken)) => chunk.bytes.get(*taken..).unwrap_or_default().to_vec(),
+            None => Vec::new(),
+        };
+        Ok((self.stream, leftover))
+    }
 }

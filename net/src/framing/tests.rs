@@ -312,3 +312,26 @@ async fn arbitrary_bytes_never_panic_the_receiver() {
     })
     .await
 }
+
+#[tokio::test]
+async fn bytes_after_the_last_frame_are_handed_over_by_into_raw() {
+    bounded(async {
+        let (client_connection, server_connection) = connected().await;
+        // One frame, then opaque bytes in the same write: the reader's chunk
+        // holds both, and none of the opaque bytes may be lost.
+        let mut first = hello("1.0").to_frame().unwrap();
+        first.extend_from_slice(b"opaque tail");
+        let ((mut send, _), (_, mut recv)) =
+            stream_with(&client_connection, &server_connection, &first).await;
+        send.send_raw(b" and more").await.unwrap();
+        send.finish().unwrap();
+        let frame = recv.recv().await.unwrap().unwrap();
+        assert_eq!(frame.message_type, MessageType::RelayHello);
+        let (mut stream, leftover) = recv.into_raw().unwrap();
+        let rest = stream.read_to_end(1024).await.unwrap();
+        let mut all = leftover;
+        all.extend_from_slice(&rest);
+        assert_eq!(all, b"opaque tail and more");
+    })
+    .await;
+}
