@@ -5,8 +5,6 @@
 //! Pure state with caller-supplied `Instant`s; generic over the handle the
 //! server keeps for a host's connection, so it is tested without sockets.
 
-#![allow(dead_code)] // wired into the server in the same issue, landing next
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -198,7 +196,10 @@ mod tests {
         let mut board = SupportBoard::new(TTL, 10);
         let now = Instant::now();
         board.open("H-1", [7; 32], 42u32, now).unwrap();
-        assert!(board.host_for(&[7; 32], &viewer(1)).is_err(), "not yet paired");
+        assert!(
+            board.host_for(&[7; 32], &viewer(1)).is_err(),
+            "not yet paired"
+        );
         board.pair("H-1", viewer(1), now).unwrap();
         assert_eq!(board.host_for(&[7; 32], &viewer(1)), Ok(42));
         assert!(board.host_for(&[7; 32], &viewer(2)).is_err());

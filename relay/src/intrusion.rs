@@ -6,11 +6,11 @@
 //! (log, count, audit, refuse). Memory is bounded: at most `max_sources`
 //! sources are tracked, the least recently seen is forgotten first.
 
-#![allow(dead_code)] // wired into the server in the same issue, landing next
-
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+pub use crate::metrics::IdsEventKind;
 
 /// Thresholds; each counts events from one source within one window.
 #[derive(Debug, Clone)]
@@ -45,31 +45,10 @@ impl Default for IdsLimits {
     }
 }
 
-/// What was detected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IdsKind {
-    ConnectionFlood,
-    HostIdScanning,
-    PasswordGuessing,
-    MalformedFrames,
-}
-
-impl IdsKind {
-    /// Stable name for logs, metrics labels and audit records.
-    pub fn name(self) -> &'static str {
-        match self {
-            IdsKind::ConnectionFlood => "connection_flood",
-            IdsKind::HostIdScanning => "host_id_scanning",
-            IdsKind::PasswordGuessing => "password_guessing",
-            IdsKind::MalformedFrames => "malformed_frames",
-        }
-    }
-}
-
 /// A detection: the source is now blocked until `blocked_until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdsEvent {
-    pub kind: IdsKind,
+    pub kind: IdsEventKind,
     pub source: IpAddr,
     pub detail: String,
     pub blocked_until: Instant,
@@ -172,7 +151,7 @@ impl IntrusionDetector {
             self.block(
                 source,
                 now,
-                IdsKind::ConnectionFlood,
+                IdsEventKind::ConnectionFlood,
                 format!("{count} connections within a minute (limit {limit})"),
             )
         })
@@ -193,7 +172,7 @@ impl IntrusionDetector {
             self.block(
                 source,
                 now,
-                IdsKind::HostIdScanning,
+                IdsEventKind::HostIdScanning,
                 format!("{distinct} unknown host IDs within 10 minutes (limit {limit})"),
             )
         })
@@ -215,7 +194,7 @@ impl IntrusionDetector {
             return Some(self.block(
                 source,
                 now,
-                IdsKind::PasswordGuessing,
+                IdsEventKind::PasswordGuessing,
                 format!(
                     "failed passwords against {hosts} hosts within an hour (limit {host_limit})"
                 ),
@@ -225,7 +204,7 @@ impl IntrusionDetector {
             self.block(
                 source,
                 now,
-                IdsKind::PasswordGuessing,
+                IdsEventKind::PasswordGuessing,
                 format!("{failures} failed authentications within an hour (limit {failure_limit})"),
             )
         })
@@ -240,7 +219,7 @@ impl IntrusionDetector {
             self.block(
                 source,
                 now,
-                IdsKind::MalformedFrames,
+                IdsEventKind::MalformedFrames,
                 format!("{count} malformed frames within an hour (limit {limit})"),
             )
         })
@@ -279,7 +258,13 @@ impl IntrusionDetector {
         }
     }
 
-    fn block(&mut self, source: IpAddr, now: Instant, kind: IdsKind, detail: String) -> IdsEvent {
+    fn block(
+        &mut self,
+        source: IpAddr,
+        now: Instant,
+        kind: IdsEventKind,
+        detail: String,
+    ) -> IdsEvent {
         let until = now + self.limits.block_for;
         if let Some(state) = self.sources.get_mut(&source) {
             state.blocked_until = Some(state.blocked_until.map_or(until, |u| u.max(until)));

@@ -4,13 +4,6 @@
 //! This is the foundation build: the command line is in place; serving arrives
 //! with the relay issue.
 
-mod board;
-mod config;
-mod intrusion;
-mod metrics;
-mod notifier;
-mod store;
-
 use clap::Parser;
 
 /// Assent relay: brokers instrument hosts and support viewers over QUIC and

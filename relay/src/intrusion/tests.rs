@@ -27,7 +27,7 @@ fn connection_flood_blocks_the_source_and_only_that_source() {
     let event = ids
         .on_connection(ip(1), now)
         .expect("fourth connection is a flood");
-    assert_eq!(event.kind, IdsKind::ConnectionFlood);
+    assert_eq!(event.kind, IdsEventKind::ConnectionFlood);
     assert!(ids.check(ip(1), now).is_err());
     assert!(ids.check(ip(2), now).is_ok());
     // The block runs out.
@@ -55,7 +55,7 @@ fn asking_for_many_unknown_host_ids_is_scanning() {
     assert_eq!(ids.on_unknown_host(ip(1), "H-AAAA", now), None);
     assert_eq!(ids.on_unknown_host(ip(1), "H-BBBB", now), None);
     let event = ids.on_unknown_host(ip(1), "H-CCCC", now).expect("scan");
-    assert_eq!(event.kind, IdsKind::HostIdScanning);
+    assert_eq!(event.kind, IdsEventKind::HostIdScanning);
     assert!(ids.check(ip(1), now).is_err());
 }
 
@@ -68,7 +68,7 @@ fn password_guessing_across_hosts_is_detected_before_per_host_lockout_would_be()
     let event = ids
         .on_auth_failure(ip(1), "H-3", now)
         .expect("guessing across hosts");
-    assert_eq!(event.kind, IdsKind::PasswordGuessing);
+    assert_eq!(event.kind, IdsEventKind::PasswordGuessing);
     assert!(event.detail.contains("3 hosts"), "{}", event.detail);
 }
 
@@ -81,7 +81,7 @@ fn many_failures_against_one_host_are_guessing_too() {
     }
     assert_eq!(
         ids.on_auth_failure(ip(1), "H-1", now).map(|e| e.kind),
-        Some(IdsKind::PasswordGuessing)
+        Some(IdsEventKind::PasswordGuessing)
     );
 }
 
@@ -93,7 +93,7 @@ fn malformed_frames_block_the_source() {
     assert_eq!(ids.on_malformed_frame(ip(1), now), None);
     assert_eq!(
         ids.on_malformed_frame(ip(1), now).map(|e| e.kind),
-        Some(IdsKind::MalformedFrames)
+        Some(IdsEventKind::MalformedFrames)
     );
 }
 

@@ -1,0 +1,62 @@
+//! Blind forwarding (R3): after `OpenChannel`, a viewer stream and a host
+//! stream are spliced as opaque bytes. The relay never parses, buffers
+//! beyond one read, or holds keys for what passes; QUIC flow control on each
+//! side gives back-pressure.
+
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+
+use super::RelayState;
+
+/// One side of a splice: what it sends us, what was already read, where to write back.
+pub(crate) struct Half {
+    pub recv: quinn::RecvStream,
+    pub leftover: Vec<u8>,
+    pub send: quinn::SendStream,
+}
+
+/// Copies both ways until both directions finish or one fails.
+pub(crate) async fn splice(state: &Arc<RelayState>, viewer: Half, host: Half) {
+    let to_host = pump(state, viewer.recv, viewer.leftover, host.send);
+    let to_viewer = pump(state, host.recv, host.leftover, viewer.send);
+    tokio::join!(to_host, to_viewer);
+}
+
+/// Bytes from `from` to `to`; a reset on either end resets the other.
+async fn pump(
+    state: &Arc<RelayState>,
+    mut from: quinn::RecvStream,
+    leftover: Vec<u8>,
+    mut to: quinn::SendStream,
+) {
+    const CHUNK: usize = 64 * 1024;
+    if !leftover.is_empty() {
+        if to.write_all(&leftover).await.is_err() {
+            let _ = from.stop(quinn::VarInt::from_u32(1));
+            return;
+        }
+        state.metrics.add_bytes_forwarded(leftover.len() as u64);
+    }
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(Some(0)) => continue,
+            Ok(Some(n)) => {
+                if to.write_all(&buf[..n]).await.is_err() {
+                    let _ = from.stop(quinn::VarInt::from_u32(1));
+                    return;
+                }
+                state.metrics.add_bytes_forwarded(n as u64);
+            }
+            Ok(None) => {
+                let _ = to.shutdown().await;
+                return;
+            }
+            Err(_) => {
+                let _ = to.reset(quinn::VarInt::from_u32(1));
+                return;
+            }
+        }
+    }
+}

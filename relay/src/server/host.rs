@@ -1,0 +1,270 @@
+//! A logged-in host's signalling (R9, R6, R12): open and close support
+//! requests, fetch the signed allowlist, report failed handshakes and audit
+//! events. Each report is durable before it is acknowledged.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use assent_net::{FramedRecv, FramedSend};
+use assent_proto::lockout::LockoutError;
+use assent_proto::messages::audit_event::AuditEvent;
+use assent_proto::messages::signalling::{
+    Ack, AllowListDocument, AuthFailureReport, RelayErrorCode, SignallingMessage, SupportOpened,
+};
+use tracing::info;
+
+use super::lockouts::LockoutScope;
+use super::{network_of, now_unix_ms, refuse, text, HostLink, RelayState, ServerError};
+use crate::board::BoardError;
+use crate::store::{HostRecord, PresenceEvent};
+
+pub(crate) async fn serve(
+    state: &Arc<RelayState>,
+    connection: &quinn::Connection,
+    host: HostRecord,
+    send: &mut FramedSend,
+    recv: &mut FramedRecv,
+    source: IpAddr,
+) -> Result<(), ServerError> {
+    let host_id = host.host_id.to_string();
+    let result = serve_requests(state, connection, &host_id, send, recv).await;
+    // Whatever ended the connection: the request closes and the host is offline.
+    state
+        .board
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .close_host(&host_id);
+    let id = host_id.clone();
+    let source = source.to_string();
+    let _ = state
+        .with_store(move |store| {
+            store.record_presence(&id, PresenceEvent::Offline, now_unix_ms(), &source)
+        })
+        .await;
+    info!(%host_id, "host offline");
+    result
+}
+
+async fn serve_requests(
+    state: &Arc<RelayState>,
+    connection: &quinn::Connection,
+    host_id: &str,
+    send: &mut FramedSend,
+    recv: &mut FramedRecv,
+) -> Result<(), ServerError> {
+    loop {
+        let frame = match recv.recv().await? {
+            Some(frame) => frame,
+            None => return Ok(()),
+        };
+        let message = match SignallingMessage::decode(&frame) {
+            Ok(message) => message,
+            Err(e) => {
+                send.send(&assent_proto::messages::signalling::RelayError::from_decode_error(&e))
+                    .await?;
+                continue;
+            }
+        };
+        match message {
+            SignallingMessage::SupportOpen(open) => {
+                let link = HostLink {
+                    host_id: host_id.to_owned(),
+                    connection: connection.clone(),
+                };
+                let opened = state.board.lock().unwrap_or_else(|p| p.into_inner()).open(
+                    host_id,
+                    open.session_id,
+                    link,
+                    Instant::now(),
+                );
+                match opened {
+                    Ok(expires_at) => {
+                        info!(%host_id, "support request opened");
+                        let secs = expires_at
+                            .saturating_duration_since(Instant::now())
+                            .as_secs();
+                        send.send(&SupportOpened {
+                            session_id: open.session_id,
+                            expires_in_secs: u32::try_from(secs).unwrap_or(u32::MAX),
+                        })
+                        .await?;
+                    }
+                    Err(e @ BoardError::Full) => {
+                        refuse(send, RelayErrorCode::Unavailable, &e.to_string(), Some(60)).await?
+                    }
+                    Err(e) => refuse(send, RelayErrorCode::Internal, &e.to_string(), None).await?,
+                }
+            }
+            SignallingMessage::SupportClose(close) => {
+                let closed = state
+                    .board
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .close_host(host_id);
+                if let Some((session_id, _)) = closed {
+                    state
+                        .paired
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&session_id);
+                    state
+                        .audit
+                        .record(AuditEvent::SessionEnded {
+                            host_id: text(host_id),
+                            session_id,
+                            reason: text(&format!("{:?}", close.reason)),
+                        })
+                        .await?;
+                }
+                send.send(&Ack {}).await?;
+            }
+            SignallingMessage::AllowListRequest(request) => {
+                let latest = state
+                    .with_store(|store| store.latest_signed_allowlist())
+                    .await?;
+                match latest {
+                    Some(stored) if Some(stored.serial) > request.known_serial => {
+                        send.send(&AllowListDocument {
+                            list: stored.document,
+                        })
+                        .await?
+                    }
+                    Some(_) => send.send(&Ack {}).await?,
+                    None => {
+                        refuse(
+                            send,
+                            RelayErrorCode::NotFound,
+                            "no allowlist has been published yet; the operator must run `assent-relay allowlist add`",
+                            None,
+                        )
+                        .await?
+                    }
+                }
+            }
+            SignallingMessage::AuthFailureReport(report) => {
+                auth_failure(state, host_id, &report).await?;
+                send.send(&Ack {}).await?;
+            }
+            SignallingMessage::AuditReport(report) => {
+                // A host reports only about itself.
+                if report.event.host_id().is_some_and(|id| id != host_id) {
+                    refuse(
+                        send,
+                        RelayErrorCode::Unauthorized,
+                        "a host may only report its own events",
+                        None,
+                    )
+                    .await?;
+                    continue;
+                }
+                state
+                    .audit
+                    .record_at(report.occurred_unix_ms, report.event)
+                    .await?;
+                send.send(&Ack {}).await?;
+            }
+            SignallingMessage::Notification(_) | SignallingMessage::NotificationCleared(_) => {
+                refuse(
+                    send,
+                    RelayErrorCode::Unavailable,
+                    "this relay does not take notifications yet",
+                    None,
+                )
+                .await?
+            }
+            other => {
+                refuse(
+                    send,
+                    RelayErrorCode::Malformed,
+                    &format!("a host cannot send {:?}", other.message_type()),
+                    None,
+                )
+                .await?
+            }
+        }
+    }
+}
+
+/// R6/R14: the host saw a handshake fail (the relay cannot). The failure
+/// counts against the viewer identity, its network and the session; the
+/// viewer is unpaired and must ask again (and wait).
+async fn auth_failure(
+    state: &Arc<RelayState>,
+    host_id: &str,
+    report: &AuthFailureReport,
+) -> Result<(), ServerError> {
+    let paired = state
+        .paired
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&report.session_id)
+        .copied();
+    // Only a session of this host, with the viewer it was paired with, counts.
+    let owned = state
+        .board
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .host_for(&report.session_id, &report.viewer)
+        .is_ok_and(|link| link.host_id == host_id);
+    let Some(paired) = paired.filter(|p| owned && p.viewer == report.viewer) else {
+        return Ok(());
+    };
+    state.metrics.auth_failure();
+    let network = network_of(
+        paired.source,
+        state.settings.network_prefix_v4,
+        state.settings.network_prefix_v6,
+    );
+    let outcome = state
+        .lockouts
+        .record_failure(&[
+            LockoutScope::Viewer(paired.viewer),
+            LockoutScope::Source(network),
+            LockoutScope::Session(report.session_id),
+        ])
+        .await?;
+    let failures = match outcome {
+        LockoutError::Locked { failures, .. } | LockoutError::Burned { failures } => failures,
+    };
+    state
+        .audit
+        .record(AuditEvent::AuthenticationFailed {
+            host_id: text(host_id),
+            viewer: *paired.viewer.as_bytes(),
+            source: text(&paired.source.to_string()),
+            failures,
+        })
+        .await?;
+    state.metrics.lockout();
+    let (wait_secs, burned) = match outcome {
+        LockoutError::Locked { remaining, .. } => (remaining.as_secs().max(1), false),
+        LockoutError::Burned { .. } => (0, true),
+    };
+    state
+        .audit
+        .record(AuditEvent::LockedOut {
+            host_id: text(host_id),
+            viewer: *paired.viewer.as_bytes(),
+            source: text(&paired.source.to_string()),
+            failures,
+            wait_secs,
+            burned,
+        })
+        .await?;
+    info!(%host_id, viewer = %paired.viewer, failures, wait_secs, burned, "failed handshake; locked out");
+    state
+        .board
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .unpair(&report.session_id);
+    let event = state
+        .ids
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .on_auth_failure(paired.source, host_id, Instant::now());
+    if let Some(event) = event {
+        state.report_ids(event).await;
+    }
+    Ok(())
+}
