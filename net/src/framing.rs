@@ -80,6 +80,15 @@ impl FramedSend {
         Ok(())
     }
 
+    /// Finishes the stream and waits, at most `limit`, until the peer has
+    /// received everything: closing the connection right after a plain
+    /// `finish` can drop the last frames (e.g. the error that says why).
+    pub async fn finish_and_wait(&mut self, limit: Duration) {
+        if self.stream.finish().is_ok() {
+            let _ = tokio::time::timeout(limit, self.stream.stopped()).await;
+        }
+    }
+
     pub fn id(&self) -> quinn::StreamId {
         self.stream.id()
     }

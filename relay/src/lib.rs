@@ -14,6 +14,7 @@
 //! | [`metrics`] | Prometheus counters and the `/metrics` endpoint |
 //! | [`notifier`] | location-confirmation codes by outbox file or SMTP |
 
+pub mod admin;
 pub mod board;
 pub mod config;
 pub mod intrusion;

@@ -306,8 +306,9 @@ async fn serve_connection(
         Err(e) => Err(e),
     };
     if let Err(ServerError::Refused(error)) = &result {
-        let _ = send.send(error).await;
-        let _ = send.finish();
+        if send.send(error).await.is_ok() {
+            send.finish_and_wait(Duration::from_secs(2)).await;
+        }
     }
     if let Err(ServerError::Net(NetError::Decode(_))) = &result {
         state.metrics.frame_rejected();

@@ -1,0 +1,269 @@
+//! A real relay on loopback (QUIC, SQLite in a temp dir, outbox notifier)
+//! and minimal host and viewer clients that speak the signalling protocol.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use assent_net::{
+    client_config, client_endpoint, connect, framed, server_config, server_endpoint,
+    CertFingerprint, ConnectionLimits, FramedRecv, FramedSend, RelayTrust,
+};
+use assent_proto::allowlist::AllowListEntry;
+use assent_proto::identity::Identity;
+use assent_proto::lockout::LockoutPolicy;
+use assent_proto::messages::signalling::{
+    ClientRole, EnrollAccepted, EnrollRequest, FileTransferInstall, HostLogin, RelayChallenge,
+    RelayHello, SignallingMessage, ViewerLogin,
+};
+use assent_proto::wire::{Bytes, Frame, Message, Text};
+use assent_relay::metrics::RelayMetrics;
+use assent_relay::notifier::{Notifier, OutboxNotifier};
+use assent_relay::server::{AuditLog, RelayServer, RelayState, ServerSettings};
+use assent_relay::store::{DataKey, SqliteStore, StateStore};
+use rand_core::OsRng;
+use tokio::sync::watch;
+
+/// Bounds every test: a hang is a failure, not a stuck CI.
+pub async fn bounded<T>(body: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), body)
+        .await
+        .expect("test took longer than 60 s")
+}
+
+/// RSA-4096 keys are slow to make; share them across test binaries through
+/// the same cache the proto tests fill (generated here if absent).
+pub fn key(name: &str) -> Arc<Identity> {
+    static KEYS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Arc<Identity>>>> =
+        OnceLock::new();
+    let keys = KEYS.get_or_init(Default::default);
+    let mut keys = keys.lock().unwrap();
+    keys.entry(name.to_owned())
+        .or_insert_with(|| {
+            let dir = std::env::temp_dir().join("assent-test-keys-v1");
+            let path = dir.join(format!("{name}.pem"));
+            if let Ok(identity) = Identity::load(&path) {
+                return Arc::new(identity);
+            }
+            let identity = Identity::generate(&mut OsRng).expect("generate test key");
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = identity.save(&path);
+            Arc::new(identity)
+        })
+        .clone()
+}
+
+pub struct TestRelay {
+    pub addr: SocketAddr,
+    pub pin: CertFingerprint,
+    pub store: Arc<dyn StateStore>,
+    pub data_key: DataKey,
+    pub outbox: PathBuf,
+    pub metrics: Arc<RelayMetrics>,
+    pub db_path: PathBuf,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRelay {
+    pub async fn start() -> Self {
+        Self::start_with(ServerSettings {
+            lockout: LockoutPolicy {
+                base_wait: Duration::from_secs(5),
+                max_wait: Duration::from_secs(60),
+                burn_after: 6,
+            },
+            ..ServerSettings::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(settings: ServerSettings) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data_key = DataKey::generate(&mut OsRng);
+        let db_path = dir.path().join("relay.db");
+        let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(&db_path, &data_key).unwrap());
+        let outbox = dir.path().join("outbox");
+        let notifier: Arc<dyn Notifier> = Arc::new(OutboxNotifier::new(outbox.clone()));
+        let metrics = Arc::new(RelayMetrics::new());
+        let audit = AuditLog::new(store.clone(), data_key.audit_key());
+        let state = RelayState::new(settings, store.clone(), audit, metrics.clone(), notifier);
+
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert_der = cert.cert.der().clone();
+        let pin = CertFingerprint::of(&cert_der);
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = server_config(vec![cert_der], key, &ConnectionLimits::default()).unwrap();
+        let endpoint = server_endpoint("127.0.0.1:0".parse().unwrap(), config).unwrap();
+        let server = RelayServer::new(endpoint, state);
+        let addr = server.local_addr().unwrap();
+        let (shutdown, watch) = watch::channel(false);
+        let task = tokio::spawn(server.run(watch));
+        Self {
+            addr,
+            pin,
+            store,
+            data_key,
+            outbox,
+            metrics,
+            db_path,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    pub fn allow(&self, viewer: &Identity, name: &str, email: &str) {
+        self.store
+            .put_allowlist_entry(&AllowListEntry {
+                viewer: viewer.public().clone(),
+                name: Text::new(name).unwrap(),
+                email: Text::new(email).unwrap(),
+                expires_unix: 4_000_000_000,
+            })
+            .unwrap();
+    }
+
+    pub fn outbox(&self) -> &Path {
+        &self.outbox
+    }
+
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// A client connection with its signalling stream.
+pub struct Client {
+    pub connection: quinn::Connection,
+    pub send: FramedSend,
+    pub recv: FramedRecv,
+    _endpoint: quinn::Endpoint,
+}
+
+impl Client {
+    pub async fn connect(relay: &TestRelay, role: ClientRole) -> (Self, RelayChallenge) {
+        let endpoint = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+        let config = client_config(RelayTrust::Pinned(relay.pin)).unwrap();
+        let connection = connect(&endpoint, relay.addr, "localhost", config)
+            .await
+            .unwrap();
+        let (send, recv) = connection.open_bi().await.unwrap();
+        let (mut send, mut recv) = framed(send, recv);
+        send.send(&RelayHello {
+            role,
+            software_version: Text::new("test").unwrap(),
+        })
+        .await
+        .unwrap();
+        let challenge: RelayChallenge = recv.recv().await.unwrap().unwrap().decode().unwrap();
+        (
+            Self {
+                connection,
+                send,
+                recv,
+                _endpoint: endpoint,
+            },
+            challenge,
+        )
+    }
+
+    pub async fn send<M: Message>(&mut self, message: &M) {
+        self.send.send(message).await.unwrap();
+    }
+
+    pub async fn recv(&mut self) -> SignallingMessage {
+        let frame: Frame = self
+            .recv
+            .recv()
+            .await
+            .unwrap()
+            .expect("relay closed the stream");
+        SignallingMessage::decode(&frame).unwrap()
+    }
+}
+
+/// Enrols `host` and returns the logged-in client and its host ID.
+pub async fn enrolled_host(relay: &TestRelay, host: &Identity, model: &str) -> (Client, String) {
+    let (mut client, challenge) = Client::connect(relay, ClientRole::Host).await;
+    let mut request = EnrollRequest {
+        registrant_email: Text::new("tech.person@lab.example").unwrap(),
+        registrant_name: Text::new("Tess Technician").unwrap(),
+        instrument_model: Text::new(model).unwrap(),
+        instrument_id: Text::new("INSTR-0042").unwrap(),
+        serial_number: Text::new("SN-998877").unwrap(),
+        host_key: host.public().clone(),
+        file_transfer: FileTransferInstall::CompiledOut,
+        signature: Bytes::default(),
+    };
+    request.sign(host, &challenge, &mut OsRng);
+    client.send(&request).await;
+    match client.recv().await {
+        SignallingMessage::EnrollAccepted(EnrollAccepted { host_id }) => {
+            (client, host_id.to_string())
+        }
+        other => panic!("enrolment refused: {other:?}"),
+    }
+}
+
+/// Logs in an already enrolled host.
+pub async fn logged_in_host(relay: &TestRelay, host: &Identity, host_id: &str) -> Client {
+    let (mut client, challenge) = Client::connect(relay, ClientRole::Host).await;
+    let mut login = HostLogin {
+        host_id: Text::new(host_id).unwrap(),
+        signature: Bytes::default(),
+    };
+    login.sign(host, &challenge, &mut OsRng);
+    client.send(&login).await;
+    match client.recv().await {
+        SignallingMessage::LoginAccepted(_) => client,
+        other => panic!("host login refused: {other:?}"),
+    }
+}
+
+/// Sends `ViewerLogin` and returns the first answer (LoginAccepted,
+/// LocationChallenge or RelayError).
+pub async fn viewer_login(
+    relay: &TestRelay,
+    viewer: &Identity,
+    device_id: [u8; 16],
+) -> (Client, SignallingMessage) {
+    let (mut client, challenge) = Client::connect(relay, ClientRole::Viewer).await;
+    let mut login = ViewerLogin {
+        viewer_key: viewer.public().clone(),
+        device_id,
+        signature: Bytes::default(),
+    };
+    login.sign(viewer, &challenge, &mut OsRng);
+    client.send(&login).await;
+    let answer = client.recv().await;
+    (client, answer)
+}
+
+/// Logs a viewer in, confirming a new location through the outbox.
+pub async fn logged_in_viewer(relay: &TestRelay, viewer: &Identity, email: &str) -> Client {
+    let (mut client, answer) = viewer_login(relay, viewer, [9; 16]).await;
+    match answer {
+        SignallingMessage::LoginAccepted(_) => client,
+        SignallingMessage::LocationChallenge(_) => {
+            let code = OutboxNotifier::read_latest_code(relay.outbox(), email)
+                .unwrap()
+                .expect("a code was sent");
+            client
+                .send(&assent_proto::messages::signalling::LocationCode {
+                    code: Text::new(code.as_str()).unwrap(),
+                })
+                .await;
+            match client.recv().await {
+                SignallingMessage::LoginAccepted(_) => client,
+                other => panic!("location code refused: {other:?}"),
+            }
+        }
+        other => panic!("viewer login refused: {other:?}"),
+    }
+}
