@@ -5,7 +5,6 @@
 //! atomically, never overwritten).
 
 use std::fmt;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -350,91 +349,31 @@ impl Identity {
     /// synced, and then linked into place, so a crash never leaves a partial
     /// key and an existing key is never overwritten.
     pub fn save(&self, path: &Path) -> Result<(), IdentityError> {
-        let io_err = |source| IdentityError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        if path.symlink_metadata().is_ok() {
-            return Err(IdentityError::AlreadyExists(path.to_path_buf()));
-        }
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let name = path.file_name().ok_or_else(|| {
-            io_err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "key file path has no file name",
-            ))
-        })?;
-
-        let (temp_path, mut file) = create_private_temp(dir, name).map_err(io_err)?;
-        let result = (|| {
-            file.write_all(self.pem.as_bytes())?;
-            file.sync_all()?;
-            drop(file);
-            link_no_clobber(&temp_path, path)
-        })();
-        // The temporary name is gone whether or not the link succeeded.
-        let _ = std::fs::remove_file(&temp_path);
-        match result {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(IdentityError::AlreadyExists(path.to_path_buf()))
-            }
-            Err(e) => return Err(io_err(e)),
-        }
-        sync_dir(dir).map_err(io_err)
+        crate::secret_file::write_new(path, self.pem.as_bytes()).map_err(IdentityError::from)
     }
 
     /// Reads a key written by [`Identity::save`]. On unix, refuses a file
     /// that group or others can access: a leaked identity key lets anyone
     /// impersonate this host or engineer (R4).
     pub fn load(path: &Path) -> Result<Self, IdentityError> {
-        let io_err = |source| IdentityError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let not_regular = || {
-            io_err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a regular file",
-            ))
-        };
-        // Checked before opening too: opening a FIFO would block forever.
-        if !std::fs::metadata(path).map_err(io_err)?.is_file() {
-            return Err(not_regular());
-        }
-        let file = std::fs::File::open(path).map_err(io_err)?;
-        // Checked again on the open handle, so a file swapped in meanwhile is caught.
-        let meta = file.metadata().map_err(io_err)?;
-        if !meta.is_file() {
-            return Err(not_regular());
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o7777;
-            if mode & 0o077 != 0 {
-                return Err(IdentityError::InsecurePermissions {
-                    path: path.to_path_buf(),
-                    mode,
-                });
-            }
-        }
-        let mut pem = Zeroizing::new(Vec::new());
-        file.take(KEY_FILE_MAX + 1)
-            .read_to_end(&mut pem)
-            .map_err(io_err)?;
-        if pem.len() as u64 > KEY_FILE_MAX {
-            return Err(IdentityError::InvalidKey(format!(
-                "key file {} is larger than {KEY_FILE_MAX} bytes",
-                path.display()
-            )));
-        }
+        let pem = crate::secret_file::read(path, KEY_FILE_MAX)?;
         let pem = std::str::from_utf8(&pem)
             .map_err(|_| IdentityError::InvalidKey("key file is not PEM text".into()))?;
         Self::from_pkcs8_pem(pem)
+    }
+}
+
+impl From<crate::secret_file::SecretFileError> for IdentityError {
+    fn from(error: crate::secret_file::SecretFileError) -> Self {
+        use crate::secret_file::SecretFileError as E;
+        match error {
+            E::InsecurePermissions { path, mode } => {
+                IdentityError::InsecurePermissions { path, mode }
+            }
+            E::AlreadyExists(path) => IdentityError::AlreadyExists(path),
+            too_large @ E::TooLarge { .. } => IdentityError::InvalidKey(too_large.to_string()),
+            E::Io { path, source } => IdentityError::Io { path, source },
+        }
     }
 }
 
@@ -446,59 +385,6 @@ impl fmt::Debug for Identity {
             .field("private_key", &"<redacted>")
             .finish()
     }
-}
-
-/// Creates `dir/.NAME.tmp-PID-N` exclusively, owner-only from the start.
-fn create_private_temp(
-    dir: &Path,
-    name: &std::ffi::OsStr,
-) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut last_err = None;
-    // A stale temporary file from a crash just moves us to the next name.
-    for attempt in 0..16u32 {
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".tmp-{}-{attempt}", std::process::id()));
-        let temp_path = dir.join(temp_name);
-        match options.open(&temp_path) {
-            Ok(file) => return Ok((temp_path, file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last_err.unwrap_or_else(|| std::io::Error::other("no free temporary file name")))
-}
-
-/// Puts `from` at `to` only if `to` does not exist. A hard link is atomic and
-/// never replaces (unlike rename); filesystems without hard links fall back to
-/// check-then-rename.
-fn link_no_clobber(from: &Path, to: &Path) -> std::io::Result<()> {
-    match std::fs::hard_link(from, to) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            if to.symlink_metadata().is_ok() {
-                return Err(std::io::ErrorKind::AlreadyExists.into());
-            }
-            std::fs::rename(from, to)
-        }
-    }
-}
-
-/// Makes the new directory entry durable (unix; elsewhere a no-op).
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]

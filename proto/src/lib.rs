@@ -17,6 +17,7 @@
 //! | [`lockout`] | exponential lockout and burning | R6 |
 //! | [`consent`] | per-capability consent state machine | R10 |
 //! | [`audit`] | sealed, hash-chained audit records and their verifier | R12 |
+//! | [`secret_file`] | owner-only key files, never half-written or overwritten | R4, R13 |
 
 #![forbid(unsafe_code)]
 
@@ -29,4 +30,5 @@ pub mod lockout;
 pub mod messages;
 pub mod password;
 pub mod record;
+pub mod secret_file;
 pub mod wire;

@@ -1,5 +1,6 @@
 use proptest::prelude::*;
 use rand_core::OsRng;
+use std::io::Write;
 
 use super::test_support::{host, other, viewer};
 use super::*;
@@ -295,20 +296,6 @@ fn save_refuses_to_overwrite_an_existing_key() {
         Err(IdentityError::AlreadyExists(_))
     ));
     assert_eq!(std::fs::read(&notes).unwrap(), b"keep me");
-}
-
-#[test]
-fn link_no_clobber_refuses_an_existing_target() {
-    // The race-free half of `save`: even if the target appears after the
-    // existence check, it is not replaced.
-    let dir = tempfile::tempdir().unwrap();
-    let from = dir.path().join("a");
-    let to = dir.path().join("b");
-    std::fs::write(&from, b"new").unwrap();
-    std::fs::write(&to, b"old").unwrap();
-    let err = link_no_clobber(&from, &to).unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
-    assert_eq!(std::fs::read(&to).unwrap(), b"old");
 }
 
 #[test]

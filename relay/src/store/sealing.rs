@@ -15,10 +15,10 @@
 //! ```
 
 use std::fmt;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use assent_proto::audit::AuditKey;
+use assent_proto::secret_file;
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
@@ -51,6 +51,23 @@ const KEY_CHECK_VALUE: &[u8] = b"assent relay data key check v1";
 const KEY_CHECK_CELL: Cell<'static> = Cell::new("meta", "value", "key_check");
 
 /// Why a data key could not be read, parsed or created.
+impl From<secret_file::SecretFileError> for DataKeyError {
+    fn from(error: secret_file::SecretFileError) -> Self {
+        use secret_file::SecretFileError as E;
+        match error {
+            E::InsecurePermissions { path, mode } => {
+                DataKeyError::InsecurePermissions { path, mode }
+            }
+            E::AlreadyExists(path) => DataKeyError::AlreadyExists(path),
+            E::TooLarge { path, .. } => DataKeyError::Malformed {
+                origin: format!("data key file {}", path.display()),
+                problem: "the file is far too long",
+            },
+            E::Io { path, source } => DataKeyError::Io { path, source },
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DataKeyError {
     #[error(
@@ -99,47 +116,7 @@ impl DataKey {
     /// Reads a key file (64 hex digits). On unix, refuses a file that group or
     /// others can access: with the key, the database reveals everything (R13).
     pub fn load(path: &Path) -> Result<Self, DataKeyError> {
-        let io_err = |source| DataKeyError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let not_regular = || {
-            io_err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a regular file",
-            ))
-        };
-        // Checked before opening too: opening a FIFO would block forever.
-        if !std::fs::metadata(path).map_err(io_err)?.is_file() {
-            return Err(not_regular());
-        }
-        let file = std::fs::File::open(path).map_err(io_err)?;
-        // Checked again on the open handle, so a file swapped in meanwhile is caught.
-        let meta = file.metadata().map_err(io_err)?;
-        if !meta.is_file() {
-            return Err(not_regular());
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o7777;
-            if mode & 0o077 != 0 {
-                return Err(DataKeyError::InsecurePermissions {
-                    path: path.to_path_buf(),
-                    mode,
-                });
-            }
-        }
-        let mut text = Zeroizing::new(Vec::new());
-        file.take(KEY_FILE_MAX + 1)
-            .read_to_end(&mut text)
-            .map_err(io_err)?;
-        if text.len() as u64 > KEY_FILE_MAX {
-            return Err(DataKeyError::Malformed {
-                origin: format!("data key file {}", path.display()),
-                problem: "the file is far too long",
-            });
-        }
+        let text = secret_file::read(path, KEY_FILE_MAX).map_err(DataKeyError::from)?;
         parse_hex(&text, || format!("data key file {}", path.display()))
     }
 
@@ -148,44 +125,10 @@ impl DataKey {
     /// into place, so a crash never leaves a partial key and an existing key
     /// is never overwritten.
     pub fn generate_file(path: &Path, rng: &mut impl CryptoRngCore) -> Result<Self, DataKeyError> {
-        let io_err = |source| DataKeyError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        if path.symlink_metadata().is_ok() {
-            return Err(DataKeyError::AlreadyExists(path.to_path_buf()));
-        }
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let name = path.file_name().ok_or_else(|| {
-            io_err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "key file path has no file name",
-            ))
-        })?;
         let key = Self::generate(rng);
         let mut text = Zeroizing::new(hex::encode(&key.0[..]));
         text.push('\n');
-
-        let (temp_path, mut file) = create_private_temp(dir, name).map_err(io_err)?;
-        let result = (|| {
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            drop(file);
-            link_no_clobber(&temp_path, path)
-        })();
-        // The temporary name is gone whether or not the link succeeded.
-        let _ = std::fs::remove_file(&temp_path);
-        match result {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(DataKeyError::AlreadyExists(path.to_path_buf()))
-            }
-            Err(e) => return Err(io_err(e)),
-        }
-        sync_dir(dir).map_err(io_err)?;
+        secret_file::write_new(path, text.as_bytes()).map_err(DataKeyError::from)?;
         Ok(key)
     }
 
@@ -362,56 +305,4 @@ impl ColumnSealer {
         self.open(&KEY_CHECK_CELL, sealed)
             .is_ok_and(|value| value.as_slice() == KEY_CHECK_VALUE)
     }
-}
-
-/// Creates `dir/.NAME.tmp-PID-N` exclusively, owner-only from the start.
-fn create_private_temp(
-    dir: &Path,
-    name: &std::ffi::OsStr,
-) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut last_err = None;
-    // A stale temporary file from a crash just moves us to the next name.
-    for attempt in 0..16u32 {
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".tmp-{}-{attempt}", std::process::id()));
-        let temp_path = dir.join(temp_name);
-        match options.open(&temp_path) {
-            Ok(file) => return Ok((temp_path, file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last_err.unwrap_or_else(|| std::io::Error::other("no free temporary file name")))
-}
-
-/// Puts `from` at `to` only if `to` does not exist: a hard link is atomic and
-/// never replaces; filesystems without hard links fall back to check-then-rename.
-fn link_no_clobber(from: &Path, to: &Path) -> std::io::Result<()> {
-    match std::fs::hard_link(from, to) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            if to.symlink_metadata().is_ok() {
-                return Err(std::io::ErrorKind::AlreadyExists.into());
-            }
-            std::fs::rename(from, to)
-        }
-    }
-}
-
-/// Makes the new directory entry durable (unix; elsewhere a no-op).
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
