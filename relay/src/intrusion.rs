@@ -17,8 +17,8 @@ pub use crate::metrics::IdsEventKind;
 pub struct IdsLimits {
     /// New connections per minute.
     pub connections_per_minute: u32,
-    /// Distinct unknown host IDs asked for per 10 minutes.
-    pub unknown_hosts_per_window: u32,
+    /// Distinct unknown host IDs asked for per hour.
+    pub unknown_hosts_per_hour: u32,
     /// Failed authentications per hour (across all hosts).
     pub auth_failures_per_hour: u32,
     /// Distinct hosts a source failed to authenticate against per hour.
@@ -35,7 +35,7 @@ impl Default for IdsLimits {
     fn default() -> Self {
         Self {
             connections_per_minute: 60,
-            unknown_hosts_per_window: 5,
+            unknown_hosts_per_hour: 5,
             auth_failures_per_hour: 20,
             hosts_failed_per_hour: 3,
             malformed_frames_per_hour: 10,
@@ -112,7 +112,6 @@ impl SourceState {
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
-const SCAN_WINDOW: Duration = Duration::from_secs(600);
 const HOUR: Duration = Duration::from_secs(3600);
 /// Distinct names remembered per source and window (memory bound).
 const MAX_NAMES: usize = 64;
@@ -165,15 +164,15 @@ impl IntrusionDetector {
         host_id: &str,
         now: Instant,
     ) -> Option<IdsEvent> {
-        let limit = self.limits.unknown_hosts_per_window;
+        let limit = self.limits.unknown_hosts_per_hour;
         let state = self.state(source, now);
-        let distinct = distinct_in_window(&mut state.unknown_hosts, host_id, now, SCAN_WINDOW);
+        let distinct = distinct_in_window(&mut state.unknown_hosts, host_id, now, HOUR);
         (distinct > limit as usize).then(|| {
             self.block(
                 source,
                 now,
                 IdsEventKind::HostIdScanning,
-                format!("{distinct} unknown host IDs within 10 minutes (limit {limit})"),
+                format!("{distinct} unknown host IDs within an hour (limit {limit})"),
             )
         })
     }

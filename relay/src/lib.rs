@@ -13,6 +13,7 @@
 //! | [`config`] | TOML + environment + flags configuration |
 //! | [`metrics`] | Prometheus counters and the `/metrics` endpoint |
 //! | [`notifier`] | location-confirmation codes by outbox file or SMTP |
+//! | [`tls`] | the relay certificate: operator-supplied or generated and pinned |
 
 pub mod admin;
 pub mod board;
@@ -22,3 +23,4 @@ pub mod metrics;
 pub mod notifier;
 pub mod server;
 pub mod store;
+pub mod tls;

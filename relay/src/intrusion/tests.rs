@@ -8,7 +8,7 @@ fn ip(last: u8) -> IpAddr {
 fn limits() -> IdsLimits {
     IdsLimits {
         connections_per_minute: 3,
-        unknown_hosts_per_window: 2,
+        unknown_hosts_per_hour: 2,
         auth_failures_per_hour: 4,
         hosts_failed_per_hour: 2,
         malformed_frames_per_hour: 2,
@@ -117,7 +117,7 @@ fn tracked_sources_stay_bounded_and_blocked_sources_are_kept() {
 #[test]
 fn remembered_names_per_source_are_bounded() {
     let mut ids = IntrusionDetector::new(IdsLimits {
-        unknown_hosts_per_window: 10_000,
+        unknown_hosts_per_hour: 10_000,
         ..limits()
     });
     let now = Instant::now();
