@@ -310,7 +310,15 @@ async fn serve_connection(
             send.finish_and_wait(Duration::from_secs(2)).await;
         }
     }
-    if let Err(ServerError::Net(NetError::Decode(_))) = &result {
+    if let Err(ServerError::Net(NetError::Decode(error))) = &result {
+        // Tell the client what was wrong before closing; other connections go on.
+        if send
+            .send(&RelayError::from_decode_error(error))
+            .await
+            .is_ok()
+        {
+            send.finish_and_wait(Duration::from_secs(2)).await;
+        }
         state.metrics.frame_rejected();
         let event = state
             .ids
