@@ -69,7 +69,7 @@ pub fn run_audit(cmd: &AuditCommand, ctx: &mut AdminContext<'_>) -> anyhow::Resu
 /// Refusals an operator can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("allowlist changes need the operator key: set operator_key in the config (the key that signs the lists hosts verify)")]
+    #[error("allowlist changes need the operator key: set operator_key in the config, or create one with `assent-relay operator-keygen` (it signs the list hosts verify)")]
     OperatorKeyMissing,
     #[error("viewer {0} is not on the allowlist; `assent-relay allowlist list` shows who is")]
     NotListed(Fingerprint),

@@ -17,7 +17,6 @@ use assent_proto::wire::{Message, Text};
 use assent_relay::metrics::IdsEventKind;
 use assent_relay::store::PresenceEvent;
 use support::*;
-use tokio::io::AsyncWriteExt;
 
 const ENGINEER_EMAIL: &str = "erin@support.example";
 

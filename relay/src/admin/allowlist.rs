@@ -66,6 +66,7 @@ pub enum AllowListCommand {
 
 /// What `allowlist add` enrols.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Enrolment")]
 pub struct AddArgs {
     /// The viewer's public key file, as `assent-viewer keygen` prints it: a
     /// PEM "PUBLIC KEY" block (SubjectPublicKeyInfo) of an RSA-4096 key; raw
@@ -91,6 +92,7 @@ pub struct AddArgs {
 
 /// How the re-signed list is issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+#[command(next_help_heading = "Signing")]
 pub struct SigningArgs {
     /// How long the newly signed list stays valid: hosts refuse it afterwards,
     /// so run `allowlist sign` before then (`allowlist list` shows when).
@@ -196,7 +198,7 @@ fn add(args: &AddArgs, ctx: &mut AdminContext<'_>) -> anyhow::Result<()> {
         },
         printable(&entry.name),
         printable(&entry.email),
-        format_unix_secs(entry.expires_unix),
+        entry_expiry(entry.expires_unix),
     )?;
     sign_and_report(ctx, operator, &args.signing).with_context(|| {
         format!("viewer {fingerprint} is enrolled at the relay, but the signed list hosts fetch was not re-issued; run `assent-relay allowlist sign`")
@@ -235,6 +237,15 @@ fn remove(
         short_hex(fingerprint.as_bytes())
     )?;
     Ok(())
+}
+
+/// An entry's expiry for people: `u64::MAX` means it lasts as long as the list.
+fn entry_expiry(expires_unix: u64) -> String {
+    if expires_unix == u64::MAX {
+        "never (lasts as long as the list)".into()
+    } else {
+        format_unix_secs(expires_unix)
+    }
 }
 
 /// Reads a viewer's public key: PEM `PUBLIC KEY` (SPKI) or raw SPKI DER.
@@ -396,7 +407,7 @@ fn list(json: bool, ctx: &mut AdminContext<'_>) -> anyhow::Result<()> {
                 "name": entry.name.as_str(),
                 "email": entry.email.as_str(),
                 "expires_unix": entry.expires_unix,
-                "expires": format_unix_secs(entry.expires_unix),
+                "expires": entry_expiry(entry.expires_unix),
                 "expired": now >= entry.expires_unix,
             });
             writeln!(ctx.out, "{line}")?;
@@ -422,7 +433,7 @@ fn print_table(entries: &[AllowListEntry], now: u64, out: &mut dyn Write) -> any
                 entry.fingerprint().to_string(),
                 printable(&entry.name),
                 printable(&entry.email),
-                format_unix_secs(entry.expires_unix),
+                entry_expiry(entry.expires_unix),
                 if now >= entry.expires_unix {
                     "EXPIRED".into()
                 } else {

@@ -51,11 +51,11 @@ pub enum AuditCommand {
     /// Write records as JSON lines, one object per record, for other tools.
     /// The output holds decrypted audit data: keep it as safe as the database.
     Export {
-        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl, help_heading = "Export")]
         format: ExportFormat,
         /// Write to this new file (owner-only, never overwritten, complete or
         /// absent) instead of stdout.
-        #[arg(long, short, value_name = "PATH")]
+        #[arg(long, short, value_name = "PATH", help_heading = "Export")]
         output: Option<PathBuf>,
         #[command(flatten)]
         filter: AuditFilter,
@@ -74,6 +74,7 @@ pub enum ExportFormat {
 
 /// What `audit list` shows.
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Filters")]
 pub struct ListArgs {
     #[command(flatten)]
     pub filter: AuditFilter,
@@ -84,6 +85,7 @@ pub struct ListArgs {
 
 /// Which records `audit list` and `audit export` include.
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Filters")]
 pub struct AuditFilter {
     /// Only records about this host ID (e.g. H-ABCD2345).
     #[arg(long, value_name = "HOST_ID")]

@@ -36,7 +36,7 @@ async fn pump(
             let _ = from.stop(quinn::VarInt::from_u32(1));
             return;
         }
-        state.metrics.add_bytes_forwarded(leftover.len() as u64);
+        state.forwarded(&leftover);
     }
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -47,7 +47,7 @@ async fn pump(
                     let _ = from.stop(quinn::VarInt::from_u32(1));
                     return;
                 }
-                state.metrics.add_bytes_forwarded(n as u64);
+                state.forwarded(&buf[..n]);
             }
             Ok(None) => {
                 let _ = to.shutdown().await;

@@ -98,7 +98,12 @@ pub struct RelayState {
     pub(crate) paired: Mutex<HashMap<SessionId, PairedViewer>>,
     pub(crate) ids: Mutex<IntrusionDetector>,
     pub(crate) code_limiter: Mutex<CodeRateLimiter>,
+    forward_observer: std::sync::OnceLock<ForwardObserver>,
 }
+
+/// Sees every byte the relay forwards between a viewer and a host, exactly as
+/// forwarded. Used to prove the relay handles only ciphertext (R3).
+pub type ForwardObserver = Arc<dyn Fn(&[u8]) + Send + Sync>;
 
 impl RelayState {
     pub fn new(
@@ -116,6 +121,7 @@ impl RelayState {
             paired: Mutex::new(HashMap::new()),
             ids: Mutex::new(IntrusionDetector::new(settings.ids.clone())),
             code_limiter: Mutex::new(CodeRateLimiter::new(settings.location_codes_per_hour)),
+            forward_observer: std::sync::OnceLock::new(),
             lockouts: LockoutBook::new(store.clone(), settings.lockout),
             settings,
             store,
@@ -123,6 +129,18 @@ impl RelayState {
             metrics,
             notifier,
         })
+    }
+
+    /// Installs the forwarding observer (once); false if one is already set.
+    pub fn observe_forwarding(&self, observer: ForwardObserver) -> bool {
+        self.forward_observer.set(observer).is_ok()
+    }
+
+    pub(crate) fn forwarded(&self, bytes: &[u8]) {
+        self.metrics.add_bytes_forwarded(bytes.len() as u64);
+        if let Some(observer) = self.forward_observer.get() {
+            observer(bytes);
+        }
     }
 
     /// Runs a store call off the async threads (SQLite blocks, audit fsyncs).

@@ -64,6 +64,7 @@ pub struct TestRelay {
     pub outbox: PathBuf,
     pub metrics: Arc<RelayMetrics>,
     pub db_path: PathBuf,
+    pub state: Arc<RelayState>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -99,7 +100,7 @@ impl TestRelay {
         let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
         let config = server_config(vec![cert_der], key, &ConnectionLimits::default()).unwrap();
         let endpoint = server_endpoint("127.0.0.1:0".parse().unwrap(), config).unwrap();
-        let server = RelayServer::new(endpoint, state);
+        let server = RelayServer::new(endpoint, state.clone());
         let addr = server.local_addr().unwrap();
         let (shutdown, watch) = watch::channel(false);
         let task = tokio::spawn(server.run(watch));
@@ -111,6 +112,7 @@ impl TestRelay {
             outbox,
             metrics,
             db_path,
+            state,
             shutdown,
             task,
             _dir: dir,
