@@ -340,3 +340,39 @@ async fn malformed_frame_gets_an_error_frame_and_other_clients_go_on() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn lockout_also_holds_per_source_for_another_identity() {
+    bounded(async {
+        let relay = TestRelay::start().await;
+        let host_key = key("host");
+        let (first_key, second_key) = (key("viewer"), key("other"));
+        let (mut host, host_id) = enrolled_host(&relay, &host_key, "CellMek SPS").await;
+        open_support(&mut host, [10; 32]).await;
+        relay.allow(&first_key, "Erin Engineer", ENGINEER_EMAIL);
+        relay.allow(&second_key, "Omar Other", "omar@support.example");
+        let mut first = logged_in_viewer(&relay, &first_key, ENGINEER_EMAIL).await;
+        let answer = connect_to(&mut first, &host_id).await;
+        assert!(matches!(answer, SignallingMessage::Paired(_)), "{answer:?}");
+        host.send(&AuthFailureReport {
+            session_id: [10; 32],
+            viewer: first_key.fingerprint(),
+            reason: AbortReason::WrongPassword,
+        })
+        .await;
+        assert!(matches!(host.recv().await, SignallingMessage::Ack(_)));
+
+        // A different engineer identity from the same network is held too,
+        // so rotating identities does not buy more guesses (R6).
+        let (_second, answer) = viewer_login(&relay, &second_key, [9; 16]).await;
+        match answer {
+            SignallingMessage::RelayError(e) => {
+                assert_eq!(e.code, RelayErrorCode::LockedOut, "{}", e.message);
+                assert!(e.retry_after_secs.is_some());
+            }
+            other => panic!("second identity from a locked source got {other:?}"),
+        }
+        relay.stop().await;
+    })
+    .await;
+}

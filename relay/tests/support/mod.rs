@@ -148,8 +148,28 @@ pub struct Client {
     _endpoint: quinn::Endpoint,
 }
 
+/// Where a relay listens and the certificate pin to reach it.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayAddress {
+    pub addr: SocketAddr,
+    pub pin: CertFingerprint,
+}
+
+impl TestRelay {
+    pub fn address(&self) -> RelayAddress {
+        RelayAddress {
+            addr: self.addr,
+            pin: self.pin,
+        }
+    }
+}
+
 impl Client {
     pub async fn connect(relay: &TestRelay, role: ClientRole) -> (Self, RelayChallenge) {
+        Self::connect_to(&relay.address(), role).await
+    }
+
+    pub async fn connect_to(relay: &RelayAddress, role: ClientRole) -> (Self, RelayChallenge) {
         let endpoint = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
         let config = client_config(RelayTrust::Pinned(relay.pin)).unwrap();
         let connection = connect(&endpoint, relay.addr, "localhost", config)
@@ -192,7 +212,15 @@ impl Client {
 
 /// Enrols `host` and returns the logged-in client and its host ID.
 pub async fn enrolled_host(relay: &TestRelay, host: &Identity, model: &str) -> (Client, String) {
-    let (mut client, challenge) = Client::connect(relay, ClientRole::Host).await;
+    enrolled_host_at(&relay.address(), host, model).await
+}
+
+pub async fn enrolled_host_at(
+    relay: &RelayAddress,
+    host: &Identity,
+    model: &str,
+) -> (Client, String) {
+    let (mut client, challenge) = Client::connect_to(relay, ClientRole::Host).await;
     let mut request = EnrollRequest {
         registrant_email: Text::new("tech.person@lab.example").unwrap(),
         registrant_name: Text::new("Tess Technician").unwrap(),
