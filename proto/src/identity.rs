@@ -388,7 +388,7 @@ impl fmt::Debug for Identity {
 }
 
 #[cfg(test)]
-pub(crate) mod test_support;
+pub(crate) use crate::test_keys as test_support;
 
 #[cfg(test)]
 mod tests;

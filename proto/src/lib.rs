@@ -31,4 +31,6 @@ pub mod messages;
 pub mod password;
 pub mod record;
 pub mod secret_file;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_keys;
 pub mod wire;

@@ -16,11 +16,6 @@ use crate::wire::{List, Message, Text};
 const NOW: u64 = 1_800_000_000;
 const SESSION: [u8; 32] = [7; 32];
 
-fn arc(identity: &'static Identity) -> Arc<Identity> {
-    // The handshake takes shared identities; test keys are static, so re-load a copy.
-    Arc::new(Identity::from_pkcs8_pem(&identity.to_pkcs8_pem()).expect("test key reloads"))
-}
-
 fn allowlist_with(viewers: &[(&Identity, u64)]) -> VerifiedAllowList {
     let entries = viewers
         .iter()
@@ -53,7 +48,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let password = OneTimePassword::generate(&mut OsRng);
     let host = HostCredentials::new(
-        arc(test_support::host()),
+        crate::test_keys::key("host"),
         &password,
         SESSION,
         &StretchParams::fast_for_tests(),
@@ -62,7 +57,7 @@ fn fixture() -> Fixture {
     Fixture {
         host,
         allowlist: allowlist_with(&[(test_support::viewer(), NOW + 3600)]),
-        viewer_identity: arc(test_support::viewer()),
+        viewer_identity: crate::test_keys::key("viewer"),
         password,
     }
 }

@@ -3,10 +3,9 @@
 //! parses them.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use assent_proto::audit::ChainHead;
-use assent_proto::identity::{Identity, IdentityError};
+use assent_proto::identity::Identity;
 use assent_proto::messages::audit_event::AuditEvent;
 use assent_proto::wire::Text;
 use clap::Parser;
@@ -16,41 +15,19 @@ use tempfile::TempDir;
 use super::*;
 use crate::store::SqliteStore;
 
-// Test keys: RSA-4096 generation takes seconds, so each key is made once and
-// cached in the temp directory under the names `assent-proto`'s tests use.
-
-fn cached_identity(name: &str) -> Identity {
-    let dir = std::env::temp_dir().join("assent-test-keys-v1");
-    let path = std::fs::create_dir_all(&dir)
-        .ok()
-        .map(|()| dir.join(format!("{name}.pem")));
-    if let Some(identity) = path.as_deref().and_then(|p| Identity::load(p).ok()) {
-        return identity;
-    }
-    let identity = Identity::generate(&mut OsRng).expect("test key generation");
-    if let Some(path) = path {
-        // Another test process may have won the race: use its key.
-        if let Err(IdentityError::AlreadyExists(_)) = identity.save(&path) {
-            if let Ok(theirs) = Identity::load(&path) {
-                return theirs;
-            }
-        }
-    }
-    identity
+// Test keys: the shared, cached RSA-4096 keys of `assent_proto::test_keys`.
+pub(crate) fn viewer_key() -> &'static Identity {
+    assent_proto::test_keys::viewer()
 }
-
-macro_rules! test_key {
-    ($fn:ident, $name:literal) => {
-        pub(crate) fn $fn() -> &'static Identity {
-            static KEY: OnceLock<Identity> = OnceLock::new();
-            KEY.get_or_init(|| cached_identity($name))
-        }
-    };
+pub(crate) fn second_viewer_key() -> &'static Identity {
+    assent_proto::test_keys::other()
 }
-test_key!(viewer_key, "viewer");
-test_key!(second_viewer_key, "other");
-test_key!(operator_key, "operator");
-test_key!(other_operator_key, "host");
+pub(crate) fn operator_key() -> &'static Identity {
+    assent_proto::test_keys::operator()
+}
+pub(crate) fn other_operator_key() -> &'static Identity {
+    assent_proto::test_keys::host()
+}
 
 /// 2026-11-18T11:06:40Z.
 pub(crate) const NOW: u64 = 1_795_000_000;

@@ -2,12 +2,11 @@
 //! (R6, R7, R8, R12, R13), including what the database file reveals on disk.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use assent_proto::allowlist::{AllowList, AllowListEntry};
 use assent_proto::audit::{verify, AuditKey, BreakKind, ChainBreak, ChainHead};
-use assent_proto::identity::{Identity, IdentityError};
+use assent_proto::identity::Identity;
 use assent_proto::lockout::{Lockout, LockoutError, LockoutPolicy, LockoutSnapshot};
 use assent_proto::messages::audit_event::AuditEvent;
 use assent_proto::messages::file_transfer::TransferDirection;
@@ -18,42 +17,19 @@ use tempfile::TempDir;
 
 use super::*;
 
-// Test keys: RSA-4096 generation takes seconds, so each key is made once per
-// test binary and cached in the temp directory under the same names as
-// `assent-proto`'s tests, so both test binaries share them.
-
-fn cached_identity(name: &str) -> Identity {
-    let dir = std::env::temp_dir().join("assent-test-keys-v1");
-    let path = std::fs::create_dir_all(&dir)
-        .ok()
-        .map(|()| dir.join(format!("{name}.pem")));
-    if let Some(identity) = path.as_deref().and_then(|p| Identity::load(p).ok()) {
-        return identity;
-    }
-    let identity = Identity::generate(&mut OsRng).expect("test key generation");
-    if let Some(path) = path {
-        // Another test process may have won the race: use its key.
-        if let Err(IdentityError::AlreadyExists(_)) = identity.save(&path) {
-            if let Ok(theirs) = Identity::load(&path) {
-                return theirs;
-            }
-        }
-    }
-    identity
+// Test keys: the shared, cached RSA-4096 keys of `assent_proto::test_keys`.
+fn host_key() -> &'static Identity {
+    assent_proto::test_keys::host()
 }
-
-macro_rules! test_key {
-    ($fn:ident, $name:literal) => {
-        fn $fn() -> &'static Identity {
-            static KEY: OnceLock<Identity> = OnceLock::new();
-            KEY.get_or_init(|| cached_identity($name))
-        }
-    };
+fn second_host_key() -> &'static Identity {
+    assent_proto::test_keys::other()
 }
-test_key!(host_key, "host");
-test_key!(second_host_key, "other");
-test_key!(viewer_key, "viewer");
-test_key!(operator_key, "operator");
+fn viewer_key() -> &'static Identity {
+    assent_proto::test_keys::viewer()
+}
+fn operator_key() -> &'static Identity {
+    assent_proto::test_keys::operator()
+}
 
 const NAME: &str = "Zebulon Quartermaine";
 const EMAIL: &str = "zq-7731@haematology.example";

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use assent_net::{
@@ -34,26 +34,9 @@ pub async fn bounded<T>(body: impl std::future::Future<Output = T>) -> T {
         .expect("test took longer than 60 s")
 }
 
-/// RSA-4096 keys are slow to make; share them across test binaries through
-/// the same cache the proto tests fill (generated here if absent).
+/// The shared, cached RSA-4096 test keys (see `assent_proto::test_keys`).
 pub fn key(name: &str) -> Arc<Identity> {
-    static KEYS: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Arc<Identity>>>> =
-        OnceLock::new();
-    let keys = KEYS.get_or_init(Default::default);
-    let mut keys = keys.lock().unwrap();
-    keys.entry(name.to_owned())
-        .or_insert_with(|| {
-            let dir = std::env::temp_dir().join("assent-test-keys-v1");
-            let path = dir.join(format!("{name}.pem"));
-            if let Ok(identity) = Identity::load(&path) {
-                return Arc::new(identity);
-            }
-            let identity = Identity::generate(&mut OsRng).expect("generate test key");
-            let _ = std::fs::create_dir_all(&dir);
-            let _ = identity.save(&path);
-            Arc::new(identity)
-        })
-        .clone()
+    assent_proto::test_keys::key(name)
 }
 
 pub struct TestRelay {

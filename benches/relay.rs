@@ -1,0 +1,575 @@
+//! Relay benchmarks (issue 4, R3, R9): forwarding throughput host→viewer
+//! through a real relay against a direct quinn connection on the same
+//! loopback, and pairing latency from a viewer's `ConnectRequest` to the
+//! first forwarded byte at the host. Figures go to BENCHMARKS.md.
+//!
+//! Everything runs in this process on one tokio runtime: the relay (SQLite in
+//! a temp dir, the sealed audit log fsync'd as in production), one enrolled
+//! host with an open support request and one logged-in, location-confirmed
+//! viewer, all over real QUIC. Criterion reports each figure; the summary
+//! printed at the end times both forwarding paths interleaved in the same run
+//! and prints their ratio and the pairing p50/p99.
+//!
+//! Run: `cargo bench --bench relay`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use assent_net::{
+    client_config, client_endpoint, connect, framed, server_config, server_endpoint,
+    CertFingerprint, ConnectionLimits, FramedRecv, FramedSend, RelayTrust,
+};
+use assent_proto::allowlist::AllowListEntry;
+use assent_proto::identity::Identity;
+use assent_proto::messages::signalling::{
+    ChannelKind, ClientRole, ConnectRequest, EnrollRequest, FileTransferInstall, HostId,
+    LocationCode, OpenChannel, RelayChallenge, RelayHello, SessionId, SignallingMessage,
+    SupportOpen, ViewerLogin,
+};
+use assent_proto::wire::{Bytes, Message, Text};
+use assent_relay::intrusion::IdsLimits;
+use assent_relay::metrics::RelayMetrics;
+use assent_relay::notifier::{Notifier, OutboxNotifier};
+use assent_relay::server::{AuditLog, RelayServer, RelayState, ServerSettings};
+use assent_relay::store::{DataKey, SqliteStore, StateStore};
+use criterion::{Criterion, Throughput};
+use rand_core::{OsRng, RngCore};
+use tokio::runtime::Runtime;
+use tokio::sync::watch;
+
+/// Bytes per forwarded transfer: large enough that stream setup is noise
+/// next to the steady-state transfer (one RTT on loopback vs tens of ms).
+const PAYLOAD: usize = 8 * 1024 * 1024;
+const SESSION: SessionId = [7; 32];
+const ENGINEER_EMAIL: &str = "erin@support.example";
+/// Interleaved transfers per path in the summary.
+const SUMMARY_TRANSFERS: usize = 15;
+/// Pairings timed one by one in the summary.
+const SUMMARY_PAIRINGS: usize = 200;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the tokio runtime");
+    let mut session = runtime.block_on(Session::start());
+    let direct = runtime.block_on(Direct::start());
+    let mut payload = vec![0u8; PAYLOAD];
+    // Random bytes, like the end-to-end ciphertext the relay really forwards.
+    OsRng.fill_bytes(&mut payload);
+
+    let mut criterion = Criterion::default().configure_from_args();
+    forwarding(&mut criterion, &runtime, &session, &direct, &payload);
+    pairing(&mut criterion, &runtime, &mut session);
+    criterion.final_summary();
+
+    runtime.block_on(async {
+        summary(&mut session, &direct, &payload).await;
+        direct.close();
+        session.stop().await;
+    });
+}
+
+fn forwarding(
+    c: &mut Criterion,
+    runtime: &Runtime,
+    session: &Session,
+    direct: &Direct,
+    payload: &[u8],
+) {
+    let mut group = c.benchmark_group("forwarding");
+    group
+        .throughput(Throughput::Bytes(PAYLOAD as u64))
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(15));
+    group.bench_function("through_relay", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    session.forward(payload).await;
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("direct_quinn", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    direct.transfer(payload).await;
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn pairing(c: &mut Criterion, runtime: &Runtime, session: &mut Session) {
+    let mut group = c.benchmark_group("pairing");
+    group.bench_function("request_to_first_byte", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += session.pair_to_first_byte().await;
+                }
+                total
+            })
+        })
+    });
+    group.finish();
+}
+
+/// Both paths interleaved, so they see the same machine state, then pairing
+/// percentiles (criterion reports the median, not the tail).
+async fn summary(session: &mut Session, direct: &Direct, payload: &[u8]) {
+    let mut relayed = Vec::with_capacity(SUMMARY_TRANSFERS);
+    let mut straight = Vec::with_capacity(SUMMARY_TRANSFERS);
+    let cpu_start = CpuClock::start();
+    for _ in 0..SUMMARY_TRANSFERS {
+        let start = Instant::now();
+        session.forward(payload).await;
+        relayed.push(start.elapsed());
+        let start = Instant::now();
+        direct.transfer(payload).await;
+        straight.push(start.elapsed());
+    }
+    let cores_busy = cpu_start.cores_busy();
+    let (relayed, straight) = (median(&mut relayed), median(&mut straight));
+    let mib_per_s = |d: Duration| PAYLOAD as f64 / d.as_secs_f64() / (1024.0 * 1024.0);
+    println!();
+    println!(
+        "forwarding host->viewer, median of {SUMMARY_TRANSFERS} interleaved 8 MiB transfers each:"
+    );
+    println!(
+        "  through relay {:.0} MiB/s ({:.1} ms), direct quinn {:.0} MiB/s ({:.1} ms)",
+        mib_per_s(relayed),
+        relayed.as_secs_f64() * 1e3,
+        mib_per_s(straight),
+        straight.as_secs_f64() * 1e3,
+    );
+    println!(
+        "  ratio through_relay/direct = {:.2} (goal >= 0.8); process used {:.2} of {} cores meanwhile",
+        straight.as_secs_f64() / relayed.as_secs_f64(),
+        cores_busy,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
+
+    let mut samples = Vec::with_capacity(SUMMARY_PAIRINGS);
+    for _ in 0..SUMMARY_PAIRINGS {
+        samples.push(session.pair_to_first_byte().await);
+    }
+    samples.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "pairing ConnectRequest -> first forwarded byte at host, {SUMMARY_PAIRINGS} samples: \
+         p50 {:.3} ms, p99 {:.3} ms, min {:.3} ms, max {:.3} ms (goal p50 < 5 ms)",
+        ms(percentile(&samples, 50)),
+        ms(percentile(&samples, 99)),
+        ms(samples[0]),
+        ms(samples[samples.len() - 1]),
+    );
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort_unstable();
+    percentile(samples, 50)
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[Duration], pct: usize) -> Duration {
+    let rank = (sorted.len() * pct).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+/// Process CPU time (user + system) from /proc, to show whether a path is
+/// CPU-bound on this machine.
+struct CpuClock {
+    wall: Instant,
+    cpu: Option<Duration>,
+}
+
+impl CpuClock {
+    fn start() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: process_cpu_time(),
+        }
+    }
+
+    /// Average number of cores this process kept busy since `start`.
+    fn cores_busy(&self) -> f64 {
+        match (self.cpu, process_cpu_time()) {
+            (Some(before), Some(after)) => {
+                (after - before).as_secs_f64() / self.wall.elapsed().as_secs_f64()
+            }
+            _ => f64::NAN,
+        }
+    }
+}
+
+fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // /proc reports in USER_HZ, which Linux fixes at 100 for user space.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+fn text<const MAX: usize>(value: &str) -> Text<MAX> {
+    Text::new(value).expect("literal text fits its field")
+}
+
+/// A cached RSA-4096 test key (shared with the test suites), generated once if absent.
+fn test_key(name: &str) -> Identity {
+    let dir = std::env::temp_dir().join("assent-test-keys-v1");
+    let path = dir.join(format!("{name}.pem"));
+    if let Ok(identity) = Identity::load(&path) {
+        return identity;
+    }
+    eprintln!(
+        "generating RSA-4096 key {name:?} (cached in {})",
+        dir.display()
+    );
+    let identity = Identity::generate(&mut OsRng).expect("generate an RSA-4096 key");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = identity.save(&path);
+    identity
+}
+
+/// A self-signed certificate and the server config that presents it.
+fn self_signed_server() -> (quinn::ServerConfig, CertFingerprint) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])
+        .expect("generate a self-signed certificate");
+    let der = cert.cert.der().clone();
+    let pin = CertFingerprint::of(&der);
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let config = server_config(vec![der], key, &ConnectionLimits::default())
+        .expect("build the QUIC server config");
+    (config, pin)
+}
+
+/// A relay in this process, as `assent-relay serve` builds it.
+struct Relay {
+    addr: SocketAddr,
+    pin: CertFingerprint,
+    store: Arc<dyn StateStore>,
+    outbox: PathBuf,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Relay {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let data_key = DataKey::generate(&mut OsRng);
+        let store: Arc<dyn StateStore> = Arc::new(
+            SqliteStore::open(&dir.path().join("relay.db"), &data_key)
+                .expect("open the state store"),
+        );
+        let outbox = dir.path().join("outbox");
+        let notifier: Arc<dyn Notifier> = Arc::new(OutboxNotifier::new(outbox.clone()));
+        let audit = AuditLog::new(store.clone(), data_key.audit_key());
+        let settings = ServerSettings {
+            // A handful of connections from one address; raised anyway so the
+            // flood detector can never be what a figure measures.
+            ids: IdsLimits {
+                connections_per_minute: 100_000,
+                ..IdsLimits::default()
+            },
+            shutdown_grace: Duration::from_secs(1),
+            ..ServerSettings::default()
+        };
+        let metrics = Arc::new(RelayMetrics::new());
+        let state = RelayState::new(settings, store.clone(), audit, metrics, notifier);
+        let (config, pin) = self_signed_server();
+        let endpoint =
+            server_endpoint("127.0.0.1:0".parse().expect("address"), config).expect("bind relay");
+        let server = RelayServer::new(endpoint, state);
+        let addr = server.local_addr().expect("relay address");
+        let (shutdown, watch) = watch::channel(false);
+        let task = tokio::spawn(server.run(watch));
+        Self {
+            addr,
+            pin,
+            store,
+            outbox,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+}
+
+/// A host or viewer connection with its signalling stream.
+struct Client {
+    connection: quinn::Connection,
+    send: FramedSend,
+    recv: FramedRecv,
+    _endpoint: quinn::Endpoint,
+}
+
+impl Client {
+    async fn connect(relay: &Relay, role: ClientRole) -> (Self, RelayChallenge) {
+        let endpoint = client_endpoint("127.0.0.1:0".parse().expect("address")).expect("bind");
+        let config = client_config(RelayTrust::Pinned(relay.pin)).expect("client config");
+        let connection = connect(&endpoint, relay.addr, "localhost", config)
+            .await
+            .expect("connect to the relay");
+        let (send, recv) = connection.open_bi().await.expect("open signalling stream");
+        let (send, recv) = framed(send, recv);
+        let mut client = Self {
+            connection,
+            send,
+            recv,
+            _endpoint: endpoint,
+        };
+        let hello = RelayHello {
+            role,
+            software_version: text("bench"),
+        };
+        let challenge = match client.request(&hello).await {
+            SignallingMessage::RelayChallenge(challenge) => challenge,
+            other => panic!("expected RelayChallenge, got {other:?}"),
+        };
+        (client, challenge)
+    }
+
+    async fn request<M: Message>(&mut self, message: &M) -> SignallingMessage {
+        self.send.send(message).await.expect("send to the relay");
+        let frame = self
+            .recv
+            .recv()
+            .await
+            .expect("read from the relay")
+            .expect("relay closed the signalling stream");
+        SignallingMessage::decode(&frame).expect("decode the relay's answer")
+    }
+}
+
+/// An enrolled host with an open support request and a logged-in viewer.
+struct Session {
+    relay: Relay,
+    host: Client,
+    viewer: Client,
+    host_id: HostId,
+    open_channel: Vec<u8>,
+}
+
+impl Session {
+    async fn start() -> Self {
+        let relay = Relay::start().await;
+        let (host_key, viewer_key) = (test_key("host"), test_key("viewer"));
+
+        let (mut host, challenge) = Client::connect(&relay, ClientRole::Host).await;
+        let mut enroll = EnrollRequest {
+            registrant_email: text("tech.person@lab.example"),
+            registrant_name: text("Tess Technician"),
+            instrument_model: text("DxFLEX"),
+            instrument_id: text("INSTR-0042"),
+            serial_number: text("SN-998877"),
+            host_key: host_key.public().clone(),
+            file_transfer: FileTransferInstall::CompiledOut,
+            signature: Bytes::default(),
+        };
+        enroll.sign(&host_key, &challenge, &mut OsRng);
+        let host_id = match host.request(&enroll).await {
+            SignallingMessage::EnrollAccepted(accepted) => accepted.host_id,
+            other => panic!("enrolment refused: {other:?}"),
+        };
+        let open = SupportOpen {
+            session_id: SESSION,
+        };
+        match host.request(&open).await {
+            SignallingMessage::SupportOpened(_) => {}
+            other => panic!("support request refused: {other:?}"),
+        }
+
+        relay
+            .store
+            .put_allowlist_entry(&AllowListEntry {
+                viewer: viewer_key.public().clone(),
+                name: text("Erin Engineer"),
+                email: text(ENGINEER_EMAIL),
+                expires_unix: 4_000_000_000,
+            })
+            .expect("allowlist the viewer");
+        let (mut viewer, challenge) = Client::connect(&relay, ClientRole::Viewer).await;
+        let mut login = ViewerLogin {
+            viewer_key: viewer_key.public().clone(),
+            device_id: [9; 16],
+            signature: Bytes::default(),
+        };
+        login.sign(&viewer_key, &challenge, &mut OsRng);
+        match viewer.request(&login).await {
+            SignallingMessage::LoginAccepted(_) => {}
+            SignallingMessage::LocationChallenge(_) => {
+                let code = OutboxNotifier::read_latest_code(&relay.outbox, ENGINEER_EMAIL)
+                    .expect("read the outbox")
+                    .expect("a confirmation code was sent");
+                let entered = LocationCode {
+                    code: text(code.as_str()),
+                };
+                match viewer.request(&entered).await {
+                    SignallingMessage::LoginAccepted(_) => {}
+                    other => panic!("location code refused: {other:?}"),
+                }
+            }
+            other => panic!("viewer login refused: {other:?}"),
+        }
+        let open_channel = OpenChannel {
+            session_id: SESSION,
+            channel: ChannelKind::Screen,
+        }
+        .to_frame()
+        .expect("encode OpenChannel");
+        let mut session = Self {
+            relay,
+            host,
+            viewer,
+            host_id,
+            open_channel,
+        };
+        session.pair().await;
+        session
+    }
+
+    async fn pair(&mut self) {
+        let request = ConnectRequest {
+            host_id: self.host_id.clone(),
+        };
+        match self.viewer.request(&request).await {
+            SignallingMessage::Paired(paired) => assert_eq!(paired.session_id, SESSION),
+            other => panic!("not paired: {other:?}"),
+        }
+    }
+
+    /// `payload` host→viewer over a new forwarded channel.
+    async fn forward(&self, payload: &[u8]) {
+        let (mut to_relay, from_relay) = self.viewer.connection.open_bi().await.expect("open");
+        to_relay.write_all(&self.open_channel).await.expect("write");
+        to_relay.finish().expect("finish");
+        let (host_send, mut host_recv) = self.host.connection.accept_bi().await.expect("accept");
+        let opened = host_recv.read_to_end(1024).await.expect("read OpenChannel");
+        assert_eq!(opened, self.open_channel);
+        let ((), received) = tokio::join!(send_all(host_send, payload), receive_all(from_relay));
+        assert_eq!(received, payload.len());
+    }
+
+    /// ConnectRequest → Paired → OpenChannel + one byte → the host reads it.
+    /// Returns the time that took; closing the channel is not timed.
+    async fn pair_to_first_byte(&mut self) -> Duration {
+        let start = Instant::now();
+        self.pair().await;
+        let (mut to_relay, mut from_relay) = self.viewer.connection.open_bi().await.expect("open");
+        let mut first = self.open_channel.clone();
+        first.push(0x5a);
+        to_relay.write_all(&first).await.expect("write");
+        let (mut host_send, mut host_recv) =
+            self.host.connection.accept_bi().await.expect("accept");
+        let mut received = vec![0u8; first.len()];
+        host_recv.read_exact(&mut received).await.expect("read");
+        let elapsed = start.elapsed();
+        assert_eq!(received, first);
+
+        to_relay.finish().expect("finish");
+        let rest = host_recv.read_to_end(16).await.expect("read end");
+        assert!(rest.is_empty());
+        host_send.finish().expect("finish");
+        let rest = from_relay.read_to_end(16).await.expect("read end");
+        assert!(rest.is_empty());
+        elapsed
+    }
+
+    async fn stop(self) {
+        self.viewer.connection.close(0u32.into(), b"done");
+        self.host.connection.close(0u32.into(), b"done");
+        let _ = self.relay.shutdown.send(true);
+        let _ = self.relay.task.await;
+    }
+}
+
+/// Two endpoints with the same assent-net transport settings, connected
+/// directly: the baseline the relay is compared with.
+struct Direct {
+    /// Plays the host: accepts the stream and sends.
+    server: quinn::Connection,
+    /// Plays the viewer: opens the stream and receives.
+    client: quinn::Connection,
+    endpoints: [quinn::Endpoint; 2],
+    open_channel: Vec<u8>,
+}
+
+impl Direct {
+    async fn start() -> Self {
+        let (config, pin) = self_signed_server();
+        let server_ep =
+            server_endpoint("127.0.0.1:0".parse().expect("address"), config).expect("bind");
+        let addr = server_ep.local_addr().expect("address");
+        let client_ep = client_endpoint("127.0.0.1:0".parse().expect("address")).expect("bind");
+        let config = client_config(RelayTrust::Pinned(pin)).expect("client config");
+        let (client, server) =
+            tokio::join!(connect(&client_ep, addr, "localhost", config), async {
+                server_ep
+                    .accept()
+                    .await
+                    .expect("incoming connection")
+                    .await
+                    .expect("handshake")
+            });
+        let open_channel = OpenChannel {
+            session_id: SESSION,
+            channel: ChannelKind::Screen,
+        }
+        .to_frame()
+        .expect("encode OpenChannel");
+        Self {
+            server,
+            client: client.expect("connect directly"),
+            endpoints: [server_ep, client_ep],
+            open_channel,
+        }
+    }
+
+    /// The same exchange as [`Session::forward`], without the relay.
+    async fn transfer(&self, payload: &[u8]) {
+        let (mut to_server, from_server) = self.client.open_bi().await.expect("open");
+        to_server
+            .write_all(&self.open_channel)
+            .await
+            .expect("write");
+        to_server.finish().expect("finish");
+        let (server_send, mut server_recv) = self.server.accept_bi().await.expect("accept");
+        let opened = server_recv.read_to_end(1024).await.expect("read");
+        assert_eq!(opened, self.open_channel);
+        let ((), received) = tokio::join!(send_all(server_send, payload), receive_all(from_server));
+        assert_eq!(received, payload.len());
+    }
+
+    fn close(&self) {
+        for endpoint in &self.endpoints {
+            endpoint.close(0u32.into(), b"done");
+        }
+    }
+}
+
+async fn send_all(mut send: quinn::SendStream, payload: &[u8]) {
+    send.write_all(payload).await.expect("send payload");
+    send.finish().expect("finish payload");
+}
+
+/// Reads to the end without copying; returns the byte count.
+async fn receive_all(mut recv: quinn::RecvStream) -> usize {
+    let mut total = 0;
+    while let Some(chunk) = recv.read_chunk(usize::MAX, true).await.expect("receive") {
+        total += chunk.bytes.len();
+    }
+    total
+}
