@@ -19,11 +19,10 @@ use crate::store::{DataKey, StateStore};
 
 mod allowlist;
 mod audit;
-mod civil;
 
+pub use crate::civil_time::{parse_duration_secs, DateError, GivenTime};
 pub use allowlist::{AddArgs, AllowListCommand, Expiry, SigningArgs, DEFAULT_LIST_VALIDITY};
 pub use audit::{AuditCommand, AuditFilter, AuditOutcome, ExportFormat, ListArgs, ViewerFilter};
-pub use civil::{parse_duration_secs, DateError, GivenTime};
 
 #[cfg(test)]
 mod test_support;

@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod board;
+pub(crate) mod civil_time;
 pub mod config;
 pub mod intrusion;
 pub mod metrics;

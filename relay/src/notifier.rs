@@ -373,16 +373,7 @@ fn utc_parts(unix: u64) -> (i64, u32, u32, u64, u64, u64, usize) {
     let unix = unix.min(253_402_300_799);
     let days = (unix / 86_400) as i64;
     let secs = unix % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::civil_time::civil_from_days(days);
     let weekday = ((days + 4) % 7) as usize;
     (
         year,

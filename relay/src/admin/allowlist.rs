@@ -18,8 +18,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::SubjectPublicKeyInfoDer;
 use zeroize::Zeroizing;
 
-use super::civil::{format_unix_secs, parse_duration_secs, GivenTime, SECS_PER_DAY};
 use super::{printable, short_hex, AdminContext, AdminError};
+use crate::civil_time::{format_unix_secs, parse_duration_secs, GivenTime, SECS_PER_DAY};
 use crate::store::{StateStore, StoreError};
 
 /// How long a newly signed list stays valid unless `--list-valid-for` says otherwise.

@@ -19,8 +19,8 @@ use assent_proto::messages::consent::Capability;
 use assent_proto::messages::file_transfer::TransferDirection;
 use clap::builder::PossibleValuesParser;
 
-use super::civil::{format_unix_ms, GivenTime};
 use super::{printable, short_hex, AdminContext, AdminError};
+use crate::civil_time::{format_unix_ms, GivenTime};
 use crate::store::{StateStore, PAGE_MAX};
 
 /// Records read from the store per query.

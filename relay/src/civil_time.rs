@@ -1,4 +1,4 @@
-//! UTC calendar dates for the admin commands, without a date crate: parsing
+//! UTC calendar dates for the admin commands and e-mail headers, without a date crate: parsing
 //! the RFC 3339 dates and times operators type (`--expires`, `--since`,
 //! `--until`), durations like `90d`, and formatting unix times for listings
 //! and exports (R7, R12). Proleptic Gregorian calendar, UTC only.
