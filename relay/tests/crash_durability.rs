@@ -4,13 +4,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use assent_net::CertFingerprint;
 use assent_proto::audit::{open_record, verify};
 use assent_proto::messages::audit_event::{AuditEvent, AuditReport};
 use assent_proto::messages::signalling::SignallingMessage;
@@ -21,37 +18,10 @@ use support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_session_loses_no_acknowledged_audit_record() {
     let dir = tempfile::tempdir().unwrap();
-    let mut relay = Command::new(env!("CARGO_BIN_EXE_assent-relay"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("ASSENT_RELAY_DATA_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(relay.stdout.take().unwrap()).lines();
-    let (mut pin, mut addr) = (None, None);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(fp) = line.strip_prefix("relay certificate fingerprint: ") {
-            pin = Some(fp.parse::<CertFingerprint>().unwrap());
-        }
-        if let Some(a) = line.strip_prefix("listening on ") {
-            addr = Some(a.parse().unwrap());
-            break;
-        }
-    }
-    let target = RelayAddress {
-        addr: addr.unwrap(),
-        pin: pin.unwrap(),
-    };
+    let RelayProcess {
+        child: mut relay,
+        address: target,
+    } = RelayProcess::spawn(dir.path());
 
     let acked = Arc::new(AtomicU64::new(0));
     let counter = acked.clone();

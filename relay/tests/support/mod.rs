@@ -280,3 +280,50 @@ pub async fn logged_in_viewer(relay: &TestRelay, viewer: &Identity, email: &str)
         other => panic!("viewer login refused: {other:?}"),
     }
 }
+
+/// The real `assent-relay` binary serving a fresh data directory on loopback.
+pub struct RelayProcess {
+    pub child: std::process::Child,
+    pub address: RelayAddress,
+}
+
+impl RelayProcess {
+    /// Starts `assent-relay serve` and reads its pin and address from stdout.
+    pub fn spawn(data_dir: &Path) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_assent-relay"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("ASSENT_RELAY_DATA_KEY")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start assent-relay");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (mut pin, mut addr) = (None, None);
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("relay stdout");
+            if let Some(fp) = line.strip_prefix("relay certificate fingerprint: ") {
+                pin = Some(fp.parse::<CertFingerprint>().expect("fingerprint parses"));
+            }
+            if let Some(a) = line.strip_prefix("listening on ") {
+                addr = Some(a.parse().expect("address parses"));
+                break;
+            }
+        }
+        Self {
+            child,
+            address: RelayAddress {
+                addr: addr.expect("relay printed its address"),
+                pin: pin.expect("relay printed its certificate fingerprint"),
+            },
+        }
+    }
+}

@@ -4,47 +4,20 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use assent_net::{client_config, client_endpoint, connect, framed, CertFingerprint, RelayTrust};
+use assent_net::{client_config, client_endpoint, connect, framed, RelayTrust};
 use assent_proto::messages::signalling::{ClientRole, RelayChallenge, RelayHello};
 use assent_proto::wire::Text;
 
 #[test]
 fn relay_starts_prints_its_pin_serves_pinned_clients_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = support::binary("assent-relay");
-    let mut child = Command::new(&relay)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("ASSENT_RELAY_DATA_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the relay");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut pin = None;
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(fp) = line.strip_prefix("relay certificate fingerprint: ") {
-            pin = Some(fp.parse::<CertFingerprint>().expect("fingerprint parses"));
-        }
-        if let Some(a) = line.strip_prefix("listening on ") {
-            addr = Some(a.parse::<std::net::SocketAddr>().unwrap());
-            break;
-        }
-    }
-    let (pin, addr) = (pin.expect("pin printed"), addr.expect("address printed"));
+    let support::RelayProcess {
+        mut child,
+        address: support::RelayAddress { addr, pin },
+    } = support::RelayProcess::spawn(dir.path());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -98,7 +71,7 @@ fn relay_starts_prints_its_pin_serves_pinned_clients_and_stops_on_sigterm() {
     };
     assert!(exit.success(), "relay exited with {exit}");
 
-    let verify = Command::new(&relay)
+    let verify = Command::new(env!("CARGO_BIN_EXE_assent-relay"))
         .args(["audit", "verify"])
         .arg("--data-dir")
         .arg(dir.path())
