@@ -499,6 +499,15 @@ impl RelayConfig {
         Ok(config)
     }
 
+    /// Parses and checks a configuration file's text alone (no environment,
+    /// no flags) — the file layer of [`RelayConfig::load`]. Public for fuzzing.
+    pub fn parse_toml(text: &str) -> Result<Self, ConfigError> {
+        let mut origins = layers::Origins::default();
+        let config = Self::from_toml(text, Path::new("config.toml"), &mut origins)?;
+        config.validate(&|_: &str| None, &origins)?;
+        Ok(config)
+    }
+
     /// The lockout policy the relay enforces (R6).
     pub fn lockout_policy(&self) -> LockoutPolicy {
         LockoutPolicy {

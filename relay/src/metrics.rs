@@ -460,6 +460,12 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
     }
 }
 
+/// The bytes the endpoint answers one request head with (`head` is untrusted
+/// network input; public so the parser can be fuzzed).
+pub fn response_to(head: &[u8], metrics: &RelayMetrics) -> Vec<u8> {
+    respond(head, metrics).into_bytes()
+}
+
 fn respond(head: &[u8], metrics: &RelayMetrics) -> Response {
     let bad = || Response::text("400 Bad Request", "malformed request");
     let Ok(head) = std::str::from_utf8(head) else {
