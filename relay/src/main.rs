@@ -203,6 +203,7 @@ fn serve(config: RelayConfig) -> Result<ExitCode> {
     data_dir(&config)?;
     let key = data_key(&config, true)?;
     let store = open_store(&config, &key)?;
+    mark_hosts_offline(store.as_ref())?;
     let tls = assent_relay::tls::load_or_create(
         &config.tls_source(),
         &[config.name.clone(), "localhost".into()],
@@ -258,6 +259,24 @@ fn serve(config: RelayConfig) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Hosts still marked online were connected when this relay last stopped
+/// (or was killed): none is connected now. (With several relays sharing one
+/// store this needs per-relay ownership of connections; SQLite is one relay.)
+fn mark_hosts_offline(store: &dyn StateStore) -> Result<()> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    for host in store.list_hosts()?.into_iter().filter(|h| h.online) {
+        store.record_presence(
+            &host.host_id,
+            assent_relay::store::PresenceEvent::Offline,
+            now_ms,
+            "relay restarted",
+        )?;
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -25,9 +25,12 @@ async fn kill_9_mid_session_loses_no_acknowledged_audit_record() {
 
     let acked = Arc::new(AtomicU64::new(0));
     let counter = acked.clone();
+    let enrolled_id = Arc::new(std::sync::Mutex::new(String::new()));
+    let reporter_id = enrolled_id.clone();
     let reporter = tokio::spawn(async move {
         let host_key = key("host");
         let (mut host, host_id) = enrolled_host_at(&target, &host_key, "Navios EX").await;
+        *reporter_id.lock().unwrap() = host_id.clone();
         for i in 0.. {
             let report = AuditReport {
                 occurred_unix_ms: i,
@@ -66,6 +69,11 @@ async fn kill_9_mid_session_loses_no_acknowledged_audit_record() {
     let _ = tokio::time::timeout(Duration::from_secs(10), reporter).await;
     let acknowledged = acked.load(Ordering::SeqCst);
 
+    // A restarted relay knows the host is no longer connected.
+    let mut restarted = RelayProcess::spawn(dir.path());
+    restarted.child.kill().unwrap();
+    restarted.child.wait().unwrap();
+
     // After the crash: every acknowledged report is on disk, in an intact chain.
     let key = DataKey::load(&dir.path().join("data.key")).unwrap();
     let store = SqliteStore::open(&dir.path().join("relay.db"), &key).unwrap();
@@ -85,6 +93,10 @@ async fn kill_9_mid_session_loses_no_acknowledged_audit_record() {
             )
         })
         .count() as u64;
+    let host_id = enrolled_id.lock().unwrap().clone();
+    let latest = &store.presence_history(&host_id, 1).unwrap()[0];
+    assert_eq!(latest.event, assent_relay::store::PresenceEvent::Offline);
+    assert!(!store.host(&host_id).unwrap().unwrap().online);
     assert!(
         reported >= acknowledged,
         "{acknowledged} reports were acknowledged but only {reported} are on disk"
