@@ -54,7 +54,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("start the tokio runtime");
-    let mut session = runtime.block_on(Session::start());
+    let relay_runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the relay's tokio runtime");
+    let mut session = runtime.block_on(Session::start(relay_runtime.handle()));
     let direct = runtime.block_on(Direct::start());
     let mut payload = vec![0u8; PAYLOAD];
     // Random bytes, like the end-to-end ciphertext the relay really forwards.
@@ -128,36 +132,37 @@ fn pairing(c: &mut Criterion, runtime: &Runtime, session: &mut Session) {
 /// Both paths interleaved, so they see the same machine state, then pairing
 /// percentiles (criterion reports the median, not the tail).
 async fn summary(session: &mut Session, direct: &Direct, payload: &[u8]) {
-    let mut relayed = Vec::with_capacity(SUMMARY_TRANSFERS);
-    let mut straight = Vec::with_capacity(SUMMARY_TRANSFERS);
-    let cpu_start = CpuClock::start();
+    let mut relayed = PathTimes::default();
+    let mut straight = PathTimes::default();
     for _ in 0..SUMMARY_TRANSFERS {
-        let start = Instant::now();
-        session.forward(payload).await;
-        relayed.push(start.elapsed());
-        let start = Instant::now();
-        direct.transfer(payload).await;
-        straight.push(start.elapsed());
+        relayed.time(session.forward(payload)).await;
+        straight.time(direct.transfer(payload)).await;
     }
-    let cores_busy = cpu_start.cores_busy();
-    let (relayed, straight) = (median(&mut relayed), median(&mut straight));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (relayed_median, straight_median) = (relayed.median(), straight.median());
     let mib_per_s = |d: Duration| PAYLOAD as f64 / d.as_secs_f64() / (1024.0 * 1024.0);
     println!();
     println!(
-        "forwarding host->viewer, median of {SUMMARY_TRANSFERS} interleaved 8 MiB transfers each:"
+        "forwarding host->viewer, median of {SUMMARY_TRANSFERS} interleaved 8 MiB transfers each \
+         (cores busy = process CPU time / wall time, of {cores}):"
     );
     println!(
-        "  through relay {:.0} MiB/s ({:.1} ms), direct quinn {:.0} MiB/s ({:.1} ms)",
-        mib_per_s(relayed),
-        relayed.as_secs_f64() * 1e3,
-        mib_per_s(straight),
-        straight.as_secs_f64() * 1e3,
+        "  through relay {:.0} MiB/s ({:.1} ms, {:.2} cores busy, {} UDP receive-buffer drops)",
+        mib_per_s(relayed_median),
+        relayed_median.as_secs_f64() * 1e3,
+        relayed.cores_busy(),
+        shown(relayed.udp_drops),
     );
     println!(
-        "  ratio through_relay/direct = {:.2} (goal >= 0.8); process used {:.2} of {} cores meanwhile",
-        straight.as_secs_f64() / relayed.as_secs_f64(),
-        cores_busy,
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "  direct quinn  {:.0} MiB/s ({:.1} ms, {:.2} cores busy, {} UDP receive-buffer drops)",
+        mib_per_s(straight_median),
+        straight_median.as_secs_f64() * 1e3,
+        straight.cores_busy(),
+        shown(straight.udp_drops),
+    );
+    println!(
+        "  ratio through_relay/direct = {:.2} (goal >= 0.8)",
+        straight_median.as_secs_f64() / relayed_median.as_secs_f64(),
     );
 
     let mut samples = Vec::with_capacity(SUMMARY_PAIRINGS);
@@ -176,9 +181,8 @@ async fn summary(session: &mut Session, direct: &Direct, payload: &[u8]) {
     );
 }
 
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort_unstable();
-    percentile(samples, 50)
+fn shown(count: Option<u64>) -> String {
+    count.map_or_else(|| "unknown".into(), |n| n.to_string())
 }
 
 /// Nearest-rank percentile of sorted samples.
@@ -187,32 +191,60 @@ fn percentile(sorted: &[Duration], pct: usize) -> Duration {
     sorted[rank - 1]
 }
 
-/// Process CPU time (user + system) from /proc, to show whether a path is
-/// CPU-bound on this machine.
-struct CpuClock {
-    wall: Instant,
+/// Wall time of each transfer on one path, with the process CPU time and
+/// the host's UDP receive-buffer drops during them: what limits a path on
+/// this machine.
+#[derive(Default)]
+struct PathTimes {
+    walls: Vec<Duration>,
     cpu: Option<Duration>,
+    udp_drops: Option<u64>,
 }
 
-impl CpuClock {
-    fn start() -> Self {
-        Self {
-            wall: Instant::now(),
-            cpu: process_cpu_time(),
-        }
-    }
-
-    /// Average number of cores this process kept busy since `start`.
-    fn cores_busy(&self) -> f64 {
-        match (self.cpu, process_cpu_time()) {
+impl PathTimes {
+    async fn time(&mut self, transfer: impl std::future::Future<Output = ()>) {
+        let (wall, cpu, drops) = (Instant::now(), process_cpu_time(), udp_receive_drops());
+        transfer.await;
+        self.walls.push(wall.elapsed());
+        self.cpu = match (cpu, process_cpu_time()) {
             (Some(before), Some(after)) => {
-                (after - before).as_secs_f64() / self.wall.elapsed().as_secs_f64()
+                Some(self.cpu.unwrap_or_default() + after.saturating_sub(before))
             }
-            _ => f64::NAN,
-        }
+            _ => None,
+        };
+        self.udp_drops = match (drops, udp_receive_drops()) {
+            (Some(before), Some(after)) => {
+                Some(self.udp_drops.unwrap_or_default() + after.saturating_sub(before))
+            }
+            _ => None,
+        };
+    }
+
+    fn median(&self) -> Duration {
+        let mut sorted = self.walls.clone();
+        sorted.sort_unstable();
+        percentile(&sorted, 50)
+    }
+
+    /// Average cores busy; NaN where /proc is unreadable.
+    fn cores_busy(&self) -> f64 {
+        let wall: Duration = self.walls.iter().sum();
+        self.cpu
+            .map_or(f64::NAN, |cpu| cpu.as_secs_f64() / wall.as_secs_f64())
     }
 }
 
+/// `Udp: RcvbufErrors` from /proc/net/snmp: datagrams the kernel dropped
+/// because a socket's receive buffer was full (host-wide).
+fn udp_receive_drops() -> Option<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let (names, values) = (udp.next()?, udp.next()?);
+    let column = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    values.split_whitespace().nth(column)?.parse().ok()
+}
+
+/// User + system CPU time of this process so far.
 fn process_cpu_time() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
@@ -267,7 +299,8 @@ struct Relay {
 }
 
 impl Relay {
-    async fn start() -> Self {
+    fn start(runtime: &tokio::runtime::Handle) -> Self {
+        let _relay_runtime = runtime.enter();
         let dir = tempfile::tempdir().expect("create a temp dir");
         let data_key = DataKey::generate(&mut OsRng);
         let store: Arc<dyn StateStore> = Arc::new(
@@ -295,7 +328,7 @@ impl Relay {
         let server = RelayServer::new(endpoint, state);
         let addr = server.local_addr().expect("relay address");
         let (shutdown, watch) = watch::channel(false);
-        let task = tokio::spawn(server.run(watch));
+        let task = runtime.spawn(server.run(watch));
         Self {
             addr,
             pin,
@@ -364,8 +397,8 @@ struct Session {
 }
 
 impl Session {
-    async fn start() -> Self {
-        let relay = Relay::start().await;
+    async fn start(relay_runtime: &tokio::runtime::Handle) -> Self {
+        let relay = Relay::start(relay_runtime);
         let (host_key, viewer_key) = (test_key("host"), test_key("viewer"));
 
         let (mut host, challenge) = Client::connect(&relay, ClientRole::Host).await;
