@@ -87,7 +87,7 @@ fn main() -> Result<()> {
 }
 
 async fn measure(relay: &RelayProcess, hosts: usize) -> Result<()> {
-    let host_key = Arc::new(test_key("host")?);
+    let host_key = assent_proto::test_keys::key("host");
     let host_id = enrol(relay, &host_key).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let baseline = relay.memory()?;
@@ -270,23 +270,6 @@ async fn answer(recv: &mut FramedRecv) -> Result<SignallingMessage> {
         .await?
         .context("relay closed the signalling stream")?;
     Ok(SignallingMessage::decode(&frame)?)
-}
-
-/// A cached RSA-4096 test key (shared with the test suites), generated once if absent.
-fn test_key(name: &str) -> Result<Identity> {
-    let dir = std::env::temp_dir().join("assent-test-keys-v1");
-    let path = dir.join(format!("{name}.pem"));
-    if let Ok(identity) = Identity::load(&path) {
-        return Ok(identity);
-    }
-    eprintln!(
-        "generating RSA-4096 key {name:?} (cached in {})",
-        dir.display()
-    );
-    let identity = Identity::generate(&mut OsRng)?;
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = identity.save(&path);
-    Ok(identity)
 }
 
 fn mib(bytes: u64) -> f64 {

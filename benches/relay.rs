@@ -25,7 +25,6 @@ use assent_net::{
     CertFingerprint, ConnectionLimits, FramedRecv, FramedSend, RelayTrust,
 };
 use assent_proto::allowlist::AllowListEntry;
-use assent_proto::identity::Identity;
 use assent_proto::messages::signalling::{
     ChannelKind, ClientRole, ConnectRequest, EnrollRequest, FileTransferInstall, HostId,
     LocationCode, OpenChannel, RelayChallenge, RelayHello, SessionId, SignallingMessage,
@@ -310,23 +309,6 @@ fn text<const MAX: usize>(value: &str) -> Text<MAX> {
     Text::new(value).expect("literal text fits its field")
 }
 
-/// A cached RSA-4096 test key (shared with the test suites), generated once if absent.
-fn test_key(name: &str) -> Identity {
-    let dir = std::env::temp_dir().join("assent-test-keys-v1");
-    let path = dir.join(format!("{name}.pem"));
-    if let Ok(identity) = Identity::load(&path) {
-        return identity;
-    }
-    eprintln!(
-        "generating RSA-4096 key {name:?} (cached in {})",
-        dir.display()
-    );
-    let identity = Identity::generate(&mut OsRng).expect("generate an RSA-4096 key");
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = identity.save(&path);
-    identity
-}
-
 /// A self-signed certificate and the server config that presents it.
 fn self_signed_server() -> (quinn::ServerConfig, CertFingerprint) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])
@@ -451,7 +433,10 @@ struct Session {
 impl Session {
     async fn start(relay_runtime: &tokio::runtime::Handle) -> Self {
         let relay = Relay::start(relay_runtime);
-        let (host_key, viewer_key) = (test_key("host"), test_key("viewer"));
+        let (host_key, viewer_key) = (
+            assent_proto::test_keys::key("host"),
+            assent_proto::test_keys::key("viewer"),
+        );
 
         let (mut host, challenge) = Client::connect(&relay, ClientRole::Host).await;
         let mut enroll = EnrollRequest {
