@@ -38,7 +38,7 @@ use assent_net::{
 };
 use assent_proto::identity::Identity;
 use assent_proto::messages::signalling::{
-    ClientRole, EnrollRequest, FileTransferInstall, HostId, HostLogin, RelayHello,
+    ClientRole, EnrollRequest, FileTransferInstall, HostId, HostLogin, RelayChallenge, RelayHello,
     SignallingMessage,
 };
 use assent_proto::wire::{Bytes, Text};
@@ -180,14 +180,8 @@ async fn measure(relay: &RelayProcess, hosts: usize) -> Result<()> {
 async fn enrol(relay: &RelayProcess, host_key: &Identity) -> Result<HostId> {
     let endpoint = client_endpoint("127.0.0.1:0".parse().expect("literal address"))?;
     let config = client_config(RelayTrust::Pinned(relay.pin))?;
-    let connection = connect(&endpoint, relay.addr, "localhost", config).await?;
-    let (send, recv) = connection.open_bi().await?;
-    let (mut send, mut recv) = framed(send, recv);
-    send.send(&hello()).await?;
-    let challenge = match answer(&mut recv).await? {
-        SignallingMessage::RelayChallenge(challenge) => challenge,
-        other => bail!("expected RelayChallenge, got {other:?}"),
-    };
+    let (connection, mut send, mut recv, challenge) =
+        open_signalling(&endpoint, relay.addr, config).await?;
     let mut enroll = EnrollRequest {
         registrant_email: text("tech.person@lab.example"),
         registrant_name: text("Tess Technician"),
@@ -209,6 +203,23 @@ async fn enrol(relay: &RelayProcess, host_key: &Identity) -> Result<HostId> {
     Ok(host_id)
 }
 
+/// Connects, opens the signalling stream, says hello and reads the challenge
+/// every login signs.
+async fn open_signalling(
+    endpoint: &quinn::Endpoint,
+    relay: SocketAddr,
+    config: quinn::ClientConfig,
+) -> Result<(quinn::Connection, FramedSend, FramedRecv, RelayChallenge)> {
+    let connection = connect(endpoint, relay, "localhost", config).await?;
+    let (send, recv) = connection.open_bi().await?;
+    let (mut send, mut recv) = framed(send, recv);
+    send.send(&hello()).await?;
+    match answer(&mut recv).await? {
+        SignallingMessage::RelayChallenge(challenge) => Ok((connection, send, recv, challenge)),
+        other => bail!("expected RelayChallenge, got {other:?}"),
+    }
+}
+
 /// A logged-in host connection. The signalling stream is held, not used:
 /// dropping it would finish it, and the relay would log the host out.
 struct IdleHost {
@@ -224,14 +235,8 @@ async fn idle_host(
     host_key: Arc<Identity>,
     host_id: HostId,
 ) -> Result<IdleHost> {
-    let connection = connect(&endpoint, relay, "localhost", config).await?;
-    let (send, recv) = connection.open_bi().await?;
-    let (mut send, mut recv) = framed(send, recv);
-    send.send(&hello()).await?;
-    let challenge = match answer(&mut recv).await? {
-        SignallingMessage::RelayChallenge(challenge) => challenge,
-        other => bail!("expected RelayChallenge, got {other:?}"),
-    };
+    let (connection, mut send, mut recv, challenge) =
+        open_signalling(&endpoint, relay, config).await?;
     let mut login = HostLogin {
         host_id,
         signature: Bytes::default(),
