@@ -9,6 +9,7 @@
 //! | [`trust`] | relay certificate fingerprints, pinning and operator-CA verification | R2 |
 //! | [`endpoint`] | QUIC/TLS 1.3 configs with bounded limits, outbound-only client endpoints, `connect` | R1, R2 |
 //! | [`framing`] | proto frames on QUIC streams, bounded reads, typed stream errors | bad input |
+//! | [`file_store`] | received files: temporary file, hash check, rename; never partial (absent from PHI builds) | R11, bad input |
 //! | [`error`] | [`NetError`], one variant per thing a caller can act on | — |
 //!
 //! Only the relay listens (R1): [`server_endpoint`] is for `assent-relay`;
@@ -21,6 +22,8 @@
 
 pub mod endpoint;
 pub mod error;
+#[cfg(feature = "file-transfer")]
+pub mod file_store;
 pub mod framing;
 pub mod trust;
 

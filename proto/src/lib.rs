@@ -17,6 +17,9 @@
 //! | [`lockout`] | exponential lockout and burning | R6 |
 //! | [`consent`] | per-capability consent state machine | R10 |
 //! | [`audit`] | sealed, hash-chained audit records and their verifier | R12 |
+//! | [`screen_codec`] | lossless damage-tracked tile codec for screen frames | R17 |
+//! | [`pacing`] | frame pacing under a bandwidth budget | R17 |
+//! | [`file_transfer`] | file names, transfer state (absent from PHI builds) | R11, R12 |
 //! | [`secret_file`] | owner-only key files, never half-written or overwritten | R4, R13 |
 
 #![forbid(unsafe_code)]
@@ -24,12 +27,16 @@
 pub mod allowlist;
 pub mod audit;
 pub mod consent;
+#[cfg(feature = "file-transfer")]
+pub mod file_transfer;
 pub mod handshake;
 pub mod identity;
 pub mod lockout;
 pub mod messages;
+pub mod pacing;
 pub mod password;
 pub mod record;
+pub mod screen_codec;
 pub mod secret_file;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_keys;

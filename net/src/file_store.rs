@@ -1,0 +1,1 @@
+//! Received files (filled in by the file transfer work).

@@ -1,0 +1,1 @@
+//! File transfer rules (filled in by the file transfer work).
