@@ -1,1 +1,626 @@
-fn main() {}
+//! Screen tile codec benchmarks (issue 5, R17). Figures go to BENCHMARKS.md.
+//!
+//! Content is a synthetic instrument status screen at 1920×1080, not noise
+//! (noise is not a screen): flat panels, anti-aliased text-like glyphs,
+//! readouts whose values change several times per second, a scrolling
+//! trace over a grid, a histogram, a clock and blinking status lights.
+//!
+//! Criterion measures, on one thread:
+//! - `tiles/full_change_1080p`: encode a frame in which every tile changed
+//!   (the other screen theme) and apply all its updates to a `Framebuffer`;
+//! - `tiles/damage_2pct_1080p`: the same for a frame where a few readout
+//!   values changed (about 2 % of the tiles);
+//! - `tiles/still_1080p`: encoding an unchanged frame (damage detection only).
+//!
+//! Under `cargo bench` a summary follows: a zstd level sweep on the full
+//! change, then 60 s of simulated streaming of the changing screen through
+//! `TileEncoder` + `FramePacer` at the default 6 Mbit/s budget (simulated
+//! clock; each frame also costs the measured encode time, as in the host
+//! loop), and 60 s of a still screen. Bytes counted are what the host's
+//! channel writes: each update's frame, sealed (`RECORD_OVERHEAD`) and
+//! framed again as a `SealedRecord` (`HEADER_LEN`); QUIC/UDP/IP not included.
+//!
+//! Run: `cargo bench --bench tiles`.
+
+use std::time::{Duration, Instant};
+
+use assent_proto::messages::screen::FrameUpdate;
+use assent_proto::pacing::{FramePacer, PacingSettings};
+use assent_proto::screen_codec::{
+    CapturedFrame, EncoderSettings, Framebuffer, TileEncoder, DEFAULT_ZSTD_LEVEL,
+};
+use assent_proto::wire::{Message, HEADER_LEN, RECORD_OVERHEAD};
+use criterion::Criterion;
+
+const WIDTH: u32 = 1920;
+const HEIGHT: u32 = 1080;
+const TILES_1080P: usize = 30 * 17;
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    codec(&mut criterion);
+    criterion.final_summary();
+    // `cargo test --benches` runs each benchmark once without `--bench`;
+    // the summary is a measurement, so only `cargo bench` prints it.
+    if std::env::args().any(|arg| arg == "--bench") {
+        level_sweep();
+        streaming_minute();
+        still_minute();
+    }
+}
+
+/// Encoder and viewer side by side, as one benchmark iteration sees them.
+struct Pipeline {
+    encoder: TileEncoder,
+    framebuffer: Framebuffer,
+}
+
+impl Pipeline {
+    fn new(zstd_level: i32) -> Self {
+        Self {
+            encoder: TileEncoder::new(EncoderSettings { zstd_level }),
+            framebuffer: Framebuffer::new(WIDTH, HEIGHT).expect("1080p is a valid screen"),
+        }
+    }
+
+    /// Encodes and applies one frame; returns the updates' wire bytes.
+    fn send(&mut self, screen: &Screen, frame_seq: u64) -> (Vec<FrameUpdate>, usize) {
+        let updates = self
+            .encoder
+            .encode(&screen.frame(), frame_seq)
+            .expect("a well-formed frame encodes");
+        for update in &updates {
+            self.framebuffer
+                .apply(update)
+                .expect("encoder output applies");
+        }
+        let bytes = wire_bytes(&updates);
+        (updates, bytes)
+    }
+}
+
+fn wire_bytes(updates: &[FrameUpdate]) -> usize {
+    updates
+        .iter()
+        .map(|u| u.to_frame().expect("fits a frame").len() + RECORD_OVERHEAD + HEADER_LEN)
+        .sum()
+}
+
+fn tile_count(updates: &[FrameUpdate]) -> usize {
+    updates.iter().map(|u| u.tiles.len()).sum()
+}
+
+fn codec(c: &mut Criterion) {
+    let t = Duration::from_millis(12_345);
+    let dark = Screen::render(&PanelState::at(t), Theme::Dark);
+    let light = Screen::render(&PanelState::at(t), Theme::Light);
+    let (before, after) = two_percent_damage();
+
+    let mut group = c.benchmark_group("tiles");
+    let mut pipeline = Pipeline::new(DEFAULT_ZSTD_LEVEL);
+    let mut seq = 0u64;
+    group.bench_function("full_change_1080p", |b| {
+        b.iter(|| {
+            seq += 1;
+            let screen = if seq % 2 == 0 { &dark } else { &light };
+            let (updates, bytes) = pipeline.send(screen, seq);
+            assert_eq!(tile_count(&updates), TILES_1080P);
+            bytes
+        })
+    });
+    let mut pipeline = Pipeline::new(DEFAULT_ZSTD_LEVEL);
+    pipeline.send(&before, 0);
+    let mut seq = 0u64;
+    group.bench_function("damage_2pct_1080p", |b| {
+        b.iter(|| {
+            seq += 1;
+            let screen = if seq % 2 == 0 { &before } else { &after };
+            pipeline.send(screen, seq).1
+        })
+    });
+    seq += 1;
+    pipeline.send(&after, seq);
+    group.bench_function("still_1080p", |b| {
+        b.iter(|| {
+            seq += 1;
+            let updates = pipeline.encoder.encode(&after.frame(), seq).unwrap();
+            assert!(updates.is_empty());
+        })
+    });
+    group.finish();
+}
+
+/// Two frames differing only in a few readout values, ~2 % of the tiles.
+fn two_percent_damage() -> (Screen, Screen) {
+    let state = PanelState::at(Duration::from_millis(12_345));
+    let mut changed = state.clone();
+    for readout in [0, 3, 7, 12, 18] {
+        changed.values[readout] += 1.25;
+    }
+    let before = Screen::render(&state, Theme::Dark);
+    let after = Screen::render(&changed, Theme::Dark);
+    (before, after)
+}
+
+/// Median and spread of `runs` timings of `f`.
+fn timings(runs: usize, mut f: impl FnMut()) -> (Duration, Duration, Duration) {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[0], times[runs / 2], times[runs - 1])
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn level_sweep() {
+    let t = Duration::from_millis(12_345);
+    let themes = [
+        Screen::render(&PanelState::at(t), Theme::Dark),
+        Screen::render(&PanelState::at(t), Theme::Light),
+    ];
+    let (before, after) = two_percent_damage();
+    println!("\n== zstd level sweep: 1920x1080, one thread, median of 21 ==");
+    println!("level | full change enc+dec ms (min..max) | full-change bytes dark / light | 2 % damage enc+dec ms | 2 % bytes | tiles");
+    for level in [-5, -1, 1, 2, 3, 5, 7] {
+        let mut pipeline = Pipeline::new(level);
+        let mut sizes = [0usize; 2];
+        let mut seq = 0u64;
+        let (min, median, max) = timings(21, || {
+            seq += 1;
+            let i = (seq % 2) as usize;
+            sizes[i] = pipeline.send(&themes[i], seq).1;
+        });
+        let mut pipeline = Pipeline::new(level);
+        pipeline.send(&before, 0);
+        let (mut damage_bytes, mut damage_tiles) = (0, 0);
+        let (_, damage_median, _) = timings(21, || {
+            seq += 1;
+            let screen = if seq % 2 == 0 { &before } else { &after };
+            let (updates, bytes) = pipeline.send(screen, seq);
+            (damage_bytes, damage_tiles) = (bytes, tile_count(&updates));
+        });
+        println!(
+            "{level:>5} | {:>6.2} ({:.2}..{:.2}) | {:>8} / {:>8} | {:>6.3} | {:>7} | {damage_tiles} of {TILES_1080P} ({:.1} %)",
+            ms(median),
+            ms(min),
+            ms(max),
+            sizes[0],
+            sizes[1],
+            ms(damage_median),
+            damage_bytes,
+            damage_tiles as f64 * 100.0 / TILES_1080P as f64,
+        );
+    }
+}
+
+/// What a simulated minute of streaming sent.
+#[derive(Default)]
+struct Minute {
+    captures: u64,
+    frames_with_updates: u64,
+    bytes: u64,
+    encode_times: Vec<Duration>,
+    bytes_per_second: Vec<u64>,
+}
+
+impl Minute {
+    fn report(&self, name: &str) {
+        let mbit = self.bytes as f64 * 8.0 / 60.0 / 1e6;
+        let mut encode = self.encode_times.clone();
+        encode.sort();
+        let peak = self.bytes_per_second.iter().max().copied().unwrap_or(0);
+        println!("\n== {name}: 60 s simulated, default pacing (6 Mbit/s, max 30 fps) ==");
+        println!(
+            "bytes {} | mean {:.3} Mbit/s ({:.2} kbit/s) | peak 1 s window {:.3} Mbit/s",
+            self.bytes,
+            mbit,
+            mbit * 1e3,
+            peak as f64 * 8.0 / 1e6
+        );
+        println!(
+            "captures {} ({:.2} fps) | captures with updates {} ({:.2} fps)",
+            self.captures,
+            self.captures as f64 / 60.0,
+            self.frames_with_updates,
+            self.frames_with_updates as f64 / 60.0
+        );
+        if !encode.is_empty() {
+            println!(
+                "encode per capture: median {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                ms(encode[encode.len() / 2]),
+                ms(encode[encode.len() * 99 / 100]),
+                ms(encode[encode.len() - 1])
+            );
+        }
+    }
+}
+
+/// Streams 60 s of `state_at(t)` through encoder, pacer and viewer.
+fn simulate(mut state_at: impl FnMut(Duration) -> PanelState) -> Minute {
+    let mut pipeline = Pipeline::new(DEFAULT_ZSTD_LEVEL);
+    let mut pacer = FramePacer::new(PacingSettings::default());
+    let mut minute = Minute {
+        bytes_per_second: vec![0; 60],
+        ..Minute::default()
+    };
+    let start = Instant::now();
+    let mut now = start;
+    let mut screen = Screen::render(&state_at(Duration::ZERO), Theme::Dark);
+    loop {
+        now = pacer.next_capture_at(now);
+        let t = now - start;
+        if t >= Duration::from_secs(60) {
+            break;
+        }
+        screen = Screen::render(&state_at(t), Theme::Dark);
+        let encoding = Instant::now();
+        let (updates, bytes) = pipeline.send(&screen, minute.captures);
+        let encode_time = encoding.elapsed();
+        minute.encode_times.push(encode_time);
+        minute.captures += 1;
+        minute.frames_with_updates += u64::from(!updates.is_empty());
+        minute.bytes += bytes as u64;
+        minute.bytes_per_second[t.as_secs() as usize] += bytes as u64;
+        // The host reports the frame after encoding it.
+        now += encode_time;
+        pacer.on_frame_sent(bytes, now);
+    }
+    assert_eq!(
+        pipeline.framebuffer.bgrx(),
+        screen.bgrx.as_slice(),
+        "the viewer's image must equal the last captured frame"
+    );
+    minute
+}
+
+fn streaming_minute() {
+    simulate(PanelState::at).report("changing instrument screen");
+}
+
+fn still_minute() {
+    let frozen = PanelState::at(Duration::from_secs(7));
+    simulate(|_| frozen.clone()).report("still screen (first frame included)");
+    let frozen_after_first = simulate(|_| frozen.clone());
+    let first = Screen::render(&frozen, Theme::Dark);
+    let first_bytes = Pipeline::new(DEFAULT_ZSTD_LEVEL).send(&first, 0).1 as u64;
+    println!(
+        "still screen after the first frame: {} bytes in 60 s = {:.3} kbit/s",
+        frozen_after_first.bytes - first_bytes,
+        (frozen_after_first.bytes - first_bytes) as f64 * 8.0 / 60.0 / 1e3
+    );
+    // Idle instrument: nothing moves but the clock, once a second.
+    simulate(|t| PanelState {
+        clock_secs: t.as_secs(),
+        ..frozen.clone()
+    })
+    .report("idle screen, only the clock ticking");
+}
+
+// ---- the synthetic instrument screen ----
+
+const READOUTS: usize = 24;
+
+/// Everything on the screen that changes with time.
+#[derive(Clone)]
+struct PanelState {
+    clock_secs: u64,
+    values: [f64; READOUTS],
+    /// Trace scroll position, in pixels.
+    scroll_px: u64,
+    events: u64,
+    /// Histogram generation (refreshed every 2 s).
+    histogram: u64,
+    lights: u8,
+    progress_px: u32,
+}
+
+impl PanelState {
+    fn at(t: Duration) -> Self {
+        let ms = t.as_millis() as u64;
+        let mut values = [0.0; READOUTS];
+        for (i, value) in values.iter_mut().enumerate() {
+            // Refresh periods of 200 ms to 2 s: several changes a second.
+            let period = [200, 250, 500, 1000, 2000][i % 5];
+            let step = (ms / period) as f64;
+            *value = 100.0 * (i as f64 + 1.0) + 12.5 * (step * 0.7 + i as f64).sin();
+        }
+        Self {
+            clock_secs: 9 * 3600 + 41 * 60 + t.as_secs(),
+            values,
+            scroll_px: ms * 90 / 1000,
+            events: ms * 37 / 10,
+            histogram: ms / 2000,
+            lights: (ms / 500 % 4) as u8,
+            progress_px: (ms / 100) as u32 % 600,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Theme {
+    Dark,
+    Light,
+}
+
+struct Palette {
+    background: u32,
+    panel: u32,
+    border: u32,
+    title: u32,
+    text: u32,
+    dim: u32,
+    plot: u32,
+    grid: u32,
+    trace: u32,
+    bar: u32,
+}
+
+impl Theme {
+    fn palette(self) -> Palette {
+        match self {
+            Theme::Dark => Palette {
+                background: 0x1d2228,
+                panel: 0x262d35,
+                border: 0x3a4654,
+                title: 0x1c4e80,
+                text: 0xe8eef4,
+                dim: 0x8a9aab,
+                plot: 0x101418,
+                grid: 0x24303a,
+                trace: 0x40e0a0,
+                bar: 0x3f8fd0,
+            },
+            Theme::Light => Palette {
+                background: 0xeef1f4,
+                panel: 0xffffff,
+                border: 0xc5ced8,
+                title: 0x2a6db0,
+                text: 0x1b2430,
+                dim: 0x5d6b7a,
+                plot: 0xfafcff,
+                grid: 0xdde4ec,
+                trace: 0x0a7a50,
+                bar: 0x2a6db0,
+            },
+        }
+    }
+}
+
+/// A BGRX image laid out as scrap gives it (stride = width × 4).
+struct Screen {
+    bgrx: Vec<u8>,
+}
+
+impl Screen {
+    fn frame(&self) -> CapturedFrame<'_> {
+        CapturedFrame {
+            width: WIDTH,
+            height: HEIGHT,
+            stride: WIDTH as usize * 4,
+            bgrx: &self.bgrx,
+        }
+    }
+
+    fn render(state: &PanelState, theme: Theme) -> Self {
+        let p = theme.palette();
+        let mut s = Self {
+            bgrx: vec![0; WIDTH as usize * HEIGHT as usize * 4],
+        };
+        s.fill(0, 0, WIDTH, HEIGHT, p.background);
+        // Title bar with the instrument name and a clock.
+        s.fill(0, 0, WIDTH, 48, p.title);
+        s.text(
+            16,
+            17,
+            2,
+            "NAVIOS EX  CYTOMETER 0042  ACQUISITION RUNNING",
+            0xffffff,
+            p.title,
+        );
+        let c = state.clock_secs;
+        let clock = format!("{:02}:{:02}:{:02}", c / 3600 % 24, c / 60 % 60, c % 60);
+        s.text(1780, 14, 3, &clock, 0xffffff, p.title);
+        // Readouts: two columns of twelve.
+        for (i, value) in state.values.iter().enumerate() {
+            let x = 16 + (i as u32 % 2) * 304;
+            let y = 64 + (i as u32 / 2) * 78;
+            s.fill(x, y, 292, 70, p.border);
+            s.fill(x + 1, y + 1, 290, 68, p.panel);
+            s.text(
+                x + 10,
+                y + 8,
+                2,
+                READOUT_NAMES[i % READOUT_NAMES.len()],
+                p.dim,
+                p.panel,
+            );
+            s.text(x + 10, y + 32, 4, &format!("{value:9.2}"), p.text, p.panel);
+            s.text(
+                x + 236,
+                y + 40,
+                2,
+                ["UL", "MV", "PCT", "C"][i % 4],
+                p.dim,
+                p.panel,
+            );
+        }
+        s.plot(state, &p);
+        s.histogram(state, &p);
+        // Status bar: lights, progress, event counter.
+        s.fill(0, 1016, WIDTH, 64, p.panel);
+        for light in 0..4u32 {
+            let on = u32::from(state.lights) == light;
+            s.fill(
+                24 + light * 40,
+                1036,
+                24,
+                24,
+                if on { 0x30d060 } else { p.border },
+            );
+        }
+        s.fill(220, 1040, 600, 16, p.border);
+        s.fill(220, 1040, state.progress_px, 16, p.bar);
+        s.text(
+            860,
+            1038,
+            2,
+            &format!("EVENTS {:>10}", state.events),
+            p.text,
+            p.panel,
+        );
+        s.text(
+            1300,
+            1038,
+            2,
+            "SAMPLE TUBE 17 OF 40  CARRIER B",
+            p.dim,
+            p.panel,
+        );
+        s
+    }
+
+    fn plot(&mut self, state: &PanelState, p: &Palette) {
+        let (x0, y0, w, h) = (640u32, 64u32, 1264u32, 620u32);
+        self.fill(x0, y0, w, h, p.plot);
+        for gx in (x0..x0 + w).step_by(50) {
+            self.fill(gx, y0, 1, h, p.grid);
+        }
+        for gy in (y0..y0 + h).step_by(50) {
+            self.fill(x0, gy, w, 1, p.grid);
+        }
+        self.text(x0 + 12, y0 + 10, 2, "FSC-A  CH 3  LIVE", p.dim, p.plot);
+        let sample = |x: u32| -> u32 {
+            let world = (u64::from(x) + state.scroll_px) as f64;
+            let wave = 0.55 * (world / 47.0).sin() + 0.25 * (world / 13.0).sin();
+            // A sharp peak every 400 px, like events on a trace.
+            let peak = (-((world % 400.0) - 200.0).powi(2) / 60.0).exp();
+            let v = 0.5 + 0.3 * wave + 0.45 * peak;
+            y0 + 20 + ((1.0 - v.clamp(0.0, 1.0)) * f64::from(h - 40)) as u32
+        };
+        let mut last = sample(0);
+        for x in 0..w {
+            let y = sample(x);
+            let (top, bottom) = (last.min(y), last.max(y));
+            self.fill(x0 + x, top, 2, bottom - top + 2, p.trace);
+            last = y;
+        }
+    }
+
+    fn histogram(&mut self, state: &PanelState, p: &Palette) {
+        let (x0, y0, w, h) = (640u32, 700u32, 1264u32, 300u32);
+        self.fill(x0, y0, w, h, p.border);
+        self.fill(x0 + 1, y0 + 1, w - 2, h - 2, p.panel);
+        self.text(
+            x0 + 12,
+            y0 + 10,
+            2,
+            "HISTOGRAM  CD45  LAST 2 S",
+            p.dim,
+            p.panel,
+        );
+        for bar in 0..96u32 {
+            let phase = f64::from(bar) / 9.0 + state.histogram as f64 * 0.3;
+            let height = (200.0
+                * (0.5 + 0.5 * phase.sin())
+                * (-(f64::from(bar) - 48.0).powi(2) / 900.0).exp()) as u32
+                + 2;
+            self.fill(x0 + 20 + bar * 12, y0 + h - 20 - height, 9, height, p.bar);
+        }
+    }
+
+    fn fill(&mut self, x: u32, y: u32, w: u32, h: u32, rgb: u32) {
+        let (x1, y1) = ((x + w).min(WIDTH), (y + h).min(HEIGHT));
+        if x >= x1 || y >= y1 {
+            return;
+        }
+        let pixel = (rgb & 0x00ff_ffff).to_le_bytes();
+        let row: Vec<u8> = pixel
+            .iter()
+            .copied()
+            .cycle()
+            .take((x1 - x) as usize * 4)
+            .collect();
+        for yy in y..y1 {
+            let at = (yy as usize * WIDTH as usize + x as usize) * 4;
+            self.bgrx[at..at + row.len()].copy_from_slice(&row);
+        }
+    }
+
+    /// 5×7 glyphs scaled up, with a one-pixel anti-aliasing fringe in a
+    /// blend of text and background, as rendered UI text has.
+    fn text(&mut self, x: u32, y: u32, scale: u32, text: &str, fg: u32, bg: u32) {
+        let fringe = blend(fg, bg);
+        for (i, ch) in text.chars().enumerate() {
+            let gx = x + i as u32 * 6 * scale;
+            let rows = glyph(ch);
+            for pass in [fringe, fg] {
+                let shift = u32::from(pass == fringe);
+                for (row, bits) in rows.iter().enumerate() {
+                    for col in 0..5u32 {
+                        if bits & (0x10 >> col) != 0 {
+                            let px = gx + col * scale + shift;
+                            let py = y + row as u32 * scale + shift;
+                            self.fill(px, py, scale, scale, pass);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+const READOUT_NAMES: [&str; 8] = [
+    "LASER 488 POWER",
+    "SHEATH PRESSURE",
+    "SAMPLE FLOW",
+    "FLUIDICS TEMP",
+    "PMT FL1 VOLTAGE",
+    "EVENT RATE",
+    "ABORT RATE",
+    "WASTE LEVEL",
+];
+
+fn blend(a: u32, b: u32) -> u32 {
+    let channel = |shift: u32| (((a >> shift) & 0xff) * 2 + ((b >> shift) & 0xff) * 3) / 5;
+    channel(16) << 16 | channel(8) << 8 | channel(0)
+}
+
+/// Rows of a 5×7 glyph (bit 4 is the left column). Digits and punctuation
+/// are drawn; letters get a fixed pseudo-glyph each, which compresses like
+/// text without carrying a whole font here.
+fn glyph(ch: char) -> [u8; 7] {
+    match ch {
+        '0' => [0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e],
+        '1' => [0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e],
+        '2' => [0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f],
+        '3' => [0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e],
+        '4' => [0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02],
+        '5' => [0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e],
+        '6' => [0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e],
+        '7' => [0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+        '8' => [0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e],
+        '9' => [0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c],
+        '.' => [0, 0, 0, 0, 0, 0x0c, 0x0c],
+        ':' => [0, 0x0c, 0x0c, 0, 0x0c, 0x0c, 0],
+        '-' => [0, 0, 0, 0x1f, 0, 0, 0],
+        ' ' => [0; 7],
+        other => {
+            let mut h = (other as u32).wrapping_mul(0x9e37_79b9);
+            let mut rows = [0u8; 7];
+            for row in &mut rows {
+                h ^= h >> 13;
+                h = h.wrapping_mul(0x85eb_ca6b);
+                // Strokes: keep the left or right column often, like letters.
+                *row = (h as u8 & 0x1f) | 0x10 * u8::from(h & 0x100 != 0);
+            }
+            rows
+        }
+    }
+}

@@ -1,32 +1,134 @@
-//! `assent-host`: the instrument-side agent a technician runs; it opens support requests
-//! and enforces consent (R5, R9, R10).
-//!
-//! This is the foundation build: the command line is in place; the session arrives
-//! with the host and viewer issue.
+//! `assent-host`: the instrument-side agent a technician runs. It enrols the
+//! instrument once, stays connected to the relay, and opens support
+//! requests in which the technician approves each capability (R5–R11).
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
-/// Assent host: runs on the instrument PC; the technician starts support
-/// requests here and approves each capability an engineer asks for.
+use anyhow::Result;
+use assent_host::config::{default_data_dir, HostFiles};
+use assent_host::enroll::{self, EnrollArgs};
+use assent_host::screen_stream::ScreenSettings;
+use assent_host::session::SessionOptions;
+use assent_host::support::{self, SupportOptions};
+use assent_proto::lockout::LockoutPolicy;
+use assent_proto::pacing::PacingSettings;
+use assent_proto::password::StretchParams;
+use clap::{Parser, Subcommand};
+
+/// Assent host: runs on the instrument PC. It only ever connects out to the
+/// relay (it opens no listening socket). Nothing reaches this computer until
+/// the technician starts a support request and reads the one-time password
+/// to the engineer; then the technician approves screen view, remote control
+/// and file transfer one at a time, and can revoke each at any moment.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about)]
 struct Cli {
+    /// Where the host keeps its identity, pins and config.
+    #[arg(long, global = true, env = "ASSENT_HOST_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `assent_host=debug`.
+    #[arg(long, global = true, env = "ASSENT_LOG", default_value = "warn")]
+    log: String,
     /// Print the wire protocol version this host speaks and exit.
     #[arg(long)]
     protocol_version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-fn main() {
+#[derive(Subcommand)]
+enum Command {
+    /// Enrol this instrument PC with a relay (once): creates its RSA-4096
+    /// identity and registers the instrument.
+    Enroll(EnrollArgs),
+    /// Stay connected to the relay (the always-on service): presence,
+    /// allowlist refresh, reconnect with backoff.
+    Run,
+    /// Start a support request: shows the host ID and a fresh one-time
+    /// password, then asks you about each capability the engineer requests.
+    /// Consent prompts are answered on this terminal (y/N); unanswered
+    /// prompts are refused.
+    Support(SupportArgs),
+}
+
+#[derive(clap::Args)]
+struct SupportArgs {
+    /// Seconds a consent prompt waits for your answer before refusing.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    consent_timeout: u64,
+    /// Screen bandwidth budget in kbit/s; the frame rate drops to stay
+    /// within it, the image quality never does.
+    #[arg(long, default_value_t = 6000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    bandwidth_kbit: u64,
+    /// X display to share and control (default: $DISPLAY).
+    #[arg(long)]
+    display: Option<String>,
+    /// Largest file an engineer may send, in MiB.
+    #[arg(long, default_value_t = 2048)]
+    max_file_mib: u64,
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.protocol_version {
         println!(
             "assent wire protocol v{}",
             assent_proto::wire::PROTOCOL_VERSION
         );
-        return;
+        return ExitCode::SUCCESS;
     }
-    eprintln!(
-        "assent-host: support sessions are not built yet (see the host and viewer issue); run with --help for options"
-    );
-    std::process::exit(2);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let Some(command) = cli.command else {
+        eprintln!("assent-host: give a command (enroll, run, support); see --help");
+        return ExitCode::from(2);
+    };
+    let files = HostFiles::new(cli.data_dir.unwrap_or_else(default_data_dir));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("assent-host: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(&files, command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("assent-host: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(files: &HostFiles, command: Command) -> Result<()> {
+    match command {
+        Command::Enroll(args) => enroll::run(files, args).await,
+        Command::Run => assent_host::run::run(files).await,
+        Command::Support(args) => {
+            let options = SupportOptions {
+                session: SessionOptions {
+                    consent_timeout: Duration::from_secs(args.consent_timeout),
+                    screen: ScreenSettings {
+                        display: args.display.clone(),
+                        pacing: PacingSettings {
+                            budget_bits_per_sec: args.bandwidth_kbit * 1000,
+                            ..PacingSettings::default()
+                        },
+                    },
+                    display: args.display,
+                    max_file_size: args.max_file_mib.saturating_mul(1024 * 1024),
+                },
+                lockout: LockoutPolicy::default(),
+                stretch: StretchParams::default(),
+            };
+            support::run(files, options).await
+        }
+    }
 }

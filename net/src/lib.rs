@@ -9,7 +9,10 @@
 //! | [`trust`] | relay certificate fingerprints, pinning and operator-CA verification | R2 |
 //! | [`endpoint`] | QUIC/TLS 1.3 configs with bounded limits, outbound-only client endpoints, `connect` | R1, R2 |
 //! | [`framing`] | proto frames on QUIC streams, bounded reads, typed stream errors | bad input |
+//! | [`file_exchange`] | the Files channel driver: offers, answers, chunks, verify-then-rename (absent from PHI builds) | R10–R12 |
 //! | [`file_store`] | received files: temporary file, hash check, rename; never partial (absent from PHI builds) | R11, bad input |
+//! | [`relay_client`] | host/viewer side of relay signalling: connect, hello, challenge, request/answer | R1, R2 |
+//! | [`channel`] | end-to-end channels through the relay: open/accept, sealed records per channel | R3 |
 //! | [`error`] | [`NetError`], one variant per thing a caller can act on | — |
 //!
 //! Only the relay listens (R1): [`server_endpoint`] is for `assent-relay`;
@@ -20,11 +23,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod channel;
 pub mod endpoint;
 pub mod error;
 #[cfg(feature = "file-transfer")]
+pub mod file_exchange;
+#[cfg(feature = "file-transfer")]
 pub mod file_store;
 pub mod framing;
+pub mod relay_client;
 pub mod trust;
 
 #[cfg(test)]
@@ -34,7 +41,9 @@ pub use endpoint::{
     client_config, client_endpoint, connect, connect_within, ephemeral_bind_addr, server_config,
     server_endpoint, ConnectionLimits, CONNECT_TIMEOUT,
 };
+pub use channel::{accept_channel, open_channel, ChannelError, SealedRecv, SealedSend};
 pub use error::NetError;
+pub use relay_client::{RelayClient, RelayClientError, RelayTarget};
 pub use framing::{framed, FramedRecv, FramedSend, MALFORMED_FRAME_CODE, READ_CHUNK_MAX};
 pub use trust::{CertFingerprint, InvalidCertFingerprint, RelayTrust};
 

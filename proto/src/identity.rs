@@ -216,6 +216,34 @@ impl PublicIdentity {
         &self.spki_der
     }
 
+    /// The public key as a PEM "PUBLIC KEY" block, the form engineers send
+    /// to the operator and hosts pin the operator key in.
+    pub fn to_spki_pem(&self) -> String {
+        self.key
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .expect("an RSA public key always encodes")
+    }
+
+    /// Reads a PEM "PUBLIC KEY" block (or raw SPKI DER); refuses a private
+    /// key outright so it is never copied where a public key belongs.
+    pub fn from_spki_pem_or_der(bytes: &[u8]) -> Result<Self, IdentityError> {
+        if bytes.first() == Some(&0x30) {
+            return Self::from_spki_der(bytes);
+        }
+        if bytes.windows(11).any(|w| w == b"PRIVATE KEY") {
+            return Err(IdentityError::InvalidKey(
+                "this is a private key; give the public key instead".into(),
+            ));
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| IdentityError::InvalidKey("neither PEM text nor DER".into()))?;
+        let key = RsaPublicKey::from_public_key_pem(text.trim()).map_err(|e| {
+            IdentityError::InvalidKey(format!("no PEM \"PUBLIC KEY\" block: {e}"))
+        })?;
+        check_rsa4096(&key)?;
+        Self::from_key(key, None)
+    }
+
     pub fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
     }

@@ -10,6 +10,7 @@
 //! | [`wire`] | envelope, message registry, canonical encoding | bad input |
 //! | [`messages`] | every message, one module per concern | R9–R12, R15 |
 //! | [`identity`] | RSA-4096 identities, fingerprints, PSS signatures | R4 |
+//! | [`instrument`] | instrument models that hold PHI | R11 |
 //! | [`allowlist`] | operator-signed list of viewer identities | R7 |
 //! | [`handshake`] | x25519 + SPAKE2 + RSA handshake as typed states | R3–R5 |
 //! | [`record`] | ChaCha20-Poly1305 records, replay defence, rekeying | R3 |
@@ -31,6 +32,7 @@ pub mod consent;
 pub mod file_transfer;
 pub mod handshake;
 pub mod identity;
+pub mod instrument;
 pub mod lockout;
 pub mod messages;
 pub mod pacing;

@@ -312,6 +312,11 @@ fn operator_keygen(config: &RelayConfig) -> Result<ExitCode> {
     let identity = Identity::generate(&mut OsRng)?;
     identity.save(&path)?;
     println!("operator key written to {}", path.display());
+    // Hosts pin this public key at enrolment to verify the signed allowlist (R7).
+    let public_path = path.with_extension("pub.pem");
+    std::fs::write(&public_path, identity.public().to_spki_pem())
+        .with_context(|| format!("writing {}", public_path.display()))?;
+    println!("operator public key written to {}", public_path.display());
     println!("operator fingerprint: {}", identity.fingerprint());
     Ok(ExitCode::SUCCESS)
 }

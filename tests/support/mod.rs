@@ -1,5 +1,10 @@
 //! Shared helpers for the end-to-end tests: they run the real binaries.
 
+#![allow(dead_code)]
+
+pub mod lab;
+pub mod xvfb;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;

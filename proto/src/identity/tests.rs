@@ -388,3 +388,20 @@ proptest! {
         let _ = text.parse::<Fingerprint>();
     }
 }
+
+#[test]
+fn public_key_pem_round_trips_and_a_private_key_is_refused_in_its_place() {
+    let id = crate::test_keys::key("host");
+    let pem = id.public().to_spki_pem();
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+    let back = PublicIdentity::from_spki_pem_or_der(pem.as_bytes()).unwrap();
+    assert_eq!(back.fingerprint(), id.fingerprint());
+    let der = PublicIdentity::from_spki_pem_or_der(id.public().spki_der()).unwrap();
+    assert_eq!(der.fingerprint(), id.fingerprint());
+    let private = id.to_pkcs8_pem();
+    assert!(PublicIdentity::from_spki_pem_or_der(private.as_bytes())
+        .unwrap_err()
+        .to_string()
+        .contains("private key"));
+    assert!(PublicIdentity::from_spki_pem_or_der(b"garbage").is_err());
+}

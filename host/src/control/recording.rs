@@ -1,0 +1,75 @@
+//! [`RecordingSink`]: an [`InputInjector`] that records instead of injecting,
+//! for tests of the code that drives an [`InputSink`](super::InputSink). The
+//! log outlives the sink, so tests can see what its drop released.
+
+use std::sync::{Arc, Mutex};
+
+use super::{InjectionBackend, InputError, InputInjector, MouseButton};
+
+/// The [`InputInjector`] rules over a recording backend.
+pub type RecordingSink = InputInjector<RecordingBackend>;
+
+/// One event that reached the backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InjectedInput {
+    PointerMove { x: i32, y: i32 },
+    Button { button: MouseButton, pressed: bool },
+    Scroll { dx: i32, dy: i32 },
+    Key { keysym: u32, pressed: bool },
+}
+
+/// Shared view of what a [`RecordingBackend`] received.
+#[derive(Debug, Clone, Default)]
+pub struct InputLog(Arc<Mutex<Vec<InjectedInput>>>);
+
+impl InputLog {
+    /// Everything injected so far, oldest first.
+    pub fn events(&self) -> Vec<InjectedInput> {
+        self.lock().clone()
+    }
+
+    fn push(&self, event: InjectedInput) {
+        self.lock().push(event);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<InjectedInput>> {
+        // A test that panicked while holding the lock leaves a usable log.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Records every event; never fails.
+#[derive(Debug, Default)]
+pub struct RecordingBackend {
+    log: InputLog,
+}
+
+impl InputInjector<RecordingBackend> {
+    /// A recording sink for a `width`×`height` screen and the log it fills.
+    pub fn recording(width: u32, height: u32) -> (RecordingSink, InputLog) {
+        let log = InputLog::default();
+        let backend = RecordingBackend { log: log.clone() };
+        (InputInjector::with_backend(backend, width, height), log)
+    }
+}
+
+impl InjectionBackend for RecordingBackend {
+    fn move_pointer(&mut self, x: i32, y: i32) -> Result<(), InputError> {
+        self.log.push(InjectedInput::PointerMove { x, y });
+        Ok(())
+    }
+    fn button(&mut self, button: MouseButton, pressed: bool) -> Result<(), InputError> {
+        self.log.push(InjectedInput::Button { button, pressed });
+        Ok(())
+    }
+    fn scroll(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
+        self.log.push(InjectedInput::Scroll { dx, dy });
+        Ok(())
+    }
+    fn key(&mut self, keysym: u32, pressed: bool) -> Result<(), InputError> {
+        self.log.push(InjectedInput::Key { keysym, pressed });
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! File transfer on the host (R10, R11, R12); this module is compiled only
+//! with the `file-transfer` feature, so a PHI build has none of it. Every
+//! file the engineer sends is shown to the technician (name, size,
+//! SHA-256) and accepted only with the file-transfer grant and a yes; it
+//! lands in the configured directory under a sanitised name, only after its
+//! hash verified. Files go to the engineer only when the technician types
+//! `send PATH`. Every completed transfer is audited.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use assent_net::file_exchange::{run_exchange, ExchangeConfig, ExchangeEvent, ExchangeRequest};
+use assent_net::file_store::ReceiveDir;
+use assent_net::{SealedRecv, SealedSend};
+use assent_proto::file_transfer::TransferLimits;
+use assent_proto::messages::audit_event::AuditEvent;
+use assent_proto::messages::file_transfer::TransferDirection;
+use tokio::sync::{mpsc, watch};
+
+use crate::relay_link::host_text;
+use crate::session::{Grants, SessionEvent};
+use crate::technician::{Answer, Technician};
+
+/// How long the technician has to accept an incoming file.
+const OFFER_PROMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct FilesHandle {
+    receive_dir: Option<PathBuf>,
+    limits: TransferLimits,
+    requests: Option<mpsc::Sender<ExchangeRequest>>,
+    grants: Option<watch::Receiver<Grants>>,
+}
+
+/// Who and what the audit records name.
+pub struct TransferContext {
+    pub host_id: String,
+    pub session_id: [u8; 32],
+    pub engineer: String,
+}
+
+impl FilesHandle {
+    pub fn new(receive_dir: Option<PathBuf>, max_file_size: u64) -> Self {
+        Self {
+            receive_dir,
+            limits: TransferLimits { max_file_size },
+            requests: None,
+            grants: None,
+        }
+    }
+
+    /// Starts serving the Files channel the engineer opened.
+    pub fn attach(
+        &mut self,
+        send: SealedSend,
+        recv: SealedRecv,
+        grants: watch::Receiver<Grants>,
+        technician: Technician,
+        events: mpsc::Sender<SessionEvent>,
+        context: TransferContext,
+    ) {
+        let receive_dir = match self.receive_dir.clone().map(ReceiveDir::new).transpose() {
+            Ok(dir) => dir,
+            Err(e) => {
+                println!("incoming files are refused: {e}");
+                None
+            }
+        };
+        let (requests, request_queue) = mpsc::channel(16);
+        let (exchange_events, exchange_queue) = mpsc::channel(64);
+        let config = ExchangeConfig {
+            receive_dir,
+            limits: self.limits,
+            receives: TransferDirection::ToHost,
+        };
+        tokio::spawn(run_exchange(send, recv, config, request_queue, exchange_events));
+        tokio::spawn(follow(
+            exchange_queue,
+            requests.clone(),
+            grants.clone(),
+            technician,
+            events,
+            context,
+        ));
+        self.requests = Some(requests);
+        self.grants = Some(grants);
+    }
+
+    /// The technician's `send PATH`.
+    pub fn send(&self, path: PathBuf) {
+        let granted = self.grants.as_ref().is_some_and(|g| g.borrow().files);
+        match (&self.requests, granted) {
+            (Some(requests), true) => {
+                let request = ExchangeRequest::Send {
+                    path,
+                    direction: TransferDirection::FromHost,
+                };
+                if requests.try_send(request).is_err() {
+                    println!("the file channel is busy or closed; try again");
+                }
+            }
+            _ => println!(
+                "cannot send {}: file transfer is not granted",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Answers offers (grant + technician), reports progress, audits results,
+/// and aborts everything in flight when the grant is revoked.
+async fn follow(
+    mut exchange: mpsc::Receiver<ExchangeEvent>,
+    requests: mpsc::Sender<ExchangeRequest>,
+    mut grants: watch::Receiver<Grants>,
+    technician: Technician,
+    events: mpsc::Sender<SessionEvent>,
+    context: TransferContext,
+) {
+    loop {
+        let event = tokio::select! {
+            event = exchange.recv() => match event { Some(event) => event, None => return },
+            changed = grants.changed() => {
+                if changed.is_err() { return; }
+                if !grants.borrow().files {
+                    let _ = requests.send(ExchangeRequest::AbortAll { reason: "file transfer was revoked by the technician".into() }).await;
+                }
+                continue;
+            }
+        };
+        match event {
+            ExchangeEvent::Offered(offer) => {
+                let accept = if !grants.borrow().files {
+                    Err("file transfer is not granted".to_owned())
+                } else {
+                    let question = format!(
+                        "{} sends the file {:?} ({} bytes, SHA-256 {}). Accept?",
+                        context.engineer,
+                        offer.name.as_str(),
+                        offer.size,
+                        hex(&offer.sha256)
+                    );
+                    match technician.ask(&question, OFFER_PROMPT_TIMEOUT).await {
+                        Answer::Yes => Ok(()),
+                        Answer::No => Err("the technician refused the file".to_owned()),
+                        Answer::NoAnswer => Err("the technician did not answer".to_owned()),
+                    }
+                };
+                let answer = match accept {
+                    Ok(()) => ExchangeRequest::Answer {
+                        transfer_id: offer.transfer_id,
+                        accept: true,
+                        reason: String::new(),
+                    },
+                    Err(reason) => ExchangeRequest::Answer {
+                        transfer_id: offer.transfer_id,
+                        accept: false,
+                        reason,
+                    },
+                };
+                let _ = requests.send(answer).await;
+            }
+            ExchangeEvent::Progress { name, done, size } => {
+                println!("  {name}: {done}/{size} bytes");
+            }
+            ExchangeEvent::Completed(done) => {
+                match &done.saved_to {
+                    Some(path) => println!(
+                        "received {} ({} bytes, SHA-256 verified) → {}",
+                        done.name,
+                        done.size,
+                        path.display()
+                    ),
+                    None => println!("sent {} ({} bytes)", done.name, done.size),
+                }
+                let event = AuditEvent::FileTransfer {
+                    host_id: host_text(&context.host_id),
+                    session_id: context.session_id,
+                    name: assent_net::relay_client::text(&done.name),
+                    size: done.size,
+                    sha256: done.sha256,
+                    direction: done.direction,
+                };
+                let _ = events.send(SessionEvent::Audit(event)).await;
+            }
+            ExchangeEvent::Failed { name, error } => {
+                println!("file transfer of {name:?} failed: {error}");
+            }
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,31 @@
+//! `assent-host` as a library, so integration tests can drive its parts
+//! under a real X server; `main.rs` is only the command line.
+//!
+//! | module | owns | requirements |
+//! | --- | --- | --- |
+//! | [`config`] | data directory: identity, pins, `host.toml` | R1, R2, R4 |
+//! | [`enroll`] | one-time enrolment, PHI approval | R11, R13 |
+//! | [`run`] | always-on presence with reconnect | R1, R13 |
+//! | [`relay_link`] | login, allowlist verification, audit reports | R6, R7, R12 |
+//! | [`support`] | support request, one-time password, handshakes with lockout | R5, R6, R9 |
+//! | [`session`] | consent per capability, revocation, the session's tasks | R10, R12 |
+//! | [`technician`] | terminal prompts and commands | R10 |
+//! | [`screen_stream`] | capture → tiles → paced frames, only while granted | R10, R17 |
+//! | [`remote_input`] | injection only while granted; dropped input audited | R10 |
+//! | [`capture`] | X11 screen and cursor capture | R17 |
+//! | [`control`] | X11 input injection, no stuck keys, rate limit | R10 |
+//! | `file_transfer` | files both ways (absent from PHI builds) | R11, R12 |
+
+pub mod capture;
+pub mod config;
+pub mod control;
+pub mod enroll;
+#[cfg(feature = "file-transfer")]
+pub mod file_transfer;
+pub mod relay_link;
+pub mod remote_input;
+pub mod run;
+pub mod screen_stream;
+pub mod session;
+pub mod support;
+pub mod technician;

@@ -1,0 +1,180 @@
+//! Screen streaming (R10, R17). Nothing is captured before screen view is
+//! granted: the capture thread starts on the grant and stops on revocation,
+//! and the sender checks the grant before every message, so a revocation
+//! stops frames at once. Frames are lossless tiles (`screen_codec`), paced
+//! to the bandwidth budget by lowering the frame rate, never the fidelity.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use assent_net::SealedSend;
+use assent_proto::messages::consent::{SessionError, SessionErrorCode};
+use assent_proto::messages::screen::ScreenInfo;
+use assent_proto::messages::session::SessionMessage;
+use assent_proto::pacing::{FramePacer, PacingSettings};
+use assent_proto::screen_codec::{EncoderSettings, TileEncoder};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+
+use crate::capture::{ScreenSource, X11Screen};
+use crate::session::{Grants, SessionEvent};
+
+#[derive(Debug, Clone)]
+pub struct ScreenSettings {
+    /// X display to capture (`None`: `$DISPLAY`).
+    pub display: Option<String>,
+    pub pacing: PacingSettings,
+}
+
+/// Sends the screen while it is granted, for the whole session.
+pub async fn run(
+    mut send: SealedSend,
+    mut grants: watch::Receiver<Grants>,
+    settings: ScreenSettings,
+    events: mpsc::Sender<SessionEvent>,
+) {
+    loop {
+        if grants.wait_for(|g| g.screen).await.is_err() {
+            return;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (batches, mut receiver) = mpsc::channel::<Result<Vec<SessionMessage>, String>>(2);
+        {
+            let (stop, settings) = (stop.clone(), settings.clone());
+            std::thread::Builder::new()
+                .name("screen-capture".into())
+                .spawn(move || capture_loop(&settings, &stop, &batches))
+                .expect("spawn the capture thread");
+        }
+        let outcome = stream_while_granted(&mut send, &mut grants, &mut receiver).await;
+        stop.store(true, Ordering::SeqCst);
+        drop(receiver);
+        match outcome {
+            Streamed::Revoked => debug!("screen view revoked; capture stopped"),
+            Streamed::ChannelClosed => return,
+            Streamed::CaptureFailed(why) => {
+                warn!(%why, "screen capture failed");
+                let error = SessionError::new(
+                    SessionErrorCode::Internal,
+                    &format!("screen capture on the instrument failed: {why}"),
+                );
+                let _ = events.send(SessionEvent::Problem(error)).await;
+                // Wait for the grant to be withdrawn and given again.
+                if grants.wait_for(|g| !g.screen).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+enum Streamed {
+    Revoked,
+    ChannelClosed,
+    CaptureFailed(String),
+}
+
+async fn stream_while_granted(
+    send: &mut SealedSend,
+    grants: &mut watch::Receiver<Grants>,
+    batches: &mut mpsc::Receiver<Result<Vec<SessionMessage>, String>>,
+) -> Streamed {
+    loop {
+        tokio::select! {
+            batch = batches.recv() => match batch {
+                Some(Ok(messages)) => {
+                    for message in messages {
+                        if !grants.borrow().screen {
+                            return Streamed::Revoked;
+                        }
+                        if send.send(&message).await.is_err() {
+                            return Streamed::ChannelClosed;
+                        }
+                    }
+                }
+                Some(Err(why)) => return Streamed::CaptureFailed(why),
+                None => return Streamed::CaptureFailed("the capture thread stopped".into()),
+            },
+            changed = grants.changed() => {
+                if changed.is_err() || !grants.borrow().screen {
+                    return Streamed::Revoked;
+                }
+            }
+        }
+    }
+}
+
+/// Runs on its own thread: the X11 capturer is not `Send`.
+fn capture_loop(
+    settings: &ScreenSettings,
+    stop: &AtomicBool,
+    batches: &mpsc::Sender<Result<Vec<SessionMessage>, String>>,
+) {
+    let fail = |why: String| {
+        let _ = batches.blocking_send(Err(why));
+    };
+    let mut screen = match X11Screen::open(settings.display.as_deref()) {
+        Ok(screen) => screen,
+        Err(e) => return fail(e.to_string()),
+    };
+    let mut encoder = TileEncoder::new(EncoderSettings::default());
+    let mut pacer = FramePacer::new(settings.pacing);
+    let mut size = (0, 0);
+    let mut frame_seq = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        let at = pacer.next_capture_at(now);
+        if at > now {
+            std::thread::sleep((at - now).min(Duration::from_millis(50)));
+            continue;
+        }
+        let mut messages = Vec::new();
+        let frame = match screen.capture() {
+            Ok(frame) => frame,
+            Err(e) => return fail(e.to_string()),
+        };
+        if (frame.width, frame.height) != size {
+            size = (frame.width, frame.height);
+            messages.push(
+                ScreenInfo {
+                    width: size.0,
+                    height: size.1,
+                }
+                .into(),
+            );
+        }
+        match encoder.encode(&frame, frame_seq) {
+            Ok(updates) => messages.extend(updates.into_iter().map(SessionMessage::from)),
+            Err(e) => return fail(e.to_string()),
+        }
+        frame_seq += 1;
+        match screen.cursor() {
+            Ok(Some(cursor)) => messages.push(cursor.into()),
+            Ok(None) => {}
+            Err(e) => debug!(error = %e, "cursor unavailable"),
+        }
+        let bytes: usize = messages.iter().map(approximate_len).sum();
+        pacer.on_frame_sent(bytes, Instant::now());
+        if messages.is_empty() {
+            continue;
+        }
+        if batches.blocking_send(Ok(messages)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Bytes a message costs on the wire (tile data dominates).
+fn approximate_len(message: &SessionMessage) -> usize {
+    match message {
+        SessionMessage::FrameUpdate(update) => {
+            64 + update
+                .tiles
+                .iter()
+                .map(|t| 32 + t.data.len())
+                .sum::<usize>()
+        }
+        _ => 64,
+    }
+}

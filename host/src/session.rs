@@ -1,0 +1,383 @@
+//! A consented session (R10), enforced here on the host. The engineer asks
+//! for each capability on the control channel; the technician answers each
+//! prompt, and silence is a refusal. Every decision is durable in the
+//! relay's audit log before it takes effect (R12); a revocation takes effect
+//! first and is recorded after. The screen task captures nothing and the
+//! input task holds no injector unless the matching grant is in force.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use assent_net::channel::{channel_of, ChannelError};
+use assent_net::{accept_channel, FramedRecv, FramedSend, SealedRecv, SealedSend};
+use assent_proto::allowlist::AllowListEntry;
+use assent_proto::consent::{ConsentDecision, ConsentOutcome, DenyReason, SessionConsent};
+use assent_proto::handshake::{Channel, SessionKeys};
+use assent_proto::messages::audit_event::{AuditEvent, ConsentOutcomeCode};
+use assent_proto::messages::consent::{
+    Capability, CapabilityDecision, CapabilityRevoked, DecisionOutcome, SessionError,
+    SessionErrorCode,
+};
+use assent_proto::messages::session::SessionMessage;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+
+use crate::relay_link::{host_text, RelayLink};
+use crate::remote_input;
+use crate::screen_stream::{self, ScreenSettings};
+use crate::technician::{Answer, Technician, TechnicianCommand, COMMAND_HELP};
+
+/// What the technician has granted right now; tasks watch it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub screen: bool,
+    pub control: bool,
+    pub files: bool,
+}
+
+impl Grants {
+    pub fn allows(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::ScreenView => self.screen,
+            Capability::RemoteControl => self.control,
+            #[cfg(feature = "file-transfer")]
+            Capability::FileTransfer => self.files,
+        }
+    }
+
+    fn set(&mut self, capability: Capability, granted: bool) {
+        match capability {
+            Capability::ScreenView => self.screen = granted,
+            Capability::RemoteControl => self.control = granted,
+            #[cfg(feature = "file-transfer")]
+            Capability::FileTransfer => self.files = granted,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// How long a consent prompt stays open before it counts as a refusal.
+    pub consent_timeout: Duration,
+    pub screen: ScreenSettings,
+    /// X display for input injection (`None`: `$DISPLAY`).
+    pub display: Option<String>,
+    /// Largest file the engineer may send.
+    pub max_file_size: u64,
+}
+
+pub struct SessionSetup {
+    pub session_id: [u8; 32],
+    pub host_id: String,
+    pub viewer: AllowListEntry,
+    pub keys: SessionKeys,
+    pub control_send: FramedSend,
+    pub control_recv: FramedRecv,
+    pub connection: quinn::Connection,
+    pub link: RelayLink,
+    pub technician: Technician,
+    pub commands: mpsc::UnboundedReceiver<TechnicianCommand>,
+    pub receive_dir: Option<PathBuf>,
+}
+
+/// What the session's helper tasks tell the control loop.
+pub enum SessionEvent {
+    Answered(Capability, Answer),
+    ChannelOpened(Channel, FramedSend, FramedRecv),
+    ChannelRefused(String),
+    InputDropped(u64),
+    /// A helper task hit something the engineer should hear about.
+    Problem(SessionError),
+    /// Something the relay must record (file transfers).
+    Audit(AuditEvent),
+}
+
+/// Runs until either side ends the session; returns why it ended.
+pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result<String> {
+    let SessionSetup {
+        session_id,
+        host_id,
+        viewer,
+        keys,
+        control_send,
+        control_recv,
+        connection,
+        link,
+        technician,
+        mut commands,
+        receive_dir,
+    } = setup;
+    let mut control = SealedSend::new(control_send, &keys, Channel::Control);
+    let mut control_in = SealedRecv::new(control_recv, &keys, Channel::Control);
+    let (grants_tx, grants) = watch::channel(Grants::default());
+    let (events_tx, mut events) = mpsc::channel::<SessionEvent>(64);
+    let mut consent = SessionConsent::new(options.consent_timeout);
+    let audit = Auditor {
+        link: link.clone(),
+        host_id: host_id.clone(),
+        session_id,
+    };
+
+    tokio::spawn(accept_channels(
+        connection.clone(),
+        session_id,
+        events_tx.clone(),
+    ));
+    println!("{COMMAND_HELP}");
+    let engineer = format!("{} <{}>", viewer.name, viewer.email);
+    #[cfg(feature = "file-transfer")]
+    let mut files = crate::file_transfer::FilesHandle::new(receive_dir, options.max_file_size);
+    #[cfg(not(feature = "file-transfer"))]
+    let _ = (receive_dir, options.max_file_size);
+
+    let end = loop {
+        let deadline = consent.next_deadline();
+        tokio::select! {
+            message = control_in.recv() => match message {
+                Ok(Some((SessionMessage::CapabilityRequest(request), _))) => {
+                    let capability = request.capability;
+                    match consent.request(capability, Instant::now()) {
+                        Ok(deadline) => {
+                            let question = format!("{engineer} asks for {}. Allow?", capability.label().to_uppercase());
+                            let technician = technician.clone();
+                            let events = events_tx.clone();
+                            let wait = deadline.saturating_duration_since(Instant::now());
+                            tokio::spawn(async move {
+                                let answer = technician.ask(&question, wait).await;
+                                let _ = events.send(SessionEvent::Answered(capability, answer)).await;
+                            });
+                        }
+                        Err(e) => {
+                            control.send(&SessionError::new(SessionErrorCode::InvalidState, &e.to_string()).into()).await?;
+                        }
+                    }
+                }
+                Ok(Some((SessionMessage::SessionError(e), _))) => {
+                    println!("engineer's side reports: {}", e.message);
+                }
+                Ok(Some((other, _))) => {
+                    let refusal = SessionError::new(SessionErrorCode::InvalidState, &format!("{:?} is not expected from the viewer", other.message_type()));
+                    control.send(&refusal.into()).await?;
+                }
+                Ok(None) => break "the engineer ended the session".to_owned(),
+                // A request this build cannot decode (file transfer on a PHI
+                // build): refuse it with the reason and go on (R11).
+                Err(ChannelError::Decode(e)) => {
+                    control.send(&SessionError::from_decode_error(&e).into()).await?;
+                }
+                Err(e) => break format!("the control channel failed: {e}"),
+            },
+            event = events.recv() => {
+                let Some(event) = event else { break "internal error".to_owned() };
+                match event {
+                    SessionEvent::Answered(capability, answer) => {
+                        let now = Instant::now();
+                        let decision = match answer {
+                            Answer::NoAnswer => consent.expire(now).into_iter().find(|d| d.capability == capability),
+                            _ => consent.answer(capability, answer == Answer::Yes, now).ok(),
+                        };
+                        if let Some(decision) = decision {
+                            apply(decision, &grants_tx, &audit, &mut control).await?;
+                        }
+                    }
+                    SessionEvent::ChannelOpened(channel, send, recv) => {
+                        let channel_grants = grants.clone();
+                        match channel {
+                            Channel::Screen => {
+                                let send = SealedSend::new(send, &keys, Channel::Screen);
+                                tokio::spawn(screen_stream::run(send, channel_grants, options.screen.clone(), events_tx.clone()));
+                            }
+                            Channel::Input => {
+                                let recv = SealedRecv::new(recv, &keys, Channel::Input);
+                                tokio::spawn(remote_input::run(recv, channel_grants, options.display.clone(), events_tx.clone()));
+                            }
+                            #[cfg(feature = "file-transfer")]
+                            Channel::Files => {
+                                files.attach(
+                                    SealedSend::new(send, &keys, Channel::Files),
+                                    SealedRecv::new(recv, &keys, Channel::Files),
+                                    channel_grants,
+                                    technician.clone(),
+                                    events_tx.clone(),
+                                    crate::file_transfer::TransferContext { host_id: host_id.clone(), session_id, engineer: engineer.clone() },
+                                );
+                            }
+                            Channel::Control | Channel::Notifications => debug!(?channel, "channel not used by this build"),
+                        }
+                    }
+                    SessionEvent::ChannelRefused(why) => {
+                        control.send(&SessionError::new(SessionErrorCode::Unavailable, &why).into()).await?;
+                    }
+                    SessionEvent::InputDropped(count) => {
+                        println!("dropped {count} input event(s) from the engineer: remote control is not granted");
+                        audit.record(AuditEvent::InputDropped { host_id: host_text(&host_id), session_id, count }).await?;
+                    }
+                    SessionEvent::Problem(error) => {
+                        println!("{}", error.message);
+                        control.send(&error.into()).await?;
+                    }
+                    SessionEvent::Audit(event) => audit.record(event).await?,
+                }
+            }
+            command = commands.recv() => match command {
+                Some(TechnicianCommand::Revoke(capability)) => {
+                    match consent.revoke(capability) {
+                        Ok(decision) => apply(decision, &grants_tx, &audit, &mut control).await?,
+                        Err(e) => println!("{e}"),
+                    }
+                }
+                Some(TechnicianCommand::RevokeAll) => {
+                    for decision in consent.revoke_all() {
+                        apply(decision, &grants_tx, &audit, &mut control).await?;
+                    }
+                }
+                Some(TechnicianCommand::SendFile(path)) => {
+                    #[cfg(feature = "file-transfer")]
+                    files.send(path);
+                    #[cfg(not(feature = "file-transfer"))]
+                    println!("{}: {}", path.display(), assent_proto::wire::FILE_TRANSFER_UNAVAILABLE);
+                }
+                Some(TechnicianCommand::EndSession) | None => break "the technician ended the session".to_owned(),
+            },
+            _ = sleep_until(deadline) => {
+                for decision in consent.expire(Instant::now()) {
+                    apply(decision, &grants_tx, &audit, &mut control).await?;
+                }
+            }
+            closed = connection.closed() => break format!("the relay connection was lost ({closed})"),
+            _ = tokio::signal::ctrl_c() => break "the technician pressed Ctrl-C".to_owned(),
+        }
+    };
+    // Everything stops now: no grant survives the session.
+    grants_tx.send_replace(Grants::default());
+    control.finish();
+    Ok(end)
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Applies one consent decision: revocations stop at once and are recorded
+/// after; grants are recorded first and then take effect (R10, R12).
+async fn apply(
+    decision: ConsentDecision,
+    grants: &watch::Sender<Grants>,
+    audit: &Auditor,
+    control: &mut SealedSend,
+) -> Result<()> {
+    let capability = decision.capability;
+    let granted = decision.outcome == ConsentOutcome::Granted;
+    if !granted {
+        grants.send_modify(|g| g.set(capability, false));
+    }
+    let outcome = match decision.outcome {
+        ConsentOutcome::Granted => ConsentOutcomeCode::Granted,
+        ConsentOutcome::Denied(DenyReason::Refused) => ConsentOutcomeCode::Refused,
+        ConsentOutcome::Denied(DenyReason::TimedOut) => ConsentOutcomeCode::TimedOut,
+        ConsentOutcome::Revoked => ConsentOutcomeCode::Revoked,
+    };
+    audit
+        .record(AuditEvent::ConsentDecision {
+            host_id: host_text(&audit.host_id),
+            session_id: audit.session_id,
+            capability,
+            outcome,
+        })
+        .await?;
+    if granted {
+        grants.send_modify(|g| g.set(capability, true));
+    }
+    println!(
+        "{} is now {}",
+        capability.label(),
+        describe(decision.outcome)
+    );
+    let message: SessionMessage = match decision.outcome {
+        ConsentOutcome::Revoked => CapabilityRevoked { capability }.into(),
+        ConsentOutcome::Granted => decided(capability, DecisionOutcome::Granted),
+        ConsentOutcome::Denied(DenyReason::Refused) => {
+            decided(capability, DecisionOutcome::Refused)
+        }
+        ConsentOutcome::Denied(DenyReason::TimedOut) => {
+            decided(capability, DecisionOutcome::TimedOut)
+        }
+    };
+    control
+        .send(&message)
+        .await
+        .context("telling the engineer")?;
+    Ok(())
+}
+
+fn decided(capability: Capability, outcome: DecisionOutcome) -> SessionMessage {
+    CapabilityDecision {
+        capability,
+        outcome,
+    }
+    .into()
+}
+
+fn describe(outcome: ConsentOutcome) -> &'static str {
+    match outcome {
+        ConsentOutcome::Granted => "GRANTED",
+        ConsentOutcome::Denied(DenyReason::Refused) => "refused",
+        ConsentOutcome::Denied(DenyReason::TimedOut) => "refused (no answer)",
+        ConsentOutcome::Revoked => "REVOKED",
+    }
+}
+
+/// Records session events at the relay, durably, before acting on them.
+struct Auditor {
+    link: RelayLink,
+    host_id: String,
+    session_id: [u8; 32],
+}
+
+impl Auditor {
+    async fn record(&self, event: AuditEvent) -> Result<()> {
+        self.link
+            .audit(event)
+            .await
+            .context("the relay could not record an audit event; stopping the session")
+    }
+}
+
+/// Takes the data channels the viewer opens after the handshake.
+async fn accept_channels(
+    connection: quinn::Connection,
+    session_id: [u8; 32],
+    events: mpsc::Sender<SessionEvent>,
+) {
+    loop {
+        let (open, send, recv) = match accept_channel(&connection).await {
+            Ok(Some(stream)) => stream,
+            Ok(None) => return,
+            Err(ChannelError::Net(e)) => {
+                debug!(error = %e, "no more channels");
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, "refused a malformed channel");
+                continue;
+            }
+        };
+        let event = match channel_of(open.channel) {
+            _ if open.session_id != session_id => continue,
+            Some(Channel::Control) | None => {
+                SessionEvent::ChannelRefused(match channel_of(open.channel) {
+                    None => assent_proto::wire::FILE_TRANSFER_UNAVAILABLE.to_owned(),
+                    Some(_) => "a session has one control channel".to_owned(),
+                })
+            }
+            Some(channel) => SessionEvent::ChannelOpened(channel, send, recv),
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+}

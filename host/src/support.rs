@@ -1,0 +1,320 @@
+//! `assent-host support`: the technician starts a support request (R9).
+//! The host logs in, verifies the signed allowlist (R7), makes a fresh
+//! one-time password (R5) and waits. Each engineer attempt is a handshake on
+//! a new control channel; a failed one is refused with a reason, reported
+//! to the relay and counted against this password with doubling waits until
+//! it is burned (R6). The first good handshake becomes the session.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use assent_net::{accept_channel, channel::channel_of, FramedRecv, FramedSend};
+use assent_proto::allowlist::{AllowListEntry, VerifiedAllowList};
+use assent_proto::handshake::host::HostCredentials;
+use assent_proto::handshake::{Channel, HandshakeError, SessionKeys};
+use assent_proto::identity::Identity;
+use assent_proto::lockout::{Lockout, LockoutError, LockoutPolicy};
+use assent_proto::messages::audit_event::AuditEvent;
+use assent_proto::messages::handshake::{AbortReason, HandshakeAbort, ViewerFinish, ViewerHello};
+use assent_proto::messages::signalling::{
+    AuthFailureReport, CloseReason, SignallingMessage, SupportClose, SupportOpen,
+};
+use assent_proto::password::{OneTimePassword, StretchParams};
+use assent_proto::wire::{Frame, MessageType};
+use rand_core::{OsRng, RngCore};
+use tracing::{info, warn};
+
+use crate::config::HostFiles;
+use crate::relay_link::{fetch_allowlist, host_text, login, now_unix, RelayLink};
+use crate::session::{run_session, SessionOptions, SessionSetup};
+use crate::technician::{Technician, TechnicianCommand};
+
+/// How long one handshake step may take before the attempt is dropped.
+const HANDSHAKE_STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct SupportOptions {
+    pub session: SessionOptions,
+    pub lockout: LockoutPolicy,
+    pub stretch: StretchParams,
+}
+
+/// A handshake that succeeded: keys, who the engineer is, and the control streams.
+struct Admitted {
+    keys: SessionKeys,
+    viewer: AllowListEntry,
+    send: FramedSend,
+    recv: FramedRecv,
+}
+
+pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
+    let config = files.load_config()?;
+    let identity = files.load_identity()?;
+    let operator = files.load_operator_key()?;
+    let target = config.relay_target()?;
+
+    let mut client = login(&target, &identity, &config.host_id).await?;
+    let allowlist = fetch_allowlist(&mut client, &operator).await?;
+    let password = OneTimePassword::generate(&mut OsRng);
+    let mut session_id = [0u8; 32];
+    OsRng.fill_bytes(&mut session_id);
+    let credentials = {
+        let (identity, password_copy, stretch) = (
+            identity.clone(),
+            OneTimePassword::parse(&password.display_grouped())?,
+            options.stretch,
+        );
+        tokio::task::spawn_blocking(move || {
+            HostCredentials::new(identity, &password_copy, session_id, &stretch)
+        })
+        .await??
+    };
+    let opened = client
+        .request(&SupportOpen { session_id })
+        .await
+        .context("opening the support request at the relay")?;
+    let SignallingMessage::SupportOpened(opened) = opened else {
+        bail!("the relay did not open the support request: {opened:?}");
+    };
+    let connection = client.connection.clone();
+    let link = RelayLink::spawn(client, &config.host_id);
+
+    println!("Support request open. Read these to the engineer:");
+    println!("  host ID:            {}", config.host_id);
+    println!("  one-time password:  {}", password.display_grouped());
+    println!("  relay fingerprint:  {}", config.relay_pin);
+    println!("  this host's key:    {}", identity.fingerprint());
+    println!(
+        "Waiting for the engineer (the request expires in {} s; Ctrl-C cancels).",
+        opened.expires_in_secs
+    );
+
+    let (technician, mut commands) = Technician::from_stdin();
+    let context = AttemptContext {
+        credentials: &credentials,
+        allowlist: &allowlist,
+        identity: &identity,
+    };
+    let mut lockout = Lockout::new(options.lockout);
+    let expires = tokio::time::sleep(Duration::from_secs(opened.expires_in_secs.into()));
+    tokio::pin!(expires);
+    let admitted = loop {
+        let incoming = tokio::select! {
+            incoming = accept_channel(&connection) => incoming,
+            _ = &mut expires => {
+                close(&link, session_id, CloseReason::Expired).await;
+                bail!("nobody connected before the support request expired; start a new one");
+            }
+            _ = tokio::signal::ctrl_c() => {
+                close(&link, session_id, CloseReason::Finished).await;
+                bail!("support request cancelled");
+            }
+            Some(TechnicianCommand::EndSession) = commands.recv() => {
+                close(&link, session_id, CloseReason::Finished).await;
+                bail!("support request cancelled");
+            }
+        };
+        let Some((open, mut send, recv)) = incoming.context("the relay connection failed")? else {
+            bail!("the relay closed the connection; start a new support request");
+        };
+        if open.session_id != session_id || channel_of(open.channel) != Some(Channel::Control) {
+            // Data channels come only after a handshake; anything else is noise.
+            send.send(&abort(
+                AbortReason::UnknownSession,
+                "open the control channel first",
+            ))
+            .await
+            .ok();
+            continue;
+        }
+        match lockout.check(Instant::now()) {
+            Ok(()) => {}
+            Err(e) => {
+                send.send(&abort(AbortReason::LockedOut, &e.to_string()))
+                    .await
+                    .ok();
+                if matches!(e, LockoutError::Burned { .. }) {
+                    break None;
+                }
+                continue;
+            }
+        }
+        match attempt(&context, send, recv).await {
+            Ok(admitted) => {
+                lockout.record_success();
+                break Some(admitted);
+            }
+            Err(failure) => {
+                warn!(error = %failure.error, "engineer handshake failed");
+                println!("An engineer's connection attempt failed: {}", failure.error);
+                if failure.error.counts_as_password_failure() {
+                    let outcome = lockout.record_failure(Instant::now());
+                    println!("  {outcome}");
+                    if let Some(viewer) = failure.viewer {
+                        let report = AuthFailureReport {
+                            session_id,
+                            viewer,
+                            reason: failure.error.abort_reason(),
+                        };
+                        if let Err(e) = link.call(report.into()).await {
+                            warn!(error = %e, "could not report the failed attempt to the relay");
+                        }
+                    }
+                    if matches!(outcome, LockoutError::Burned { .. }) {
+                        break None;
+                    }
+                }
+            }
+        }
+    };
+    let Some(admitted) = admitted else {
+        close(&link, session_id, CloseReason::PasswordBurned).await;
+        bail!(
+            "the password was burned after {} wrong attempts; start a new support request",
+            lockout.failures()
+        );
+    };
+
+    println!(
+        "\nConnected: {} <{}> (key {}).",
+        admitted.viewer.name,
+        admitted.viewer.email,
+        admitted.viewer.fingerprint()
+    );
+    link.audit(AuditEvent::SessionStarted {
+        host_id: host_text(&config.host_id),
+        session_id,
+        viewer: *admitted.viewer.fingerprint().as_bytes(),
+    })
+    .await
+    .context("recording the session start at the relay")?;
+
+    let setup = SessionSetup {
+        session_id,
+        host_id: config.host_id.clone(),
+        viewer: admitted.viewer,
+        keys: admitted.keys,
+        control_send: admitted.send,
+        control_recv: admitted.recv,
+        connection,
+        link: link.clone(),
+        technician,
+        commands,
+        receive_dir: config.receive_dir.clone(),
+    };
+    let end = run_session(setup, options.session).await;
+    let reason = match &end {
+        Ok(reason) => reason.clone(),
+        Err(e) => format!("error: {e:#}"),
+    };
+    let _ = link
+        .audit(AuditEvent::SessionEnded {
+            host_id: host_text(&config.host_id),
+            session_id,
+            reason: assent_net::relay_client::text(&reason),
+        })
+        .await;
+    close(&link, session_id, CloseReason::Finished).await;
+    println!("Session ended: {reason}");
+    end.map(|_| ())
+}
+
+struct AttemptContext<'a> {
+    credentials: &'a HostCredentials,
+    allowlist: &'a VerifiedAllowList,
+    identity: &'a Arc<Identity>,
+}
+
+struct Failure {
+    error: HandshakeError,
+    viewer: Option<assent_proto::identity::Fingerprint>,
+}
+
+/// One engineer's handshake on a fresh control channel.
+async fn attempt(
+    context: &AttemptContext<'_>,
+    mut send: FramedSend,
+    mut recv: FramedRecv,
+) -> Result<Admitted, Failure> {
+    let _ = context.identity;
+    recv.set_recv_timeout(Some(HANDSHAKE_STEP_TIMEOUT));
+    let hello: ViewerHello = match next(&mut recv).await {
+        Some(hello) => hello,
+        None => return Err(malformed(None)),
+    };
+    let viewer = Some(hello.viewer_identity.fingerprint());
+    let (expect_finish, host_hello) =
+        match context
+            .credentials
+            .respond(context.allowlist, now_unix(), &hello, &mut OsRng)
+        {
+            Ok(step) => step,
+            Err(error) => {
+                send.send(&abort(error.abort_reason(), &error.to_string()))
+                    .await
+                    .ok();
+                return Err(Failure { error, viewer });
+            }
+        };
+    let entry = expect_finish.viewer().clone();
+    if send.send(&host_hello).await.is_err() {
+        return Err(malformed(viewer));
+    }
+    let finish: ViewerFinish = match next(&mut recv).await {
+        Some(finish) => finish,
+        None => return Err(malformed(viewer)),
+    };
+    match expect_finish.receive_viewer_finish(&finish) {
+        Ok((keys, host_finish)) => {
+            if send.send(&host_finish).await.is_err() {
+                return Err(malformed(viewer));
+            }
+            recv.set_recv_timeout(None);
+            info!(viewer = %entry.fingerprint(), "engineer admitted");
+            Ok(Admitted {
+                keys,
+                viewer: entry,
+                send,
+                recv,
+            })
+        }
+        Err(error) => {
+            send.send(&abort(error.abort_reason(), &error.to_string()))
+                .await
+                .ok();
+            Err(Failure { error, viewer })
+        }
+    }
+}
+
+fn malformed(viewer: Option<assent_proto::identity::Fingerprint>) -> Failure {
+    Failure {
+        error: HandshakeError::Malformed(assent_proto::wire::DecodeError::Truncated {
+            needed: 1,
+            remaining: 0,
+        }),
+        viewer,
+    }
+}
+
+/// The next handshake message of type `M`, or `None` on anything else.
+async fn next<M: assent_proto::wire::Message>(recv: &mut FramedRecv) -> Option<M> {
+    let frame: Frame = recv.recv().await.ok()??;
+    if frame.message_type == MessageType::HandshakeAbort {
+        return None;
+    }
+    frame.decode().ok()
+}
+
+fn abort(reason: AbortReason, message: &str) -> HandshakeAbort {
+    HandshakeAbort {
+        reason,
+        message: assent_net::relay_client::text(message),
+    }
+}
+
+async fn close(link: &RelayLink, session_id: [u8; 32], reason: CloseReason) {
+    if let Err(e) = link.call(SupportClose { session_id, reason }.into()).await {
+        warn!(error = %e, "could not close the support request at the relay");
+    }
+}

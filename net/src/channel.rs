@@ -1,0 +1,186 @@
+//! End-to-end channels through the relay (R3): the viewer opens one QUIC
+//! stream per channel and names it with `OpenChannel`; the relay splices it
+//! to a stream it opens to the host. After the handshake every frame on a
+//! channel is a `SealedRecord` under that channel's own keys, and a message
+//! is accepted only on the channel it belongs to (input never arrives
+//! disguised as screen traffic).
+
+use assent_proto::handshake::{Channel, SessionKeys};
+use assent_proto::messages::session::SessionMessage;
+use assent_proto::messages::signalling::{ChannelKind, OpenChannel, SessionId};
+use assent_proto::record::{RecordError, RecordOpener, RecordSealer, RekeyPolicy};
+use assent_proto::wire::{DecodeError, Frame, MessageType};
+
+use crate::{framed, FramedRecv, FramedSend, NetError};
+
+/// Why a channel stopped; each ends that channel only.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error("end-to-end record refused: {0}")]
+    Record(#[from] RecordError),
+    #[error("malformed message inside a record: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("expected a sealed record, got {0:?}")]
+    NotSealed(MessageType),
+    #[error("{message:?} does not belong on the {channel:?} channel")]
+    WrongChannel {
+        message: MessageType,
+        channel: Channel,
+    },
+    #[error("the first frame on a new stream was not OpenChannel")]
+    NotOpenChannel,
+}
+
+/// The wire name of an end-to-end channel.
+pub fn channel_kind(channel: Channel) -> ChannelKind {
+    match channel {
+        Channel::Control => ChannelKind::Control,
+        Channel::Screen => ChannelKind::Screen,
+        Channel::Input => ChannelKind::Input,
+        #[cfg(feature = "file-transfer")]
+        Channel::Files => ChannelKind::Files,
+        Channel::Notifications => ChannelKind::Notifications,
+    }
+}
+
+/// The channel a wire name stands for; `None` for a channel this build does
+/// not have (file transfer in a PHI build, R11).
+pub fn channel_of(kind: ChannelKind) -> Option<Channel> {
+    match kind {
+        ChannelKind::Control => Some(Channel::Control),
+        ChannelKind::Screen => Some(Channel::Screen),
+        ChannelKind::Input => Some(Channel::Input),
+        #[cfg(feature = "file-transfer")]
+        ChannelKind::Files => Some(Channel::Files),
+        #[cfg(not(feature = "file-transfer"))]
+        ChannelKind::Files => None,
+        ChannelKind::Notifications => Some(Channel::Notifications),
+    }
+}
+
+/// Viewer side: opens a stream for `kind` of session `session_id`.
+pub async fn open_channel(
+    connection: &quinn::Connection,
+    session_id: SessionId,
+    kind: ChannelKind,
+) -> Result<(FramedSend, FramedRecv), NetError> {
+    let (send, recv) = connection.open_bi().await?;
+    let (mut send, recv) = framed(send, recv);
+    send.send(&OpenChannel {
+        session_id,
+        channel: kind,
+    })
+    .await?;
+    Ok((send, recv))
+}
+
+/// Host side: the next stream the relay opens, with the channel it names.
+/// `Ok(None)` when the connection has no more streams.
+pub async fn accept_channel(
+    connection: &quinn::Connection,
+) -> Result<Option<(OpenChannel, FramedSend, FramedRecv)>, ChannelError> {
+    let (send, recv) = match connection.accept_bi().await {
+        Ok(pair) => pair,
+        Err(
+            quinn::ConnectionError::ApplicationClosed(_) | quinn::ConnectionError::LocallyClosed,
+        ) => return Ok(None),
+        Err(e) => return Err(NetError::from(e).into()),
+    };
+    let (send, mut recv) = framed(send, recv);
+    let frame = recv.recv().await?.ok_or(ChannelError::NotOpenChannel)?;
+    if frame.message_type != MessageType::OpenChannel {
+        return Err(ChannelError::NotOpenChannel);
+    }
+    let open: OpenChannel = frame.decode()?;
+    Ok(Some((open, send, recv)))
+}
+
+/// Sends session messages of one channel as sealed records.
+pub struct SealedSend {
+    framed: FramedSend,
+    sealer: RecordSealer,
+    channel: Channel,
+}
+
+impl SealedSend {
+    pub fn new(framed: FramedSend, keys: &SessionKeys, channel: Channel) -> Self {
+        Self {
+            framed,
+            sealer: keys.sealer(channel, RekeyPolicy::default()),
+            channel,
+        }
+    }
+
+    /// Seals and sends one message; returns the bytes put on the wire.
+    pub async fn send(&mut self, message: &SessionMessage) -> Result<usize, ChannelError> {
+        if message.channel() != self.channel {
+            return Err(ChannelError::WrongChannel {
+                message: message.message_type(),
+                channel: self.channel,
+            });
+        }
+        let plaintext = message.to_frame()?;
+        let mut record = Vec::with_capacity(plaintext.len() + 64);
+        self.sealer.seal(&plaintext, &mut record)?;
+        let frame = Frame {
+            message_type: MessageType::SealedRecord,
+            payload: record,
+        };
+        let len = frame.payload.len() + assent_proto::wire::HEADER_LEN;
+        self.framed.send_frame(&frame).await?;
+        Ok(len)
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel
+    }
+
+    /// Finishes the stream (the peer reads the end after what was sent).
+    pub fn finish(&mut self) {
+        let _ = self.framed.finish();
+    }
+}
+
+/// Receives sealed records of one channel and decodes their messages.
+pub struct SealedRecv {
+    framed: FramedRecv,
+    opener: RecordOpener,
+    channel: Channel,
+}
+
+impl SealedRecv {
+    pub fn new(framed: FramedRecv, keys: &SessionKeys, channel: Channel) -> Self {
+        Self {
+            framed,
+            opener: keys.opener(channel, RekeyPolicy::default()),
+            channel,
+        }
+    }
+
+    /// The next message with the bytes it took on the wire; `Ok(None)` at
+    /// the end of the stream.
+    pub async fn recv(&mut self) -> Result<Option<(SessionMessage, usize)>, ChannelError> {
+        let Some(mut frame) = self.framed.recv().await? else {
+            return Ok(None);
+        };
+        if frame.message_type != MessageType::SealedRecord {
+            return Err(ChannelError::NotSealed(frame.message_type));
+        }
+        let wire_len = frame.payload.len() + assent_proto::wire::HEADER_LEN;
+        let plaintext = self.opener.open(&mut frame.payload)?;
+        let message = SessionMessage::from_frame_bytes(plaintext)?;
+        if message.channel() != self.channel {
+            return Err(ChannelError::WrongChannel {
+                message: message.message_type(),
+                channel: self.channel,
+            });
+        }
+        Ok(Some((message, wire_len)))
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel
+    }
+}

@@ -1,0 +1,539 @@
+//! A keyed session with the host (R3, R10), whatever shows it (window or
+//! headless). It opens the screen and input channels, asks the technician
+//! for each capability one at a time, decodes the screen, follows grants
+//! and revocations, and sends input only while remote control is granted.
+//! The host enforces consent; the viewer never sends what is not granted.
+//!
+//! File transfer: the files channel is not opened by this build yet (see
+//! [`UserAction::SendFile`] handling); requesting the capability still works.
+
+use std::collections::VecDeque;
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use assent_net::channel::ChannelError;
+use assent_net::relay_client::RelayClient;
+use assent_net::{open_channel, SealedRecv, SealedSend};
+use assent_proto::handshake::Channel;
+use assent_proto::messages::consent::{
+    Capability, CapabilityRequest, DecisionOutcome, SessionErrorCode,
+};
+use assent_proto::messages::session::SessionMessage;
+use assent_proto::messages::signalling::{ChannelKind, SignallingMessage};
+use assent_proto::screen_codec::Framebuffer;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::connect::Established;
+use crate::stats::ScreenStats;
+use crate::window::{GrantedCapabilities, UserAction};
+
+/// What the session reports to whatever shows it.
+#[derive(Debug)]
+pub enum SessionEvent<'a> {
+    Decision(Capability, DecisionOutcome),
+    Revoked(Capability),
+    /// The host's screen size (again on a resolution change).
+    ScreenSize { width: u32, height: u32 },
+    /// A frame completed; `number` counts complete frames from 1.
+    Frame {
+        number: u64,
+        framebuffer: &'a Framebuffer,
+    },
+    Cursor { x: i32, y: i32, visible: bool },
+    /// A line for the engineer (host errors, refusals of requests).
+    Status(&'a str),
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The frontend finished what it was asked to do.
+    Done(String),
+    /// The host or the engineer ended it normally.
+    Ended(String),
+    /// Something broke: the relay connection, a channel, the screen stream.
+    Failed(String),
+}
+
+impl SessionEnd {
+    pub fn reason(&self) -> &str {
+        match self {
+            SessionEnd::Done(r) | SessionEnd::Ended(r) | SessionEnd::Failed(r) => r,
+        }
+    }
+}
+
+/// The window or the headless runner.
+pub trait Frontend {
+    /// Something happened; push what to do into `actions`. `Break` ends the
+    /// session (e.g. enough frames, or a needed capability was refused).
+    fn on_event(
+        &mut self,
+        event: SessionEvent<'_>,
+        granted: GrantedCapabilities,
+        actions: &mut Vec<UserAction>,
+    ) -> ControlFlow<SessionEnd>;
+
+    /// When the frontend wants [`Frontend::on_deadline`] called.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn on_deadline(&mut self, _actions: &mut Vec<UserAction>) -> ControlFlow<SessionEnd> {
+        ControlFlow::Continue(())
+    }
+
+    /// The session is over; `framebuffer` is the last screen, if any.
+    fn finish(
+        &mut self,
+        end: &SessionEnd,
+        framebuffer: Option<&Framebuffer>,
+        stats: &ScreenStats,
+    ) -> Result<()>;
+}
+
+/// Capability requests, one in flight at a time (R10: the technician
+/// answers one prompt after another).
+#[derive(Debug, Default)]
+struct Requests {
+    queue: VecDeque<Capability>,
+    awaiting: Option<Capability>,
+}
+
+impl Requests {
+    fn push(&mut self, capability: Capability) {
+        if self.awaiting != Some(capability) && !self.queue.contains(&capability) {
+            self.queue.push_back(capability);
+        }
+    }
+
+    /// The next request to send, if none is in flight.
+    fn next(&mut self) -> Option<Capability> {
+        if self.awaiting.is_some() {
+            return None;
+        }
+        self.awaiting = self.queue.pop_front();
+        self.awaiting
+    }
+
+    /// The answer to `capability` arrived (or the request was refused).
+    fn answered(&mut self, capability: Option<Capability>) {
+        if capability.is_none() || capability == self.awaiting {
+            self.awaiting = None;
+        }
+    }
+}
+
+/// The open session and its channels.
+struct Channels {
+    control: SealedSend,
+    control_in: SealedRecv,
+    screen: SealedSend,
+    screen_in: Option<SealedRecv>,
+    input: SealedSend,
+}
+
+/// Runs the session until it ends; returns how it ended.
+pub async fn run(
+    established: Established,
+    requests: &[Capability],
+    frontend: &mut dyn Frontend,
+    mut user_actions: Option<mpsc::UnboundedReceiver<UserAction>>,
+) -> Result<SessionEnd> {
+    let Established {
+        mut relay,
+        paired,
+        keys,
+        control_send,
+        control_recv,
+    } = established;
+    let connection = relay.connection.clone();
+    let session_id = paired.session_id;
+    let open = |kind| open_channel(&connection, session_id, kind);
+    let (screen_send, screen_recv) = open(ChannelKind::Screen)
+        .await
+        .context("opening the screen channel")?;
+    let (input_send, input_recv) = open(ChannelKind::Input)
+        .await
+        .context("opening the input channel")?;
+    // The host never sends on the input channel; its receive half is unused.
+    drop(input_recv);
+    let mut channels = Channels {
+        control: SealedSend::new(control_send, &keys, Channel::Control),
+        control_in: SealedRecv::new(control_recv, &keys, Channel::Control),
+        screen: SealedSend::new(screen_send, &keys, Channel::Screen),
+        screen_in: Some(SealedRecv::new(screen_recv, &keys, Channel::Screen)),
+        input: SealedSend::new(input_send, &keys, Channel::Input),
+    };
+    let mut state = SessionState::default();
+    for &capability in requests {
+        state.requests.push(capability);
+    }
+    let end = drive(&mut relay, &mut channels, &mut state, frontend, &mut user_actions).await;
+    let end = match end {
+        Ok(end) => end,
+        Err(e) => SessionEnd::Failed(format!("{e:#}")),
+    };
+    // Finish every stream so the host reads a clean end, then leave.
+    channels.control.finish();
+    channels.screen.finish();
+    channels.input.finish();
+    relay.close().await;
+    frontend.finish(&end, state.framebuffer.as_ref(), &state.stats)?;
+    Ok(end)
+}
+
+#[derive(Default)]
+struct SessionState {
+    requests: Requests,
+    granted: GrantedCapabilities,
+    framebuffer: Option<Framebuffer>,
+    stats: ScreenStats,
+    /// Input dropped because control was not granted (told once).
+    dropped_input: u64,
+}
+
+async fn drive(
+    relay: &mut RelayClient,
+    channels: &mut Channels,
+    state: &mut SessionState,
+    frontend: &mut dyn Frontend,
+    user_actions: &mut Option<mpsc::UnboundedReceiver<UserAction>>,
+) -> Result<SessionEnd> {
+    let connection = relay.connection.clone();
+    let mut actions = Vec::new();
+    loop {
+        send_next_request(channels, state).await?;
+        for action in actions.drain(..) {
+            if let ControlFlow::Break(end) = act(channels, state, action).await? {
+                return Ok(end);
+            }
+        }
+        let deadline = frontend.deadline();
+        let flow = tokio::select! {
+            message = channels.control_in.recv() => match message {
+                Ok(Some((message, _))) => on_control(message, state, frontend, &mut actions),
+                Ok(None) => ControlFlow::Break(SessionEnd::Ended("the host ended the session".into())),
+                Err(e) => ControlFlow::Break(channel_failed("control", e)),
+            },
+            message = recv_screen(&mut channels.screen_in) => match message {
+                Ok(Some((message, len))) => on_screen(message, len, state, frontend, &mut actions),
+                Ok(None) => {
+                    debug!("the host closed the screen channel");
+                    channels.screen_in = None;
+                    ControlFlow::Continue(())
+                }
+                Err(e) => ControlFlow::Break(channel_failed("screen", e)),
+            },
+            action = next_action(user_actions) => match action {
+                Some(action) => {
+                    actions.push(action);
+                    ControlFlow::Continue(())
+                }
+                None => ControlFlow::Break(SessionEnd::Ended("the viewer window was closed".into())),
+            },
+            signal = relay.next() => on_signalling(signal),
+            _ = sleep_until(deadline) => frontend.on_deadline(&mut actions),
+            closed = connection.closed() => {
+                ControlFlow::Break(SessionEnd::Failed(format!("the relay connection was lost ({closed})")))
+            }
+            _ = tokio::signal::ctrl_c() => ControlFlow::Break(SessionEnd::Ended("interrupted (Ctrl-C)".into())),
+        };
+        if let ControlFlow::Break(end) = flow {
+            return Ok(end);
+        }
+    }
+}
+
+async fn send_next_request(channels: &mut Channels, state: &mut SessionState) -> Result<()> {
+    if let Some(capability) = state.requests.next() {
+        println!("requested: {}", capability.label());
+        channels
+            .control
+            .send(&CapabilityRequest { capability }.into())
+            .await
+            .context("asking the host for a capability")?;
+    }
+    Ok(())
+}
+
+/// Carries out one thing the engineer (or the headless script) wants.
+async fn act(
+    channels: &mut Channels,
+    state: &mut SessionState,
+    action: UserAction,
+) -> Result<ControlFlow<SessionEnd>> {
+    match action {
+        UserAction::Input(message) => {
+            // R10: the viewer itself never sends input without the grant.
+            if !state.granted.control {
+                state.dropped_input += 1;
+                if state.dropped_input == 1 {
+                    println!("input not sent: remote control is not granted");
+                }
+                return Ok(ControlFlow::Continue(()));
+            }
+            if message.channel() != Channel::Input {
+                warn!(kind = ?message.message_type(), "not an input message; not sent");
+                return Ok(ControlFlow::Continue(()));
+            }
+            if let Err(e) = channels.input.send(&message).await {
+                return Ok(ControlFlow::Break(channel_failed("input", e)));
+            }
+        }
+        UserAction::RequestCapability(capability) => {
+            if granted(state.granted, capability) {
+                println!("already granted: {}", capability.label());
+            } else {
+                state.requests.push(capability);
+            }
+        }
+        UserAction::SendFile => {
+            // The files channel is wired in a later build (`files::run`).
+            println!("file transfer: not available in this viewer build yet");
+        }
+        UserAction::Closed => {
+            return Ok(ControlFlow::Break(SessionEnd::Ended(
+                "the viewer window was closed".into(),
+            )))
+        }
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+fn on_control(
+    message: SessionMessage,
+    state: &mut SessionState,
+    frontend: &mut dyn Frontend,
+    actions: &mut Vec<UserAction>,
+) -> ControlFlow<SessionEnd> {
+    match message {
+        SessionMessage::CapabilityDecision(decision) => {
+            let capability = decision.capability;
+            state.requests.answered(Some(capability));
+            let is_granted = decision.outcome == DecisionOutcome::Granted;
+            set_granted(&mut state.granted, capability, is_granted);
+            let verb = match decision.outcome {
+                DecisionOutcome::Granted => "granted",
+                DecisionOutcome::Refused => "refused",
+                DecisionOutcome::TimedOut => "timed out",
+            };
+            println!("{verb}: {}", capability.label());
+            frontend.on_event(
+                SessionEvent::Decision(capability, decision.outcome),
+                state.granted,
+                actions,
+            )
+        }
+        SessionMessage::CapabilityRevoked(revoked) => {
+            set_granted(&mut state.granted, revoked.capability, false);
+            println!("revoked: {}", revoked.capability.label());
+            frontend.on_event(SessionEvent::Revoked(revoked.capability), state.granted, actions)
+        }
+        SessionMessage::SessionError(error) => {
+            // A refused request (already pending, unavailable on a PHI
+            // build) answers the request in flight.
+            if matches!(
+                error.code,
+                SessionErrorCode::InvalidState | SessionErrorCode::Unavailable
+            ) {
+                state.requests.answered(None);
+            }
+            let line = format!("host error ({:?}): {}", error.code, error.message);
+            println!("{line}");
+            frontend.on_event(SessionEvent::Status(&line), state.granted, actions)
+        }
+        other => {
+            warn!(kind = ?other.message_type(), "unexpected message on the control channel; ignored");
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+fn on_screen(
+    message: SessionMessage,
+    wire_len: usize,
+    state: &mut SessionState,
+    frontend: &mut dyn Frontend,
+    actions: &mut Vec<UserAction>,
+) -> ControlFlow<SessionEnd> {
+    let now = Instant::now();
+    state.stats.on_bytes(wire_len, now);
+    match message {
+        SessionMessage::ScreenInfo(info) => {
+            let sized = match state.framebuffer.as_mut() {
+                Some(framebuffer) => framebuffer.reset(info.width, info.height),
+                None => Framebuffer::new(info.width, info.height).map(|fb| {
+                    state.framebuffer = Some(fb);
+                }),
+            };
+            if let Err(e) = sized {
+                return ControlFlow::Break(SessionEnd::Failed(format!(
+                    "the host's screen cannot be shown: {e}"
+                )));
+            }
+            println!("screen: {}x{}", info.width, info.height);
+            frontend.on_event(
+                SessionEvent::ScreenSize {
+                    width: info.width,
+                    height: info.height,
+                },
+                state.granted,
+                actions,
+            )
+        }
+        SessionMessage::FrameUpdate(update) => {
+            let framebuffer = match state.framebuffer.as_mut() {
+                Some(framebuffer) => framebuffer,
+                None => match Framebuffer::new(update.width, update.height) {
+                    Ok(fb) => state.framebuffer.insert(fb),
+                    Err(e) => {
+                        return ControlFlow::Break(SessionEnd::Failed(format!(
+                            "the host's screen cannot be shown: {e}"
+                        )))
+                    }
+                },
+            };
+            let applied = match framebuffer.apply(&update) {
+                Ok(applied) => applied,
+                Err(e) => {
+                    return ControlFlow::Break(SessionEnd::Failed(format!(
+                        "the host sent a screen update that does not decode: {e}"
+                    )))
+                }
+            };
+            state.stats.on_update(applied.frame_complete, now);
+            if !applied.frame_complete {
+                return ControlFlow::Continue(());
+            }
+            frontend.on_event(
+                SessionEvent::Frame {
+                    number: state.stats.frames(),
+                    framebuffer,
+                },
+                state.granted,
+                actions,
+            )
+        }
+        SessionMessage::CursorUpdate(cursor) => frontend.on_event(
+            SessionEvent::Cursor {
+                x: cursor.x,
+                y: cursor.y,
+                visible: cursor.visible,
+            },
+            state.granted,
+            actions,
+        ),
+        // SealedRecv refuses anything that is not a screen message.
+        _ => ControlFlow::Continue(()),
+    }
+}
+
+fn on_signalling(
+    signal: Result<SignallingMessage, assent_net::RelayClientError>,
+) -> ControlFlow<SessionEnd> {
+    match signal {
+        Ok(SignallingMessage::SupportClose(close)) => ControlFlow::Break(SessionEnd::Ended(format!(
+            "the relay closed the session ({:?})",
+            close.reason
+        ))),
+        Ok(SignallingMessage::RelayError(e)) => {
+            println!("relay: {}", e.message);
+            ControlFlow::Continue(())
+        }
+        Ok(other) => {
+            debug!(kind = ?other.message_type(), "signalling message ignored during the session");
+            ControlFlow::Continue(())
+        }
+        Err(e) => ControlFlow::Break(SessionEnd::Failed(format!(
+            "the relay connection was lost ({e})"
+        ))),
+    }
+}
+
+fn channel_failed(channel: &str, error: ChannelError) -> SessionEnd {
+    SessionEnd::Failed(format!("the {channel} channel failed: {error}"))
+}
+
+async fn recv_screen(
+    screen: &mut Option<SealedRecv>,
+) -> Result<Option<(SessionMessage, usize)>, ChannelError> {
+    match screen {
+        Some(recv) => recv.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_action(actions: &mut Option<mpsc::UnboundedReceiver<UserAction>>) -> Option<UserAction> {
+    match actions {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub fn granted(granted: GrantedCapabilities, capability: Capability) -> bool {
+    match capability {
+        Capability::ScreenView => granted.screen,
+        Capability::RemoteControl => granted.control,
+        Capability::FileTransfer => granted.files,
+    }
+}
+
+fn set_granted(granted: &mut GrantedCapabilities, capability: Capability, value: bool) {
+    match capability {
+        Capability::ScreenView => granted.screen = value,
+        Capability::RemoteControl => granted.control = value,
+        Capability::FileTransfer => granted.files = value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_requests_go_one_at_a_time_in_order() {
+        let mut requests = Requests::default();
+        requests.push(Capability::ScreenView);
+        requests.push(Capability::RemoteControl);
+        assert_eq!(requests.next(), Some(Capability::ScreenView));
+        assert_eq!(requests.next(), None, "one prompt in flight at a time");
+        requests.answered(Some(Capability::ScreenView));
+        assert_eq!(requests.next(), Some(Capability::RemoteControl));
+        requests.answered(Some(Capability::RemoteControl));
+        assert_eq!(requests.next(), None);
+    }
+
+    #[test]
+    fn a_capability_is_not_requested_twice_while_queued_or_in_flight() {
+        let mut requests = Requests::default();
+        requests.push(Capability::ScreenView);
+        assert_eq!(requests.next(), Some(Capability::ScreenView));
+        requests.push(Capability::ScreenView);
+        requests.push(Capability::RemoteControl);
+        requests.push(Capability::RemoteControl);
+        requests.answered(Some(Capability::ScreenView));
+        assert_eq!(requests.next(), Some(Capability::RemoteControl));
+        requests.answered(None);
+        assert_eq!(requests.next(), None);
+    }
+
+    #[test]
+    fn a_decision_for_another_capability_does_not_release_the_one_in_flight() {
+        let mut requests = Requests::default();
+        requests.push(Capability::RemoteControl);
+        requests.push(Capability::ScreenView);
+        assert_eq!(requests.next(), Some(Capability::RemoteControl));
+        requests.answered(Some(Capability::ScreenView));
+        assert_eq!(requests.next(), None);
+    }
+}
