@@ -38,3 +38,14 @@ ensure_build_tools() {
     }
     ensure_apt_packages gcc libc6-dev pkg-config
 }
+
+# What the X11 parts need: Xvfb for the tests and the demo, the xcb headers
+# scrap links against (host screen capture), and the libraries the viewer's
+# window loads at run time (winit dlopens Xlib, Xlib-xcb, Xcursor, XInput2
+# and xkbcommon-x11; softbuffer dlopens libxcb).
+ensure_x11_packages() {
+    ensure_apt_packages \
+        xvfb \
+        libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev \
+        libxcb1 libx11-6 libx11-xcb1 libxcursor1 libxi6 libxkbcommon0 libxkbcommon-x11-0
+}

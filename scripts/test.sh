@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_build_tools
+ensure_x11_packages
 
 echo "==> unit, property and end-to-end tests (default build)"
 cargo test --workspace --all-targets --locked

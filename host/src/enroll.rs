@@ -119,7 +119,7 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
             .receive_dir
             .unwrap_or_else(|| files.dir.join("received"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Some(dir)
+        Some(dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?)
     } else {
         None
     };

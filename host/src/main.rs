@@ -68,6 +68,13 @@ struct SupportArgs {
     /// Largest file an engineer may send, in MiB.
     #[arg(long, default_value_t = 2048)]
     max_file_mib: u64,
+    /// Test hook: wait after the first wrong password, in ms (default 5 s;
+    /// never below 100 ms). The relay enforces its own lockout as well.
+    #[arg(long, hide = true, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..))]
+    lockout_base_ms: u64,
+    /// Test hook: wrong passwords after which the password is burned (1–6).
+    #[arg(long, hide = true, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=6))]
+    lockout_burn_after: u32,
 }
 
 fn main() -> ExitCode {
@@ -125,7 +132,11 @@ async fn dispatch(files: &HostFiles, command: Command) -> Result<()> {
                     display: args.display,
                     max_file_size: args.max_file_mib.saturating_mul(1024 * 1024),
                 },
-                lockout: LockoutPolicy::default(),
+                lockout: LockoutPolicy {
+                    base_wait: Duration::from_millis(args.lockout_base_ms),
+                    burn_after: args.lockout_burn_after,
+                    ..LockoutPolicy::default()
+                },
                 stretch: StretchParams::default(),
             };
             support::run(files, options).await

@@ -35,29 +35,13 @@ pub enum ChannelError {
 
 /// The wire name of an end-to-end channel.
 pub fn channel_kind(channel: Channel) -> ChannelKind {
-    match channel {
-        Channel::Control => ChannelKind::Control,
-        Channel::Screen => ChannelKind::Screen,
-        Channel::Input => ChannelKind::Input,
-        #[cfg(feature = "file-transfer")]
-        Channel::Files => ChannelKind::Files,
-        Channel::Notifications => ChannelKind::Notifications,
-    }
+    ChannelKind::from(channel)
 }
 
 /// The channel a wire name stands for; `None` for a channel this build does
 /// not have (file transfer in a PHI build, R11).
 pub fn channel_of(kind: ChannelKind) -> Option<Channel> {
-    match kind {
-        ChannelKind::Control => Some(Channel::Control),
-        ChannelKind::Screen => Some(Channel::Screen),
-        ChannelKind::Input => Some(Channel::Input),
-        #[cfg(feature = "file-transfer")]
-        ChannelKind::Files => Some(Channel::Files),
-        #[cfg(not(feature = "file-transfer"))]
-        ChannelKind::Files => None,
-        ChannelKind::Notifications => Some(Channel::Notifications),
-    }
+    kind.channel()
 }
 
 /// Viewer side: opens a stream for `kind` of session `session_id`.

@@ -51,6 +51,9 @@ pub struct ConnectionLimits {
     pub max_pending_handshakes: u32,
 }
 
+/// Idle timeout clients ask for: how long a lost relay goes unnoticed.
+pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
@@ -153,7 +156,13 @@ fn client_config_with_alpn(
     tls.alpn_protocols = vec![alpn.to_vec()];
     let quic = QuicClientConfig::try_from(tls).map_err(|e| NetError::TlsSetup(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(Arc::new(ConnectionLimits::default().transport(true)?));
+    // Host and viewer notice a vanished relay within 10 s (keep-alives every
+    // 3 s keep a quiet but healthy session open); the smaller side wins.
+    let limits = ConnectionLimits {
+        idle_timeout: CLIENT_IDLE_TIMEOUT,
+        ..ConnectionLimits::default()
+    };
+    config.transport_config(Arc::new(limits.transport(true)?));
     Ok(config)
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod rogue;
 pub mod xvfb;
 
 use std::path::PathBuf;

@@ -15,7 +15,7 @@ use assent_proto::messages::input::{KeyEvent, MouseButton, PointerButton, Pointe
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::screen_codec::Framebuffer;
 
-use crate::atomic_file::write_atomically;
+use crate::atomic_file::{write_atomically, Readable};
 use crate::session::{Frontend, SessionEnd, SessionEvent};
 use crate::stats::ScreenStats;
 use crate::window::keysym::char_keysym;
@@ -39,7 +39,7 @@ pub struct HeadlessOptions {
 
 impl HeadlessOptions {
     /// Capabilities this run cannot do without; they are requested even
-    /// if `--request` did not name them, and a refusal ends the run.
+    /// if `--request` did not name them.
     pub fn needed(&self) -> Vec<Capability> {
         let mut needed = Vec::new();
         if self.frames.is_some() || self.screenshot.is_some() {
@@ -101,7 +101,31 @@ impl FromStr for Click {
     }
 }
 
-/// The key presses and releases that type `text` on the host, as X11 keysyms.
+/// `--type` text as typed on a shell line: `\n` is a newline (Return),
+/// `\t` a tab and `\\` a backslash; any other backslash is itself.
+pub fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let escaped = match (c, chars.peek()) {
+            ('\\', Some('n')) => Some('\n'),
+            ('\\', Some('t')) => Some('\t'),
+            ('\\', Some('\\')) => Some('\\'),
+            _ => None,
+        };
+        match escaped {
+            Some(e) => {
+                chars.next();
+                out.push(e);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// The key presses and releases that type `text` on the host, as X11
+/// keysyms (printable ASCII is its own keysym; a newline is Return).
 pub fn type_events(text: &str) -> Vec<SessionMessage> {
     text.chars()
         .flat_map(|c| {
@@ -143,13 +167,15 @@ pub fn write_png(path: &Path, width: u32, height: u32, rgba: &[u8]) -> Result<()
         writer.write_image_data(rgba).context("encoding the PNG")?;
         writer.finish().context("encoding the PNG")?;
     }
-    write_atomically(path, &encoded).with_context(|| format!("writing {}", path.display()))
+    write_atomically(path, &encoded, Readable::Everyone).with_context(|| format!("writing {}", path.display()))
 }
 
-/// The headless frontend.
+/// The headless frontend. A script asked for each capability it requested,
+/// so a refusal (or an unanswered prompt) of any of them ends the run as a
+/// failure; a revocation is reported and the run goes on.
 pub struct Headless {
     options: HeadlessOptions,
-    needed: Vec<Capability>,
+    requested: Vec<Capability>,
     started: Instant,
     frames: u64,
     screenshot_taken: bool,
@@ -158,9 +184,10 @@ pub struct Headless {
 }
 
 impl Headless {
-    pub fn new(options: HeadlessOptions, now: Instant) -> Self {
+    /// `requested`: every capability the session asks for.
+    pub fn new(options: HeadlessOptions, requested: &[Capability], now: Instant) -> Self {
         Self {
-            needed: options.needed(),
+            requested: requested.to_vec(),
             options,
             started: now,
             frames: 0,
@@ -248,7 +275,7 @@ impl Frontend for Headless {
                     self.send_input(actions, now);
                 }
             }
-            SessionEvent::Decision(capability, _) if self.needed.contains(&capability) => {
+            SessionEvent::Decision(capability, _) if self.requested.contains(&capability) => {
                 return ControlFlow::Break(SessionEnd::Failed(format!(
                     "the technician did not grant {}",
                     capability.label()
@@ -372,6 +399,18 @@ mod tests {
     #[test]
     fn a_typed_newline_is_the_return_key() {
         assert_eq!(keys(&type_events("\n")), vec![(0xff0d, true), (0xff0d, false)]);
+    }
+
+    #[test]
+    fn shell_escapes_in_typed_text_become_return_tab_and_backslash() {
+        assert_eq!(unescape(r"ok\n"), "ok\n");
+        assert_eq!(unescape(r"a\tb"), "a\tb");
+        assert_eq!(unescape(r"c:\\x"), "c:\\x");
+        assert_eq!(unescape(r"\q\"), "\\q\\", "other backslashes stay");
+        assert_eq!(
+            keys(&type_events(&unescape(r"\n"))),
+            vec![(0xff0d, true), (0xff0d, false)]
+        );
     }
 
     #[test]
@@ -500,7 +539,7 @@ mod tests {
             type_text: Some("hi".into()),
             ..HeadlessOptions::default()
         };
-        let mut headless = Headless::new(options, Instant::now());
+        let mut headless = Headless::new(options, &[Capability::RemoteControl], Instant::now());
         let mut actions = Vec::new();
         let screen_only = GrantedCapabilities {
             screen: true,
@@ -531,21 +570,38 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_needed_capability_ends_the_run_as_a_failure() {
-        let options = HeadlessOptions {
-            frames: Some(3),
-            ..HeadlessOptions::default()
-        };
-        let mut headless = Headless::new(options, Instant::now());
+    fn a_refused_or_unanswered_requested_capability_ends_the_run_as_a_failure() {
+        for outcome in [DecisionOutcome::Refused, DecisionOutcome::TimedOut] {
+            let mut headless = Headless::new(
+                HeadlessOptions::default(),
+                &[Capability::ScreenView],
+                Instant::now(),
+            );
+            let flow = headless.on_event(
+                SessionEvent::Decision(Capability::ScreenView, outcome),
+                GrantedCapabilities::default(),
+                &mut Vec::new(),
+            );
+            assert!(
+                matches!(flow, ControlFlow::Break(SessionEnd::Failed(ref r)) if r.contains("screen view")),
+                "{flow:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_revocation_is_reported_but_does_not_end_the_run() {
+        let mut headless = Headless::new(
+            HeadlessOptions::default(),
+            &[Capability::ScreenView],
+            Instant::now(),
+        );
         let flow = headless.on_event(
-            SessionEvent::Decision(Capability::ScreenView, DecisionOutcome::Refused),
+            SessionEvent::Revoked(Capability::ScreenView),
             GrantedCapabilities::default(),
             &mut Vec::new(),
         );
-        assert!(
-            matches!(flow, ControlFlow::Break(SessionEnd::Failed(ref r)) if r.contains("screen view")),
-            "{flow:?}"
-        );
+        assert_eq!(flow, ControlFlow::Continue(()));
     }
 
     #[test]
@@ -554,13 +610,13 @@ mod tests {
             frames: Some(3),
             ..HeadlessOptions::default()
         };
-        let mut headless = Headless::new(options, Instant::now());
+        let mut headless = Headless::new(options, &[Capability::ScreenView], Instant::now());
         let end = SessionEnd::Ended("the host ended the session".into());
         let e = headless
             .finish(&end, None, &ScreenStats::default())
             .unwrap_err();
         assert!(e.to_string().contains("only 0 of 3 frames"), "{e}");
-        let mut no_goal = Headless::new(HeadlessOptions::default(), Instant::now());
+        let mut no_goal = Headless::new(HeadlessOptions::default(), &[], Instant::now());
         assert!(no_goal.finish(&end, None, &ScreenStats::default()).is_ok());
     }
 }

@@ -5,13 +5,14 @@
 //! All three live side by side: `viewer.key` (owner-only), `viewer.pub.pem`
 //! and `device-id`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use assent_proto::identity::{Fingerprint, Identity};
 use rand_core::{OsRng, RngCore};
+
+use crate::atomic_file::{write_atomically, Readable};
 
 /// File name of the device ID, beside the key.
 const DEVICE_ID_FILE: &str = "device-id";
@@ -89,7 +90,7 @@ impl ViewerFiles {
             .save(&self.key)
             .with_context(|| format!("saving the identity to {}", self.key.display()))?;
         let public_key = self.public_key_path();
-        write_atomically(&public_key, identity.public().to_spki_pem().as_bytes())
+        write_atomically(&public_key, identity.public().to_spki_pem().as_bytes(), Readable::Everyone)
             .with_context(|| format!("writing the public key to {}", public_key.display()))?;
         self.device_id()?;
         Ok(Enrolment {
@@ -128,7 +129,7 @@ impl ViewerFiles {
                 let mut id = [0u8; 16];
                 OsRng.fill_bytes(&mut id);
                 create_private_dir(&self.dir())?;
-                write_atomically(&path, format!("{}\n", hex(&id)).as_bytes())
+                write_atomically(&path, format!("{}\n", hex(&id)).as_bytes(), Readable::Owner)
                     .with_context(|| format!("writing the device ID to {}", path.display()))?;
                 Ok(id)
             }
@@ -166,20 +167,6 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     builder
         .create(dir)
         .with_context(|| format!("creating the directory {}", dir.display()))
-}
-
-/// Writes `path` through a temporary file and a rename, so a reader never
-/// sees half a file.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    temp.write_all(contents)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,32 +1,340 @@
-//! `assent-viewer`: the support engineer's client; it connects through the relay
-//! to a host that has opened a support request (R1, R4, R5).
-//!
-//! This is the foundation build: the command line is in place; sessions arrive
-//! with the host and viewer issue.
+//! `assent-viewer`: the support engineer's client. It connects out to the
+//! relay (R1, R2), logs in with the engineer's enrolled key (R4, R7, R8),
+//! proves the technician's one-time password end to end (R5), and shows the
+//! instrument's screen once the technician grants it (R10).
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use assent_net::relay_client::RelayTarget;
+use assent_net::{CertFingerprint, RelayTrust};
+use assent_proto::messages::consent::Capability;
+use assent_viewer::connect::{self, Prompts};
+use assent_viewer::gui::WindowFrontend;
+use assent_viewer::headless::{Click, Headless, HeadlessOptions};
+use assent_viewer::identity::ViewerFiles;
+use assent_viewer::session::{self, Frontend};
+use assent_viewer::window::{UserAction, ViewerWindow, WindowCommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::sync::mpsc;
 
 /// Assent viewer: the support engineer connects to an instrument host
 /// through the relay with the technician's one-time password.
+///
+/// First run `assent-viewer keygen` and send the public key it writes to
+/// your Assent operator. Then, when a technician starts a support request
+/// and reads you the host ID and password, run `assent-viewer connect`.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about)]
 struct Cli {
+    /// The engineer's private key [default: $XDG_CONFIG_HOME/assent-viewer/viewer.key,
+    /// or ~/.config/assent-viewer/viewer.key]. The public key (`viewer.pub.pem`)
+    /// and the device ID (`device-id`) live beside it.
+    #[arg(long, global = true, env = "ASSENT_VIEWER_IDENTITY", value_name = "PATH")]
+    identity: Option<PathBuf>,
+    /// Log filter (tracing `EnvFilter` syntax) for stderr, e.g. `info`.
+    #[arg(long, global = true, env = "ASSENT_LOG", default_value = "warn")]
+    log: String,
     /// Print the wire protocol version this viewer speaks and exit.
     #[arg(long)]
     protocol_version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-fn main() {
+#[derive(Subcommand)]
+enum Command {
+    /// Create this engineer's RSA-4096 identity (once). Writes the private
+    /// key (owner-only), the public key to send to the operator, and prints
+    /// its fingerprint. Never replaces an existing identity.
+    Keygen,
+    /// Connect to a host whose technician has started a support request.
+    Connect(Box<ConnectArgs>),
+}
+
+/// What can be asked of the technician.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CapabilityArg {
+    /// Screen view.
+    Screen,
+    /// Remote control (keyboard and mouse).
+    Control,
+    /// File transfer.
+    Files,
+}
+
+impl From<CapabilityArg> for Capability {
+    fn from(arg: CapabilityArg) -> Self {
+        match arg {
+            CapabilityArg::Screen => Capability::ScreenView,
+            CapabilityArg::Control => Capability::RemoteControl,
+            CapabilityArg::Files => Capability::FileTransfer,
+        }
+    }
+}
+
+/// Output lines (stdout) scripts may rely on:
+/// `paired with host ID`, `session established with host ID`,
+/// `requested: CAP`, `granted: CAP`, `refused: CAP`, `timed out: CAP`,
+/// `revoked: CAP` (CAP is `screen view`, `remote control` or `file transfer`),
+/// `screen: WxH`, `frame N complete WxH`, `screenshot written: PATH`,
+/// `clicked`, `typed`, `stats: frames=.. bytes=.. kbit/s=.. fps=.. ...`,
+/// `session ended: REASON`. Errors go to stderr; the exit status is 0
+/// only when the run did what it was asked.
+#[derive(clap::Args)]
+struct ConnectArgs {
+    /// The host ID the technician reads to you.
+    #[arg(value_name = "HOST-ID")]
+    host_id: String,
+    /// The relay, host:port (UDP).
+    #[arg(long, env = "ASSENT_VIEWER_RELAY", value_name = "HOST:PORT")]
+    relay: String,
+    /// SHA-256 fingerprint of the relay's certificate, as the operator gave
+    /// it (the relay prints it at first start). The connection is refused
+    /// if the relay presents any other certificate.
+    #[arg(long, env = "ASSENT_VIEWER_RELAY_PIN", value_name = "FINGERPRINT")]
+    relay_pin: CertFingerprint,
+    /// Name to present to the relay (any name works under a pin).
+    #[arg(long, default_value = "localhost", value_name = "NAME")]
+    relay_name: String,
+    /// Read the one-time password as one line of stdin instead of asking on
+    /// the terminal. If the relay also asks for an e-mailed location code,
+    /// that line comes first.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Capabilities to ask the technician for, one after another, e.g.
+    /// `--request screen,control`. Each is granted or refused separately;
+    /// headless, a refusal or an unanswered prompt ends the run as a failure.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "screen", value_name = "CAP")]
+    request: Vec<CapabilityArg>,
+    /// No window: for scripts and tests (the default when $DISPLAY is unset).
+    #[arg(long)]
+    headless: bool,
+    /// Headless: write the screen as PNG after the first complete frame
+    /// and again at the end (each write replaces the file whole).
+    #[arg(long, requires = "headless", value_name = "PATH")]
+    screenshot: Option<PathBuf>,
+    /// Headless: end successfully after N complete frames.
+    #[arg(long, requires = "headless", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    frames: Option<u64>,
+    /// Headless: end after this many seconds (fractions allowed); it is a
+    /// failure if something asked for (frames, input, a grant) is still missing.
+    #[arg(long, requires = "headless", value_name = "SECS", value_parser = parse_seconds)]
+    duration: Option<Duration>,
+    /// Headless: print frame count, bytes, bitrate, frame rate and frame
+    /// timing at the end (`stats: frames=.. bytes=.. kbit/s=.. fps=..`).
+    #[arg(long, requires = "headless")]
+    stats: bool,
+    /// Headless: type this text on the host once remote control is granted
+    /// (never before). `\n` in the text presses Return, `\t` Tab, `\\` is a
+    /// backslash. Requests control.
+    #[arg(long = "type", requires = "headless", value_name = "TEXT")]
+    type_text: Option<String>,
+    /// Headless: click at X,Y (remote pixels) with BUTTON (left, middle,
+    /// right; default left) once remote control is granted. Requests control.
+    #[arg(long, requires = "headless", value_name = "X,Y[,BUTTON]")]
+    click: Option<Click>,
+    /// Headless: wait until the technician grants CAP; a refusal is a
+    /// failure. With nothing else to do, the run ends on the grant.
+    #[arg(long, requires = "headless", value_enum, value_name = "CAP")]
+    wait_for_grant: Option<CapabilityArg>,
+}
+
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    let secs: f64 = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 1e9) {
+        return Err(format!("{value} s is not a duration from 0 to 10^9 s"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.protocol_version {
         println!(
             "assent wire protocol v{}",
             assent_proto::wire::PROTOCOL_VERSION
         );
-        return;
+        return ExitCode::SUCCESS;
     }
-    eprintln!(
-        "assent-viewer: connecting is not built yet (see the host and viewer issue); run with --help for options"
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let Some(command) = cli.command else {
+        eprintln!("assent-viewer: give a command (keygen, connect); see --help");
+        return ExitCode::from(2);
+    };
+    let files = ViewerFiles::new(cli.identity.unwrap_or_else(ViewerFiles::default_key_path));
+    let result = match command {
+        Command::Keygen => keygen(&files),
+        Command::Connect(args) => connect(&files, *args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("assent-viewer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keygen(files: &ViewerFiles) -> Result<()> {
+    println!("generating an RSA-4096 identity (this takes a few seconds)...");
+    let made = files.generate()?;
+    println!("identity written: {}", made.key.display());
+    println!("public key written: {}", made.public_key.display());
+    println!("fingerprint: {}", made.fingerprint);
+    println!(
+        "Send {} to your Assent operator, who enrols it with\n  assent-relay allowlist add --key {} --name \"YOUR NAME\" --email YOU@EXAMPLE\nKeep {} private; it never leaves this computer.",
+        made.public_key.display(),
+        made
+            .public_key
+            .file_name()
+            .map_or_else(|| made.public_key.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        made.key.display()
     );
-    std::process::exit(2);
+    Ok(())
+}
+
+/// Everything a connection needs, loaded before any network traffic.
+struct Plan {
+    target: RelayTarget,
+    host_id: String,
+    identity: Arc<assent_proto::identity::Identity>,
+    device_id: [u8; 16],
+    prompts: Prompts,
+    requests: Vec<Capability>,
+}
+
+fn connect(files: &ViewerFiles, args: ConnectArgs) -> Result<()> {
+    let identity = files.load()?;
+    let device_id = files.device_id()?;
+    let target = RelayTarget {
+        addr: resolve_relay(&args.relay)?,
+        server_name: args.relay_name.clone(),
+        trust: RelayTrust::Pinned(args.relay_pin),
+    };
+    let headless_options = HeadlessOptions {
+        screenshot: args.screenshot.clone(),
+        frames: args.frames,
+        duration: args.duration,
+        stats: args.stats,
+        type_text: args.type_text.as_deref().map(assent_viewer::headless::unescape),
+        click: args.click,
+        wait_for_grant: args.wait_for_grant.map(Capability::from),
+    };
+    let mut requests: Vec<Capability> = args.request.iter().map(|&c| c.into()).collect();
+    for needed in headless_options.needed() {
+        if !requests.contains(&needed) {
+            requests.push(needed);
+        }
+    }
+    requests.dedup();
+    let plan = Plan {
+        target,
+        host_id: args.host_id.clone(),
+        identity,
+        device_id,
+        prompts: Prompts {
+            password_stdin: args.password_stdin,
+        },
+        requests,
+    };
+    let has_display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
+    if args.headless || !has_display {
+        let runtime = runtime()?;
+        let mut frontend = Headless::new(headless_options, &plan.requests, Instant::now());
+        let result = runtime.block_on(run_session(plan, &mut frontend, None));
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        result
+    } else {
+        run_windowed(plan)
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Connects and runs the session; the frontend decides how it is shown.
+async fn run_session(
+    plan: Plan,
+    frontend: &mut dyn Frontend,
+    actions: Option<mpsc::UnboundedReceiver<UserAction>>,
+) -> Result<()> {
+    let established = connect::establish(
+        &plan.target,
+        plan.identity,
+        plan.device_id,
+        &plan.host_id,
+        plan.prompts,
+    )
+    .await?;
+    session::run(established, &plan.requests, frontend, actions)
+        .await
+        .map(|_| ())
+}
+
+/// The window on this (main) thread, the session on a runtime thread.
+fn run_windowed(plan: Plan) -> Result<()> {
+    let title = format!("Assent — host {}", plan.host_id);
+    let (window, remote) = ViewerWindow::new(&title)?;
+    let (actions_tx, mut actions_rx) = mpsc::unbounded_channel();
+    let session = std::thread::Builder::new()
+        .name("session".into())
+        .spawn(move || -> Result<()> {
+            let runtime = runtime()?;
+            let mut frontend = WindowFrontend::new(remote.clone());
+            let result = runtime.block_on(async {
+                // The engineer may close the window while still at the
+                // password prompt: stop there too.
+                let established = tokio::select! {
+                    established = connect::establish(&plan.target, plan.identity, plan.device_id, &plan.host_id, plan.prompts) => established?,
+                    _ = wait_for_close(&mut actions_rx) => {
+                        return Err(anyhow!("the viewer window was closed before the session started"));
+                    }
+                };
+                session::run(established, &plan.requests, &mut frontend, Some(actions_rx))
+                    .await
+                    .map(|_| ())
+            });
+            if let Err(e) = &result {
+                remote.send(WindowCommand::Close(format!("{e:#}")));
+            }
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            result
+        })
+        .context("starting the session thread")?;
+    let shown = window.run(actions_tx);
+    let ended = session
+        .join()
+        .map_err(|_| anyhow!("the session thread panicked"))?;
+    ended.and(shown)
+}
+
+/// Until the window says it closed (or drops its sender).
+async fn wait_for_close(actions: &mut mpsc::UnboundedReceiver<UserAction>) {
+    while let Some(action) = actions.recv().await {
+        if action == UserAction::Closed {
+            return;
+        }
+    }
+}
+
+fn resolve_relay(relay: &str) -> Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    relay
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve relay address {relay:?}; use host:port"))?
+        .next()
+        .with_context(|| format!("relay address {relay:?} resolves to nothing"))
 }

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use assent_net::channel::ChannelError;
@@ -28,6 +28,10 @@ use tracing::{debug, warn};
 use crate::connect::Established;
 use crate::stats::ScreenStats;
 use crate::window::{GrantedCapabilities, UserAction};
+
+/// Gap between input events sent in one burst (`--type`): the host admits
+/// about 1000 a second with a burst of 200 and drops the rest.
+const INPUT_PACE: Duration = Duration::from_millis(2);
 
 /// What the session reports to whatever shows it.
 #[derive(Debug)]
@@ -206,7 +210,11 @@ async fn drive(
     let mut actions = Vec::new();
     loop {
         send_next_request(channels, state).await?;
-        for action in actions.drain(..) {
+        for (i, action) in actions.drain(..).enumerate() {
+            // A scripted burst is paced below the host's input rate limit.
+            if i > 0 && matches!(action, UserAction::Input(_)) {
+                tokio::time::sleep(INPUT_PACE).await;
+            }
             if let ControlFlow::Break(end) = act(channels, state, action).await? {
                 return Ok(end);
             }

@@ -34,12 +34,6 @@ impl CursorTracker {
         self.sent_serial = Some(image.serial);
         Some(shape)
     }
-
-    /// Forget what was sent: the next update carries the image again (a new
-    /// viewer, or the screen source was re-created).
-    pub(crate) fn reset(&mut self) {
-        self.sent_serial = None;
-    }
 }
 
 /// Converts an XFixes image to a wire shape, cropping images larger than
@@ -131,10 +125,6 @@ mod tests {
         assert!(tracker
             .shape_if_changed(&image(7, 2, 2, (1, 1), &argb))
             .is_none());
-        assert!(tracker
-            .shape_if_changed(&image(8, 2, 2, (1, 1), &argb))
-            .is_some());
-        tracker.reset();
         assert!(tracker
             .shape_if_changed(&image(8, 2, 2, (1, 1), &argb))
             .is_some());

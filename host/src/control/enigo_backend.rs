@@ -50,6 +50,9 @@ impl InputInjector<EnigoBackend> {
         };
         let settings = Settings {
             x11_display: display.map(str::to_owned),
+            // InputInjector releases keys and buttons itself; enigo's own
+            // release covers keys only.
+            release_keys_when_dropped: false,
             ..Settings::default()
         };
         let enigo = Enigo::new(&settings).map_err(|e| no_display(format!("enigo: {e}")))?;

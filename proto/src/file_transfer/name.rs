@@ -177,12 +177,6 @@ impl fmt::Debug for SafeFileName {
     }
 }
 
-impl AsRef<str> for SafeFileName {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 /// Unicode bidirectional formatting characters (ALM, LRM, RLM, embeddings,
 /// overrides and isolates): `invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`.
 fn is_bidi_control(c: char) -> bool {

@@ -103,7 +103,12 @@ fn drive_prefixes_are_refused() {
 
 #[test]
 fn a_colon_anywhere_is_refused_as_an_ntfs_stream() {
-    for name in ["report.pdf:hidden", "report.pdf::$DATA", "ab:c", "12:30.txt"] {
+    for name in [
+        "report.pdf:hidden",
+        "report.pdf::$DATA",
+        "ab:c",
+        "12:30.txt",
+    ] {
         assert_eq!(refused(name), FileNameError::Colon { name: name.into() });
     }
 }

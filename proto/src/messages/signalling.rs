@@ -334,6 +334,38 @@ crate::wire_enum! {
     }
 }
 
+impl ChannelKind {
+    /// The end-to-end channel this wire name stands for; `None` for a
+    /// channel this build does not have (file transfer in a PHI build, R11).
+    pub fn channel(self) -> Option<crate::handshake::Channel> {
+        use crate::handshake::Channel;
+        match self {
+            ChannelKind::Control => Some(Channel::Control),
+            ChannelKind::Screen => Some(Channel::Screen),
+            ChannelKind::Input => Some(Channel::Input),
+            #[cfg(feature = "file-transfer")]
+            ChannelKind::Files => Some(Channel::Files),
+            #[cfg(not(feature = "file-transfer"))]
+            ChannelKind::Files => None,
+            ChannelKind::Notifications => Some(Channel::Notifications),
+        }
+    }
+}
+
+impl From<crate::handshake::Channel> for ChannelKind {
+    fn from(channel: crate::handshake::Channel) -> Self {
+        use crate::handshake::Channel;
+        match channel {
+            Channel::Control => ChannelKind::Control,
+            Channel::Screen => ChannelKind::Screen,
+            Channel::Input => ChannelKind::Input,
+            #[cfg(feature = "file-transfer")]
+            Channel::Files => ChannelKind::Files,
+            Channel::Notifications => ChannelKind::Notifications,
+        }
+    }
+}
+
 crate::wire_struct! {
     /// First frame on every forwarded stream: the viewer opens a stream to the
     /// relay with it, the relay opens one to the paired host with the same

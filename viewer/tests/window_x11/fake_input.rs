@@ -20,7 +20,13 @@ const X_TRUE: c_int = 1;
 /// "The screen the pointer is on" for XTestFakeMotionEvent.
 const CURRENT_SCREEN: c_int = -1;
 
+/// "Now", for XSetInputFocus.
+const CURRENT_TIME: c_ulong = 0;
+/// Where focus goes if the focused window disappears.
+const REVERT_TO_PARENT: c_int = 2;
+
 type Display = c_void;
+type XWindow = c_ulong;
 
 /// The Xlib and XTEST functions the tests call, resolved once.
 struct Xlib {
@@ -28,6 +34,20 @@ struct Xlib {
     close_display: unsafe extern "C" fn(*mut Display) -> c_int,
     sync: unsafe extern "C" fn(*mut Display, c_int) -> c_int,
     keysym_to_keycode: unsafe extern "C" fn(*mut Display, c_ulong) -> u8,
+    default_root_window: unsafe extern "C" fn(*mut Display) -> XWindow,
+    #[allow(clippy::type_complexity)]
+    query_pointer: unsafe extern "C" fn(
+        *mut Display,
+        XWindow,
+        *mut XWindow,
+        *mut XWindow,
+        *mut c_int,
+        *mut c_int,
+        *mut c_int,
+        *mut c_int,
+        *mut c_uint,
+    ) -> c_int,
+    set_input_focus: unsafe extern "C" fn(*mut Display, XWindow, c_int, c_ulong) -> c_int,
     fake_key: unsafe extern "C" fn(*mut Display, c_uint, c_int, c_ulong) -> c_int,
     fake_button: unsafe extern "C" fn(*mut Display, c_uint, c_int, c_ulong) -> c_int,
     fake_motion: unsafe extern "C" fn(*mut Display, c_int, c_int, c_int, c_ulong) -> c_int,
@@ -76,6 +96,9 @@ impl Xlib {
                 close_display: symbol(x11, "XCloseDisplay"),
                 sync: symbol(x11, "XSync"),
                 keysym_to_keycode: symbol(x11, "XKeysymToKeycode"),
+                default_root_window: symbol(x11, "XDefaultRootWindow"),
+                query_pointer: symbol(x11, "XQueryPointer"),
+                set_input_focus: symbol(x11, "XSetInputFocus"),
                 fake_key: symbol(xtst, "XTestFakeKeyEvent"),
                 fake_button: symbol(xtst, "XTestFakeButtonEvent"),
                 fake_motion: symbol(xtst, "XTestFakeMotionEvent"),
@@ -123,6 +146,48 @@ impl FakeInput {
         let state = if pressed { X_TRUE } else { X_FALSE };
         // SAFETY: `display` is open for the life of `self`.
         unsafe { (self.xlib.fake_button)(self.display, button, state, 0) };
+        self.sync();
+    }
+
+    /// Gives the keyboard to the top-level window under the pointer, as a
+    /// window manager would on a click (without one, nothing focuses).
+    pub fn focus_window_under_pointer(&self) {
+        let window = self.window_under_pointer();
+        assert_ne!(window, 0, "no window under the pointer");
+        self.set_focus(window);
+    }
+
+    /// Takes the keyboard away from every window (focus to the root).
+    pub fn focus_root(&self) {
+        // SAFETY: `display` is open for the life of `self`.
+        let root = unsafe { (self.xlib.default_root_window)(self.display) };
+        self.set_focus(root);
+    }
+
+    fn window_under_pointer(&self) -> XWindow {
+        let (mut root, mut child) = (0, 0);
+        let (mut root_x, mut root_y, mut x, mut y, mut mask) = (0, 0, 0, 0, 0);
+        // SAFETY: `display` is open; every out-pointer is a valid local.
+        unsafe {
+            let root_window = (self.xlib.default_root_window)(self.display);
+            (self.xlib.query_pointer)(
+                self.display,
+                root_window,
+                &mut root,
+                &mut child,
+                &mut root_x,
+                &mut root_y,
+                &mut x,
+                &mut y,
+                &mut mask,
+            );
+        }
+        child
+    }
+
+    fn set_focus(&self, window: XWindow) {
+        // SAFETY: `display` is open for the life of `self`.
+        unsafe { (self.xlib.set_input_focus)(self.display, window, REVERT_TO_PARENT, CURRENT_TIME) };
         self.sync();
     }
 

@@ -10,8 +10,8 @@ use assent_viewer::window::surface::{compose, RemoteFrame, ScreenSurface};
 use assent_viewer::window::viewport::Viewport;
 use winit::application::ApplicationHandler;
 use winit::dpi::PhysicalSize;
-use winit::event::WindowEvent;
-use winit::event_loop::{ActiveEventLoop, EventLoop};
+use winit::event::{StartCause, WindowEvent};
+use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
 use winit::platform::x11::EventLoopBuilderExtX11;
 use winit::window::{Window, WindowId};
 
@@ -23,6 +23,11 @@ const HEIGHT: u32 = 1080;
 /// Presents `frames` full frames (two patterns, alternating, so every
 /// present changes every pixel) and prints the cost per frame.
 pub fn measure(frames: usize) {
+    // `RUST_LOG=softbuffer=debug` shows whether presents fall back from
+    // MIT-SHM to plain PutImage.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
     let xvfb = Xvfb::start(WIDTH, HEIGHT);
     // One test per process (see `in_own_process`): no concurrent env reads.
     std::env::set_var("DISPLAY", xvfb.display());
@@ -41,6 +46,8 @@ pub fn measure(frames: usize) {
         frames_to_show,
         window: None,
         surface: None,
+        last_shown: 0,
+        measured: false,
         done: false,
     };
     event_loop.run_app(&mut app).expect("run the event loop");
@@ -53,6 +60,9 @@ struct Measurement<'a> {
     frames_to_show: [RemoteFrame; 2],
     window: Option<Rc<Window>>,
     surface: Option<ScreenSurface>,
+    /// Index into `frames_to_show` of the frame presented last.
+    last_shown: usize,
+    measured: bool,
     done: bool,
 }
 
@@ -64,13 +74,19 @@ impl Measurement<'_> {
         let viewport = Viewport::new((WIDTH, HEIGHT), (WIDTH, HEIGHT));
         let surface = self.surface.as_mut().expect("surface");
 
-        let mut present = Vec::with_capacity(self.frames);
-        for i in 0..self.frames {
+        // softbuffer's present queues the SHM PutImage and returns; the next
+        // present waits for the server to finish it. So each sample after
+        // the first is one compose plus one full server-side put: the
+        // steady-state cost per frame. The first sample is dropped.
+        let mut present = Vec::with_capacity(self.frames + 1);
+        for i in 0..=self.frames {
             let frame = &self.frames_to_show[i % 2];
             let start = Instant::now();
             surface.present(&viewport, Some(frame), None).expect("present");
             present.push(start.elapsed());
         }
+        present.remove(0);
+        self.last_shown = self.frames % 2;
 
         let mut scratch = vec![0u32; (WIDTH * HEIGHT) as usize];
         let mut copy = Vec::with_capacity(self.frames);
@@ -86,9 +102,14 @@ impl Measurement<'_> {
             summary(&mut present)
         );
         println!("  of which compose (CPU copy) alone: {}", summary(&mut copy));
+        self.measured = true;
+    }
 
-        // The last frame presented is what the screen shows, exactly.
-        let last = &self.frames_to_show[(self.frames - 1) % 2];
+    /// The last frame presented is what the screen shows, exactly. Called
+    /// once winit has flushed the connection (the last present is only
+    /// queued until then).
+    fn verify(&mut self) {
+        let last = &self.frames_to_show[self.last_shown];
         let deadline = Instant::now() + crate::WAIT;
         while let Some((x, y, got, want)) =
             crate::first_mismatch(self.xvfb, WIDTH, HEIGHT, last.pixels())
@@ -131,9 +152,24 @@ impl ApplicationHandler for Measurement<'_> {
         self.window = Some(window);
     }
 
-    fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
-        if matches!(event, WindowEvent::RedrawRequested) && !self.done {
+    fn window_event(&mut self, _event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+        if matches!(event, WindowEvent::RedrawRequested) && !self.measured {
             self.run();
+        }
+    }
+
+    fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        if self.measured && !self.done {
+            // Come back after winit's next flush of the X connection.
+            event_loop.set_control_flow(ControlFlow::WaitUntil(
+                Instant::now() + Duration::from_millis(50),
+            ));
+        }
+    }
+
+    fn new_events(&mut self, event_loop: &ActiveEventLoop, cause: StartCause) {
+        if self.measured && !self.done && matches!(cause, StartCause::ResumeTimeReached { .. }) {
+            self.verify();
             event_loop.exit();
         }
     }

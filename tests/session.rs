@@ -1,0 +1,207 @@
+//! End-to-end support sessions through the real binaries on loopback, with
+//! the host on a real X display (Xvfb): consent for screen and control
+//! (R10), pixel-exact screen (R17), lockout (R6), allowlist (R7), outbound
+//! only (R1), relay loss.
+
+mod support;
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use assent_proto::messages::consent::{Capability, DecisionOutcome};
+use assent_proto::messages::input::PointerMove;
+use assent_proto::messages::session::SessionMessage;
+use support::lab::{instrument_panel, Lab, SCREEN};
+use support::{binary, rogue};
+
+/// Sessions are heavy (relay, host, viewer, Xvfb, argon2id): one at a time
+/// on a 2-core machine keeps timing-sensitive steps honest.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn audit_list(lab: &Lab, kind: &str) -> String {
+    let out = Command::new(binary("assent-relay"))
+        .arg("--data-dir")
+        .arg(lab.path("relay"))
+        .args(["audit", "list", "--host", &lab.host_id, "--kind", kind])
+        .env_remove("ASSENT_RELAY_DATA_KEY")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn viewer_screenshot_equals_the_host_display_pixel_for_pixel() {
+    let _one = one_at_a_time();
+    let lab = Lab::start("DxH 900");
+    let _panel = instrument_panel(lab.xvfb.display(), true);
+    let (mut host, password) = lab.support(&[]);
+    let shot = lab.path("screen.png");
+    let mut viewer = lab.viewer(
+        &password,
+        &[
+            "--request",
+            "screen",
+            "--frames",
+            "1",
+            "--screenshot",
+            shot.to_str().unwrap(),
+        ],
+    );
+    host.wait_for("asks for SCREEN VIEW");
+    host.type_line("y");
+    viewer.wait_for("screenshot written");
+    assert!(viewer.wait_exit().success(), "{}", viewer.stderr_text());
+
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut rgba = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut rgba).unwrap();
+    assert_eq!((info.width, info.height), SCREEN);
+    let (w, h, bgrx) = lab.xvfb.screen_bgrx();
+    assert_eq!((w, h), SCREEN);
+    let mut differing = 0;
+    for (shown, real) in rgba.chunks_exact(4).zip(bgrx.chunks_exact(4)) {
+        if shown[..3] != [real[2], real[1], real[0]] {
+            differing += 1;
+        }
+    }
+    assert_eq!(differing, 0, "pixels differ between the viewer and the host display");
+    host.wait_for("Session ended");
+}
+
+#[test]
+fn input_before_control_consent_never_reaches_the_instrument_and_is_audited() {
+    let _one = one_at_a_time();
+    let lab = Lab::start("DxH 900");
+    let panel = instrument_panel(lab.xvfb.display(), true);
+    let (mut host, password) = lab.support(&[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut rogue = rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
+        // Before any grant: pointer over the panel and keys typed.
+        rogue
+            .input
+            .send(&SessionMessage::from(PointerMove { x: 400, y: 300 }))
+            .await
+            .unwrap();
+        rogue.type_text("x").await;
+        host.wait_for("dropped");
+        rogue.request(Capability::RemoteControl).await;
+        host.wait_for("asks for REMOTE CONTROL");
+        host.type_line("y");
+        match rogue.next_control().await {
+            SessionMessage::CapabilityDecision(d) => {
+                assert_eq!(d.capability, Capability::RemoteControl);
+                assert_eq!(d.outcome, DecisionOutcome::Granted);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        rogue
+            .input
+            .send(&SessionMessage::from(PointerMove { x: 401, y: 300 }))
+            .await
+            .unwrap();
+        rogue.type_text("ok").await;
+        panel.wait_for("key 111 o");
+        panel.wait_for("key 107 k");
+    });
+    let typed: Vec<String> = panel
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("key "))
+        .collect();
+    assert_eq!(typed, ["key 111 o", "key 107 k"], "only input after the grant arrives");
+    let audit = audit_list(&lab, "input_dropped");
+    assert!(audit.contains("input_dropped"), "no audit record:\n{audit}");
+    let consent = audit_list(&lab, "consent_decision");
+    assert!(consent.contains("consent_decision"), "{consent}");
+}
+
+#[test]
+fn refused_or_unanswered_screen_consent_sends_no_frame() {
+    let _one = one_at_a_time();
+    let lab = Lab::start("DxH 900");
+    let _panel = instrument_panel(lab.xvfb.display(), false);
+
+    // The technician says no.
+    let (mut host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "3", "--stats"]);
+    host.wait_for("asks for SCREEN VIEW");
+    host.type_line("n");
+    viewer.wait_for("refused: screen view");
+    assert!(!viewer.wait_exit().success());
+    assert!(!viewer.stdout_text().contains("frame "), "{}", viewer.stdout_text());
+    host.wait_for("Session ended");
+    drop(host);
+
+    // Nobody answers: the prompt times out as a refusal.
+    let (host, password) = lab.support(&["--consent-timeout", "2"]);
+    let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "6", "--stats"]);
+    host.wait_for("asks for SCREEN VIEW");
+    viewer.wait_for("timed out: screen view");
+    assert!(!viewer.wait_exit().success());
+    assert!(!viewer.stdout_text().contains("frame "), "{}", viewer.stdout_text());
+    let audit = audit_list(&lab, "consent_decision");
+    assert!(audit.contains("Refused") || audit.contains("refused"), "{audit}");
+}
+
+#[test]
+fn revoking_screen_view_stops_frames_at_once() {
+    let _one = one_at_a_time();
+    let lab = Lab::start("DxH 900");
+    let _panel = instrument_panel(lab.xvfb.display(), false);
+    let (mut host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "8"]);
+    host.wait_for("asks for SCREEN VIEW");
+    host.type_line("y");
+    viewer.wait_for("frame 3 complete");
+    host.type_line("rs");
+    let (revoked_at, _) = viewer.wait_for_from(0, "revoked: screen view");
+    let _ = viewer.wait_exit();
+    let lines = viewer.lines();
+    let before = lines[..revoked_at].iter().filter(|l| l.starts_with("frame ")).count();
+    let after = lines[revoked_at..].iter().filter(|l| l.starts_with("frame ")).count();
+    assert!(before >= 3);
+    // The panel changes twice a second for the ~5 s left: without the
+    // revocation about ten more frames would arrive. One may be in flight.
+    assert!(after <= 1, "{after} frames after revocation:\n{}", lines.join("\n"));
+}
+
+#[test]
+fn wrong_passwords_double_the_lockout_then_burn_the_password() {
+    let _one = one_at_a_time();
+    let lab = Lab::start("DxH 900");
+    let (mut host, password) =
+        lab.support(&["--lockout-base-ms", "300", "--lockout-burn-after", "3"]);
+    let wrong = wrong_password(&password);
+    for (attempt, expected) in [
+        (1, "password locked for 1 s after 1 failure"),
+        (2, "password locked for 1 s after 2 failures"),
+        (3, "password burned after 3 failures"),
+    ] {
+        // The relay's own lockout (1 s, doubling) must pass first.
+        std::thread::sleep(Duration::from_millis(1200 * (1 << (attempt - 1))));
+        let mut viewer = lab.viewer(&wrong, &["--request", "screen", "--duration", "5"]);
+        assert!(!viewer.wait_exit().success());
+        let said = format!("{}{}", viewer.stdout_text(), viewer.stderr_text());
+        assert!(said.contains("wrong password"), "attempt {attempt}: {said}");
+        host.wait_for(expected);
+    }
+    assert!(!host.wait_exit().success(), "a burned password ends the request");
+    assert!(host.stderr_text().contains("burned"), "{}", host.stderr_text());
+    assert!(!host.stdout_text().contains("Connected:"), "nobody got in");
+    let failures = audit_list(&lab, "authentication_failed");
+    assert_eq!(failures.matches("authentication_failed").count(), 3, "{failures}");
+}
+
+fn wrong_password(right: &str) -> String {
+    // Same shape, one character changed within the password alphabet.
+    let mut chars: Vec<char> = right.chars().collect();
+    chars[0] = if chars[0] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}

@@ -1,0 +1,144 @@
+//! A viewer that does not play by the rules: it is allowlisted and knows the
+//! password, but sends input before the technician granted control. The
+//! real viewer never does that; this client proves the *host* enforces
+//! consent (R10), whatever the viewer does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use assent_net::channel::{channel_kind, open_channel};
+use assent_net::relay_client::{RelayClient, RelayTarget};
+use assent_net::{CertFingerprint, RelayTrust, SealedRecv, SealedSend};
+use assent_proto::handshake::viewer::{self, ViewerConfig};
+use assent_proto::handshake::Channel;
+use assent_proto::identity::Identity;
+use assent_proto::messages::consent::{Capability, CapabilityRequest};
+use assent_proto::messages::handshake::{HostFinish, HostHello};
+use assent_proto::messages::input::KeyEvent;
+use assent_proto::messages::session::SessionMessage;
+use assent_proto::messages::signalling::{
+    ClientRole, ConnectRequest, LocationCode, SignallingMessage, ViewerLogin,
+};
+use assent_proto::password::{OneTimePassword, StretchParams};
+use assent_proto::wire::{Bytes, Text};
+use rand_core::OsRng;
+
+use super::lab::{Lab, ENGINEER_EMAIL};
+
+pub struct RogueSession {
+    pub control: SealedSend,
+    pub control_in: SealedRecv,
+    pub input: SealedSend,
+    _client: RelayClient,
+}
+
+/// Logs in as the lab's engineer, pairs, and completes the handshake.
+pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> RogueSession {
+    let target = RelayTarget {
+        addr: lab.relay_addr.parse().unwrap(),
+        server_name: "localhost".into(),
+        trust: RelayTrust::Pinned(lab.relay_pin.parse::<CertFingerprint>().unwrap()),
+    };
+    let (mut client, challenge) = RelayClient::open(&target, ClientRole::Viewer, "rogue")
+        .await
+        .unwrap();
+    let mut login = ViewerLogin {
+        viewer_key: identity.public().clone(),
+        device_id: [0x66; 16],
+        signature: Bytes::default(),
+    };
+    login.sign(&identity, &challenge, &mut OsRng);
+    let mut answer = client.request(&login).await.unwrap();
+    if let SignallingMessage::LocationChallenge(_) = answer {
+        let code = assent_relay::notifier::OutboxNotifier::read_latest_code(
+            &lab.path("relay").join("outbox"),
+            ENGINEER_EMAIL,
+        )
+        .unwrap()
+        .unwrap();
+        answer = client
+            .request(&LocationCode {
+                code: Text::new(code.as_str()).unwrap(),
+            })
+            .await
+            .unwrap();
+    }
+    assert!(matches!(answer, SignallingMessage::LoginAccepted(_)), "{answer:?}");
+    let paired = match client
+        .request(&ConnectRequest {
+            host_id: Text::new(&lab.host_id).unwrap(),
+        })
+        .await
+        .unwrap()
+    {
+        SignallingMessage::Paired(paired) => paired,
+        other => panic!("not paired: {other:?}"),
+    };
+    let password = OneTimePassword::parse(password).unwrap();
+    let connection = client.connection.clone();
+    let (mut send, mut recv) =
+        open_channel(&connection, paired.session_id, channel_kind(Channel::Control))
+            .await
+            .unwrap();
+    let (expect_hello, hello) = viewer::start(
+        ViewerConfig {
+            identity,
+            password: &password,
+            session_id: paired.session_id,
+            expected_host: paired.host_fingerprint,
+            stretch: StretchParams::default(),
+        },
+        &mut OsRng,
+    )
+    .unwrap();
+    send.send(&hello).await.unwrap();
+    let host_hello: HostHello = recv.recv().await.unwrap().unwrap().decode().unwrap();
+    let (expect_finish, finish) = expect_hello
+        .receive_host_hello(&host_hello, &mut OsRng)
+        .unwrap();
+    send.send(&finish).await.unwrap();
+    let host_finish: HostFinish = recv.recv().await.unwrap().unwrap().decode().unwrap();
+    let keys = expect_finish.receive_host_finish(&host_finish).unwrap();
+    let (input_send, _input_recv) =
+        open_channel(&connection, paired.session_id, channel_kind(Channel::Input))
+            .await
+            .unwrap();
+    RogueSession {
+        control: SealedSend::new(send, &keys, Channel::Control),
+        control_in: SealedRecv::new(recv, &keys, Channel::Control),
+        input: SealedSend::new(input_send, &keys, Channel::Input),
+        _client: client,
+    }
+}
+
+impl RogueSession {
+    /// Presses and releases each character (ASCII: keysym = code point).
+    pub async fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            for pressed in [true, false] {
+                let key = KeyEvent {
+                    keysym: c as u32,
+                    pressed,
+                };
+                self.input.send(&SessionMessage::from(key)).await.unwrap();
+            }
+        }
+    }
+
+    pub async fn request(&mut self, capability: Capability) {
+        self.control
+            .send(&CapabilityRequest { capability }.into())
+            .await
+            .unwrap();
+    }
+
+    /// The next control message, bounded in time.
+    pub async fn next_control(&mut self) -> SessionMessage {
+        tokio::time::timeout(Duration::from_secs(30), self.control_in.recv())
+            .await
+            .expect("the host answered")
+            .unwrap()
+            .expect("control channel open")
+            .0
+    }
+}
