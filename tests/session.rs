@@ -23,10 +23,15 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn audit_list(lab: &Lab, kind: &str) -> String {
+    audit_records(lab, &["--host", &lab.host_id, "--kind", kind])
+}
+
+fn audit_records(lab: &Lab, filters: &[&str]) -> String {
     let out = Command::new(binary("assent-relay"))
         .arg("--data-dir")
         .arg(lab.path("relay"))
-        .args(["audit", "list", "--host", &lab.host_id, "--kind", kind])
+        .args(["audit", "list"])
+        .args(filters)
         .env_remove("ASSENT_RELAY_DATA_KEY")
         .output()
         .unwrap();
@@ -177,11 +182,11 @@ fn wrong_passwords_double_the_lockout_then_burn_the_password() {
     let _one = one_at_a_time();
     let lab = Lab::start("DxH 900");
     let (mut host, password) =
-        lab.support(&["--lockout-base-ms", "300", "--lockout-burn-after", "3"]);
+        lab.support(&["--lockout-base-ms", "1000", "--lockout-burn-after", "3"]);
     let wrong = wrong_password(&password);
     for (attempt, expected) in [
         (1, "password locked for 1 s after 1 failure"),
-        (2, "password locked for 1 s after 2 failures"),
+        (2, "password locked for 2 s after 2 failures"),
         (3, "password burned after 3 failures"),
     ] {
         // The relay's own lockout (1 s, doubling) must pass first.
@@ -204,4 +209,68 @@ fn wrong_password(right: &str) -> String {
     let mut chars: Vec<char> = right.chars().collect();
     chars[0] = if chars[0] == 'A' { 'B' } else { 'A' };
     chars.into_iter().collect()
+}
+
+#[test]
+fn an_engineer_not_on_the_allowlist_is_refused_before_the_host_hears_of_it() {
+    let _one = one_at_a_time();
+    let lab = Lab::start("DxH 900");
+    let (host, password) = lab.support(&[]);
+    let stranger = lab.path("stranger.key");
+    assent_proto::test_keys::other().save(&stranger).unwrap();
+    let mut viewer = lab.viewer_as(&stranger, &password, &["--request", "screen", "--duration", "5"]);
+    assert!(!viewer.wait_exit().success());
+    let said = format!("{}{}", viewer.stdout_text(), viewer.stderr_text());
+    assert!(said.contains("allowlist") || said.contains("not allowed"), "{said}");
+    std::thread::sleep(Duration::from_millis(500));
+    let host_saw = host.stdout_text();
+    assert!(!host_saw.contains("attempt") && !host_saw.contains("Connected"), "{host_saw}");
+    // Refused at login, before any host is named: a relay-wide record.
+    let refused = audit_records(&lab, &["--kind", "connection_request"]);
+    assert!(refused.contains("connection_request"), "{refused}");
+}
+
+#[test]
+fn the_host_opens_no_listening_socket() {
+    let _one = one_at_a_time();
+    let lab = Lab::start("DxH 900");
+    let (host, _password) = lab.support(&[]);
+    let sockets = support::sockets::of_process(host.pid());
+    assert!(!sockets.is_empty(), "the host talks to the relay over UDP");
+    assert!(
+        sockets.iter().all(|s| !s.tcp_listening),
+        "the host listens on TCP: {sockets:?}"
+    );
+    // Its UDP socket is a QUIC client endpoint: nothing answers a handshake.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The probe works: the relay, which does listen, answers it.
+    let relay_port = lab.relay_addr.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(runtime.block_on(support::sockets::quic_handshake_answered(relay_port)));
+    for socket in sockets.iter().filter(|s| s.udp) {
+        let answered = runtime.block_on(support::sockets::quic_handshake_answered(socket.port));
+        assert!(!answered, "the host accepted a QUIC connection on UDP {}", socket.port);
+    }
+}
+
+#[test]
+fn killing_the_relay_mid_session_ends_both_sides_clearly() {
+    let _one = one_at_a_time();
+    let mut lab = Lab::start("DxH 900");
+    let _panel = instrument_panel(lab.xvfb.display(), false);
+    let (mut host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "60"]);
+    host.wait_for("asks for SCREEN VIEW");
+    host.type_line("y");
+    viewer.wait_for("frame 2 complete");
+    lab.relay.kill();
+    let viewer_status = viewer.wait_exit();
+    host.wait_for("Session ended");
+    let _ = host.wait_exit();
+    assert!(!viewer_status.success(), "losing the relay is not a normal end");
+    let viewer_said = format!("{}{}", viewer.stdout_text(), viewer.stderr_text());
+    assert!(
+        viewer_said.contains("relay") || viewer_said.contains("connection"),
+        "{viewer_said}"
+    );
+    assert!(host.stdout_text().contains("relay connection was lost"), "{}", host.stdout_text());
 }

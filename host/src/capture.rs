@@ -43,9 +43,6 @@ pub enum CaptureError {
         display: String,
         extension: &'static str,
     },
-    /// The X server lists no monitor to capture.
-    #[error("X display {display} reports no monitor to capture: check that a screen is attached")]
-    NoMonitor { display: String },
     /// Reading the screen failed after the connection was set up.
     #[error("screen capture failed: {reason}; stop screen view and start it again")]
     CaptureFailed { reason: String },

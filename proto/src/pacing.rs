@@ -117,13 +117,18 @@ impl FramePacer {
     }
 
     /// Records one capture and the bytes it put on the wire. Call it for
-    /// every capture, with 0 bytes when nothing changed, so the frame rate
-    /// limit counts from it.
-    pub fn on_frame_sent(&mut self, bytes: usize, now: Instant) {
+    /// every capture, with 0 bytes when nothing changed. `captured_at` is
+    /// when the frame was captured (the instant the capture loop woke at),
+    /// not when encoding or sending finished: the frame interval counts from
+    /// it, so encode time does not lower the frame rate.
+    pub fn on_frame_sent(&mut self, bytes: usize, captured_at: Instant) {
         let bits = bytes as i128 * 8;
-        self.credit_bits = self.credit_at(now).saturating_sub(bits);
-        self.mark_credited(now);
-        self.last_frame_at = Some(self.last_frame_at.map_or(now, |at| at.max(now)));
+        self.credit_bits = self.credit_at(captured_at).saturating_sub(bits);
+        self.mark_credited(captured_at);
+        self.last_frame_at = Some(
+            self.last_frame_at
+                .map_or(captured_at, |at| at.max(captured_at)),
+        );
     }
 
     /// When to capture next: one frame interval after the last capture, and

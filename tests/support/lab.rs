@@ -77,11 +77,11 @@ impl Proc {
         self.child.id()
     }
 
-    /// Types a line into the program's stdin.
+    /// Types a line into the program's stdin (ignored once it exited: a
+    /// refused viewer may be gone before its password is typed).
     pub fn type_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
+        let _ = writeln!(stdin, "{line}").and_then(|()| stdin.flush());
     }
 
     pub fn close_stdin(&mut self) {

@@ -4,6 +4,7 @@
 
 pub mod lab;
 pub mod rogue;
+pub mod sockets;
 pub mod xvfb;
 
 use std::path::PathBuf;

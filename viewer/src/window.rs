@@ -40,7 +40,8 @@
 //! | Ctrl+Alt+U | send a file to the host (the path is asked for on the terminal; needs file transfer granted) |
 //! | Ctrl+Alt+arrows | pan the view when the window is smaller than the remote screen |
 //!
-//! Ctrl and Alt themselves are ordinary keys: while control is granted the
+//! The same list, as text for `--help`, is [`SHORTCUT_HELP`]. Ctrl and Alt
+//! themselves are ordinary keys: while control is granted the
 //! host sees them go down and up around a shortcut, with nothing between.
 //!
 //! # Threads
@@ -65,6 +66,15 @@ use tokio::sync::mpsc::UnboundedSender;
 use winit::error::EventLoopError;
 use winit::event_loop::{EventLoop, EventLoopProxy};
 use winit::platform::x11::EventLoopBuilderExtX11;
+
+/// The engineer's window shortcuts, for `--help` (`after_help`).
+pub const SHORTCUT_HELP: &str = "\
+Window shortcuts (never sent to the host):
+  Ctrl+Alt+S       ask the technician for screen view
+  Ctrl+Alt+C       ask the technician for remote control
+  Ctrl+Alt+F       ask the technician for file transfer
+  Ctrl+Alt+U       send a file to the host (once file transfer is granted)
+  Ctrl+Alt+arrows  pan the view when the window is smaller than the remote screen";
 
 /// What the session tells the window.
 #[derive(Debug, Clone)]
@@ -192,7 +202,10 @@ mod tests {
     #[test]
     fn a_missing_display_error_tells_the_engineer_to_use_headless() {
         let e = event_loop_error(EventLoopError::ExitFailure(1));
-        assert!(e.to_string().starts_with("no display: use --headless"), "{e}");
+        assert!(
+            e.to_string().starts_with("no display: use --headless"),
+            "{e}"
+        );
         let again = event_loop_error(EventLoopError::RecreationAttempt);
         assert!(again.to_string().contains("once"), "{again}");
     }

@@ -54,7 +54,13 @@ fn in_own_process(name: &str, body: impl FnOnce()) {
         return;
     }
     let output = Command::new(std::env::current_exe().expect("test binary path"))
-        .args([name, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            name,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, name)
         .output()
         .expect("re-run the test binary");

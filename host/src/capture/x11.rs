@@ -20,7 +20,9 @@ use super::{CaptureError, ScreenSource};
 /// Bytes per captured pixel (B, G, R, X).
 const BYTES_PER_PIXEL: usize = 4;
 
-/// The primary monitor of an X display, captured through MIT-SHM.
+/// The whole screen of an X display (every monitor), captured through
+/// MIT-SHM. Pixel, cursor and injected pointer positions all use the root
+/// window's coordinates.
 ///
 /// Not `Send`: scrap's capturer holds a raw xcb connection and shared memory
 /// it must not share across threads. Create the `X11Screen` on the thread
@@ -28,22 +30,13 @@ const BYTES_PER_PIXEL: usize = 4;
 pub struct X11Screen {
     display: String,
     conn: RustConnection,
+    screen_index: usize,
     root: Window,
     /// Root window size the capturer was built for; a different size means
     /// the resolution changed and the capturer must be re-created.
-    root_size: (u16, u16),
-    monitor: Monitor,
+    size: (u16, u16),
     capturer: scrap::x11::Capturer,
     cursor: CursorTracker,
-}
-
-/// Where the captured monitor lies on the X screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Monitor {
-    x: i16,
-    y: i16,
-    width: u32,
-    height: u32,
 }
 
 impl X11Screen {
@@ -62,9 +55,9 @@ impl X11Screen {
             x11rb::connect(Some(&display)).map_err(|e| CaptureError::NoDisplay {
                 detail: format!("cannot connect to {display}: {e}"),
             })?;
-        // scrap needs MIT-SHM and RandR and crashes without RandR, so check
-        // first; XFixes gives the cursor image.
-        for extension in ["MIT-SHM", "RANDR", "XFIXES"] {
+        // Without MIT-SHM scrap's requests fail silently and it returns a
+        // blank image, so check first; XFixes gives the cursor image.
+        for extension in ["MIT-SHM", "XFIXES"] {
             let present = conn
                 .extension_information(extension)
                 .map_err(|e| lost(&display, e))?
@@ -79,14 +72,14 @@ impl X11Screen {
             .reply()
             .map_err(|e| lost(&display, e))?;
         let root = conn.setup().roots[screen_index].root;
-        let root_size = root_size(&conn, root, &display)?;
-        let (capturer, monitor) = open_capturer(&display)?;
+        let size = root_size(&conn, root, &display)?;
+        let capturer = open_capturer(&display, screen_index, root, size)?;
         Ok(X11Screen {
             display,
             conn,
+            screen_index,
             root,
-            root_size,
-            monitor,
+            size,
             capturer,
             cursor: CursorTracker::default(),
         })
@@ -101,17 +94,15 @@ impl X11Screen {
     /// buffer is sized once, at creation.
     fn follow_resolution_change(&mut self) -> Result<(), CaptureError> {
         let now = root_size(&self.conn, self.root, &self.display)?;
-        if now != self.root_size {
+        if now != self.size {
             tracing::info!(
                 display = %self.display,
                 width = now.0,
                 height = now.1,
                 "screen resolution changed; re-creating the capturer"
             );
-            let (capturer, monitor) = open_capturer(&self.display)?;
-            self.capturer = capturer;
-            self.monitor = monitor;
-            self.root_size = now;
+            self.capturer = open_capturer(&self.display, self.screen_index, self.root, now)?;
+            self.size = now;
         }
         Ok(())
     }
@@ -119,12 +110,12 @@ impl X11Screen {
 
 impl ScreenSource for X11Screen {
     fn size(&self) -> (u32, u32) {
-        (self.monitor.width, self.monitor.height)
+        (u32::from(self.size.0), u32::from(self.size.1))
     }
 
     fn capture(&mut self) -> Result<CapturedFrame<'_>, CaptureError> {
         self.follow_resolution_change()?;
-        let Monitor { width, height, .. } = self.monitor;
+        let (width, height) = self.size();
         let stride = width as usize * BYTES_PER_PIXEL;
         // scrap issues each GetImage at the end of the previous `frame()` but
         // xcb sends it only when the next `frame()` waits for the reply, so
@@ -173,18 +164,26 @@ impl ScreenSource for X11Screen {
             argb: &image.cursor_image,
         });
         Ok(Some(CursorUpdate {
-            // Relative to the captured monitor, like the pixels.
-            x: i32::from(pointer.root_x) - i32::from(self.monitor.x),
-            y: i32::from(pointer.root_y) - i32::from(self.monitor.y),
+            x: i32::from(pointer.root_x),
+            y: i32::from(pointer.root_y),
             visible: true,
             shape,
         }))
     }
 }
 
-/// Opens scrap's capturer on the display's primary monitor (the first one
-/// when none is marked primary, as under Xvfb).
-fn open_capturer(display: &str) -> Result<(scrap::x11::Capturer, Monitor), CaptureError> {
+/// Opens scrap's capturer on the whole root window of `screen_index`.
+///
+/// We build scrap's `Display` ourselves instead of listing RandR monitors
+/// through scrap: its monitor iterator reads a reply it has already freed,
+/// and capturing the whole root keeps captured pixels, cursor positions and
+/// injected pointer positions in the same (root) coordinates.
+fn open_capturer(
+    display: &str,
+    screen_index: usize,
+    root: Window,
+    (width, height): (u16, u16),
+) -> Result<scrap::x11::Capturer, CaptureError> {
     let name = CString::new(display).map_err(|_| CaptureError::NoDisplay {
         detail: format!("display name {display:?} contains a NUL byte"),
     })?;
@@ -192,26 +191,31 @@ fn open_capturer(display: &str) -> Result<(scrap::x11::Capturer, Monitor), Captu
         scrap::x11::Server::connect(name.as_ptr().cast()).map_err(|e| CaptureError::NoDisplay {
             detail: format!("xcb cannot connect to {display}: {e:?}"),
         })?;
-    let mut monitors: Vec<scrap::x11::Display> =
-        scrap::x11::Server::displays(Rc::new(server)).collect();
-    let primary = monitors.iter().position(|m| m.is_default()).unwrap_or(0);
-    if monitors.is_empty() {
-        return Err(CaptureError::NoMonitor {
-            display: display.to_owned(),
+    if usize::try_from(server.screenp()).ok() != Some(screen_index) {
+        return Err(CaptureError::CaptureFailed {
+            reason: format!(
+                "xcb and x11rb chose different screens of {display} ({} and {screen_index})",
+                server.screenp()
+            ),
         });
     }
-    let chosen = monitors.swap_remove(primary);
-    let rect = chosen.rect();
-    let monitor = Monitor {
-        x: rect.x,
-        y: rect.y,
-        width: u32::from(rect.w),
-        height: u32::from(rect.h),
+    let rect = scrap::x11::Rect {
+        x: 0,
+        y: 0,
+        w: width,
+        h: height,
     };
-    let capturer = scrap::x11::Capturer::new(chosen).map_err(|e| CaptureError::CaptureFailed {
-        reason: format!("cannot set up shared-memory capture on {display}: {e}"),
-    })?;
-    Ok((capturer, monitor))
+    // SAFETY: `Display::new` is `unsafe` only because scrap trusts `root` and
+    // `rect` to describe a window on `server`. They do: `root` is the root
+    // window of the same screen (checked above) and `rect` its current
+    // geometry. Were they stale, the X server would refuse the GetImage and
+    // scrap would hand back an old image, not touch invalid memory.
+    let whole_screen = unsafe { scrap::x11::Display::new(Rc::new(server), true, rect, root) };
+    let capturer =
+        scrap::x11::Capturer::new(whole_screen).map_err(|e| CaptureError::CaptureFailed {
+            reason: format!("cannot set up shared-memory capture on {display}: {e}"),
+        })?;
+    Ok(capturer)
 }
 
 fn root_size(

@@ -103,6 +103,25 @@ fn small_frames_run_at_max_fps() {
 }
 
 #[test]
+fn encode_time_after_the_capture_does_not_lower_the_frame_rate() {
+    let mut pacer = FramePacer::new(PacingSettings::default());
+    let start = Instant::now();
+    let mut now = start;
+    let mut frames = 0;
+    loop {
+        let captured_at = pacer.next_capture_at(now);
+        if captured_at >= start + MINUTE {
+            break;
+        }
+        // 12 ms to encode and send, then the frame is reported.
+        now = captured_at + Duration::from_millis(12);
+        pacer.on_frame_sent(5_000, captured_at);
+        frames += 1;
+    }
+    assert_eq!(frames, 30 * 60);
+}
+
+#[test]
 fn still_screens_run_at_max_fps() {
     let mut pacer = FramePacer::new(PacingSettings::default());
     let sent = stream(&mut pacer, Instant::now(), MINUTE, |_| 0);

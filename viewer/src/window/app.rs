@@ -223,7 +223,8 @@ impl ViewerApp {
             return;
         }
         if pressed {
-            if let Some(shortcut) = shortcut_for(self.modifiers, &event.logical_key, event.physical_key)
+            if let Some(shortcut) =
+                shortcut_for(self.modifiers, &event.logical_key, event.physical_key)
             {
                 // The press is consumed, so the gate never sends its release.
                 self.shortcut(event_loop, shortcut);
@@ -314,7 +315,9 @@ impl ApplicationHandler<WindowCommand> for ViewerApp {
             WindowEvent::MouseWheel { delta, .. } if self.pointer_remote().is_some() => {
                 let (x, y) = match delta {
                     MouseScrollDelta::LineDelta(x, y) => (f64::from(x), f64::from(y)),
-                    MouseScrollDelta::PixelDelta(p) => (p.x / PIXELS_PER_NOTCH, p.y / PIXELS_PER_NOTCH),
+                    MouseScrollDelta::PixelDelta(p) => {
+                        (p.x / PIXELS_PER_NOTCH, p.y / PIXELS_PER_NOTCH)
+                    }
                 };
                 if let Some(message) = self.gate.wheel(x, y) {
                     self.act(event_loop, UserAction::Input(message));
@@ -374,7 +377,11 @@ mod tests {
             files: true,
         };
         assert_eq!(
-            window_title("Assent — lab-pc-7", granted, Some("file a.csv received (12 KiB)")),
+            window_title(
+                "Assent — lab-pc-7",
+                granted,
+                Some("file a.csv received (12 KiB)")
+            ),
             "Assent — lab-pc-7 — screen ✓ control ✗ files ✓ — file a.csv received (12 KiB)"
         );
         assert_eq!(
@@ -386,6 +393,9 @@ mod tests {
     #[test]
     fn a_status_is_one_bounded_line_in_the_title() {
         assert_eq!(clean_status("two\nlines\r\u{7}"), "two lines");
-        assert_eq!(clean_status(&"x".repeat(1000)).chars().count(), STATUS_MAX_CHARS);
+        assert_eq!(
+            clean_status(&"x".repeat(1000)).chars().count(),
+            STATUS_MAX_CHARS
+        );
     }
 }

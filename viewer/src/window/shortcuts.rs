@@ -1,13 +1,6 @@
 //! The engineer's own shortcuts. They act on the viewer and are never
-//! forwarded to the host, whether or not control is granted.
-//!
-//! | keys | action |
-//! | --- | --- |
-//! | Ctrl+Alt+S | ask the technician for screen view |
-//! | Ctrl+Alt+C | ask the technician for remote control |
-//! | Ctrl+Alt+F | ask the technician for file transfer |
-//! | Ctrl+Alt+U | send (upload) a file to the host |
-//! | Ctrl+Alt+arrows | pan the view when the window is smaller than the remote screen |
+//! forwarded to the host, whether or not control is granted. The list the
+//! engineer reads is [`super::SHORTCUT_HELP`].
 
 use winit::keyboard::{Key, KeyCode, ModifiersState, NamedKey, PhysicalKey};
 
@@ -127,6 +120,22 @@ mod tests {
             shortcut_for(ctrl_alt(), &logical, physical),
             Some(Shortcut::RequestControl)
         );
+    }
+
+    #[test]
+    fn the_help_text_lists_every_letter_shortcut_the_window_honours() {
+        let help = super::super::SHORTCUT_HELP;
+        for (upper, lower, code) in [
+            ("S", "s", KeyCode::KeyS),
+            ("C", "c", KeyCode::KeyC),
+            ("F", "f", KeyCode::KeyF),
+            ("U", "u", KeyCode::KeyU),
+        ] {
+            let (logical, physical) = letter(lower, code);
+            assert!(shortcut_for(ctrl_alt(), &logical, physical).is_some());
+            assert!(help.contains(&format!("Ctrl+Alt+{upper} ")), "{upper}");
+        }
+        assert!(help.contains("Ctrl+Alt+arrows"));
     }
 
     #[test]

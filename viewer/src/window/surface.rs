@@ -61,7 +61,11 @@ pub fn compose(
         return;
     }
     let (off_x, off_y) = viewport.offset();
-    for (y, row) in dest.chunks_exact_mut(window_w).take(window_h as usize).enumerate() {
+    for (y, row) in dest
+        .chunks_exact_mut(window_w)
+        .take(window_h as usize)
+        .enumerate()
+    {
         let copied = frame.map_or(0, |frame| {
             let (fw, fh) = (frame.width as usize, frame.height as usize);
             let remote_y = y + off_y as usize;
@@ -86,7 +90,10 @@ pub fn compose(
 fn draw_cursor_marker(dest: &mut [u32], viewport: &Viewport, x: i32, y: i32) {
     let width = viewport.window_size().0 as usize;
     for d in (-CURSOR_ARM..=CURSOR_ARM).filter(|d| *d != 0) {
-        for (px, py) in [(i64::from(x) + d, i64::from(y)), (i64::from(x), i64::from(y) + d)] {
+        for (px, py) in [
+            (i64::from(x) + d, i64::from(y)),
+            (i64::from(x), i64::from(y) + d),
+        ] {
             let (Ok(px), Ok(py)) = (i32::try_from(px), i32::try_from(py)) else {
                 continue;
             };

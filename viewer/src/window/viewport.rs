@@ -69,10 +69,7 @@ impl Viewport {
         if !(wx >= 0.0 && wy >= 0.0) {
             return None;
         }
-        let (rx, ry) = (
-            wx + f64::from(self.offset.0),
-            wy + f64::from(self.offset.1),
-        );
+        let (rx, ry) = (wx + f64::from(self.offset.0), wy + f64::from(self.offset.1));
         if wx >= f64::from(self.window.0)
             || wy >= f64::from(self.window.1)
             || rx >= f64::from(self.remote.0)
@@ -181,7 +178,10 @@ mod tests {
         let v = Viewport::new((1920, 1200), (1280, 800));
         assert_eq!(v.to_remote_clamped(5000.0, -40.0), Some((1279, 0)));
         assert_eq!(v.to_remote_clamped(100.5, 900.0), Some((100, 799)));
-        assert_eq!(Viewport::new((100, 100), (0, 0)).to_remote_clamped(1.0, 1.0), None);
+        assert_eq!(
+            Viewport::new((100, 100), (0, 0)).to_remote_clamped(1.0, 1.0),
+            None
+        );
     }
 
     #[test]

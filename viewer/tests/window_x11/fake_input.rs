@@ -69,7 +69,9 @@ fn last_dl_error() -> String {
         "unknown error".to_string()
     } else {
         // SAFETY: non-null, NUL-terminated, valid until the next dl call.
-        unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(message) }
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -80,7 +82,11 @@ fn last_dl_error() -> String {
 unsafe fn symbol<F: Copy>(handle: *mut c_void, symbol: &str) -> F {
     let c_symbol = CString::new(symbol).expect("symbol has no NUL");
     let address = dlsym(handle, c_symbol.as_ptr());
-    assert!(!address.is_null(), "cannot find {symbol}: {}", last_dl_error());
+    assert!(
+        !address.is_null(),
+        "cannot find {symbol}: {}",
+        last_dl_error()
+    );
     assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
     std::mem::transmute_copy(&address)
 }
@@ -187,7 +193,9 @@ impl FakeInput {
 
     fn set_focus(&self, window: XWindow) {
         // SAFETY: `display` is open for the life of `self`.
-        unsafe { (self.xlib.set_input_focus)(self.display, window, REVERT_TO_PARENT, CURRENT_TIME) };
+        unsafe {
+            (self.xlib.set_input_focus)(self.display, window, REVERT_TO_PARENT, CURRENT_TIME)
+        };
         self.sync();
     }
 

@@ -82,7 +82,9 @@ impl Measurement<'_> {
         for i in 0..=self.frames {
             let frame = &self.frames_to_show[i % 2];
             let start = Instant::now();
-            surface.present(&viewport, Some(frame), None).expect("present");
+            surface
+                .present(&viewport, Some(frame), None)
+                .expect("present");
             present.push(start.elapsed());
         }
         present.remove(0);
@@ -92,7 +94,12 @@ impl Measurement<'_> {
         let mut copy = Vec::with_capacity(self.frames);
         for i in 0..self.frames {
             let start = Instant::now();
-            compose(&mut scratch, &viewport, Some(&self.frames_to_show[i % 2]), None);
+            compose(
+                &mut scratch,
+                &viewport,
+                Some(&self.frames_to_show[i % 2]),
+                None,
+            );
             copy.push(start.elapsed());
         }
 
@@ -101,7 +108,10 @@ impl Measurement<'_> {
             self.frames,
             summary(&mut present)
         );
-        println!("  of which compose (CPU copy) alone: {}", summary(&mut copy));
+        println!(
+            "  of which compose (CPU copy) alone: {}",
+            summary(&mut copy)
+        );
         self.measured = true;
     }
 
