@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# README command 1: a complete support session on loopback.
-# Until assent-relay/host/viewer serve real sessions (open issues), this runs
-# the protocol core's in-process session: real RSA-4096 identities, argon2id,
-# x25519 + SPAKE2, ChaCha20-Poly1305 records, consent and the audit chain,
-# through a simulated blind relay. Idempotent; installs what it needs.
+# README command 1: a complete support session on loopback — relay, host on
+# an Xvfb display showing a synthetic instrument screen, and the viewer.
+# Installs what it needs (idempotent), builds the programs, then runs
+# `assent-demo` (options: --yes, --headless, --seconds N, --out DIR; see
+# `--help`). Without --yes you answer the technician's consent prompts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_build_tools
-cargo run --locked --quiet -p assent-proto --example loopback_session
+ensure_x11_packages
+
+echo "==> building relay, host, viewer and the demo (first time: several minutes)"
+cargo build --locked --quiet -p assent-relay -p assent-host -p assent-viewer -p assent --bins
+exec target/debug/assent-demo "$@"

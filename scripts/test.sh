@@ -15,4 +15,5 @@ cargo test --workspace --doc --locked
 
 echo "==> PHI build: assent-proto and assent-host without file transfer (R11)"
 cargo test -p assent-proto --no-default-features --locked
-cargo build -p assent-host --no-default-features --locked
+# Its own target directory: the binary has the same name as the full build.
+cargo build -p assent-host --no-default-features --locked --target-dir target/phi

@@ -5,15 +5,14 @@
 
 mod support;
 
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use assent_proto::messages::consent::{Capability, DecisionOutcome};
 use assent_proto::messages::input::PointerMove;
 use assent_proto::messages::session::SessionMessage;
-use support::lab::{instrument_panel, Lab, SCREEN};
-use support::{binary, rogue};
+use support::lab::{Lab, SCREEN};
+use support::rogue;
 
 /// Sessions are heavy (relay, host, viewer, Xvfb, argon2id): one at a time
 /// on a 2-core machine keeps timing-sensitive steps honest.
@@ -27,23 +26,14 @@ fn audit_list(lab: &Lab, kind: &str) -> String {
 }
 
 fn audit_records(lab: &Lab, filters: &[&str]) -> String {
-    let out = Command::new(binary("assent-relay"))
-        .arg("--data-dir")
-        .arg(lab.path("relay"))
-        .args(["audit", "list"])
-        .args(filters)
-        .env_remove("ASSENT_RELAY_DATA_KEY")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    lab.audit(filters).unwrap()
 }
 
 #[test]
 fn viewer_screenshot_equals_the_host_display_pixel_for_pixel() {
     let _one = one_at_a_time();
-    let lab = Lab::start("DxH 900");
-    let _panel = instrument_panel(lab.xvfb.display(), true);
+    let lab = support::lab("DxH 900");
+    let _panel = lab.instrument_panel(true).unwrap();
     let (mut host, password) = lab.support(&[]);
     let shot = lab.path("screen.png");
     let mut viewer = lab.viewer(
@@ -82,8 +72,8 @@ fn viewer_screenshot_equals_the_host_display_pixel_for_pixel() {
 #[test]
 fn input_before_control_consent_never_reaches_the_instrument_and_is_audited() {
     let _one = one_at_a_time();
-    let lab = Lab::start("DxH 900");
-    let panel = instrument_panel(lab.xvfb.display(), true);
+    let lab = support::lab("DxH 900");
+    let panel = lab.instrument_panel(true).unwrap();
     let (mut host, password) = lab.support(&[]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -130,8 +120,8 @@ fn input_before_control_consent_never_reaches_the_instrument_and_is_audited() {
 #[test]
 fn refused_or_unanswered_screen_consent_sends_no_frame() {
     let _one = one_at_a_time();
-    let lab = Lab::start("DxH 900");
-    let _panel = instrument_panel(lab.xvfb.display(), false);
+    let lab = support::lab("DxH 900");
+    let _panel = lab.instrument_panel(false).unwrap();
 
     // The technician says no.
     let (mut host, password) = lab.support(&[]);
@@ -158,8 +148,8 @@ fn refused_or_unanswered_screen_consent_sends_no_frame() {
 #[test]
 fn revoking_screen_view_stops_frames_at_once() {
     let _one = one_at_a_time();
-    let lab = Lab::start("DxH 900");
-    let _panel = instrument_panel(lab.xvfb.display(), false);
+    let lab = support::lab("DxH 900");
+    let _panel = lab.instrument_panel(false).unwrap();
     let (mut host, password) = lab.support(&[]);
     let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "8"]);
     host.wait_for("asks for SCREEN VIEW");
@@ -180,7 +170,7 @@ fn revoking_screen_view_stops_frames_at_once() {
 #[test]
 fn wrong_passwords_double_the_lockout_then_burn_the_password() {
     let _one = one_at_a_time();
-    let lab = Lab::start("DxH 900");
+    let lab = support::lab("DxH 900");
     let (mut host, password) =
         lab.support(&["--lockout-base-ms", "1000", "--lockout-burn-after", "3"]);
     let wrong = wrong_password(&password);
@@ -214,7 +204,7 @@ fn wrong_password(right: &str) -> String {
 #[test]
 fn an_engineer_not_on_the_allowlist_is_refused_before_the_host_hears_of_it() {
     let _one = one_at_a_time();
-    let lab = Lab::start("DxH 900");
+    let lab = support::lab("DxH 900");
     let (host, password) = lab.support(&[]);
     let stranger = lab.path("stranger.key");
     assent_proto::test_keys::other().save(&stranger).unwrap();
@@ -233,7 +223,7 @@ fn an_engineer_not_on_the_allowlist_is_refused_before_the_host_hears_of_it() {
 #[test]
 fn the_host_opens_no_listening_socket() {
     let _one = one_at_a_time();
-    let lab = Lab::start("DxH 900");
+    let lab = support::lab("DxH 900");
     let (host, _password) = lab.support(&[]);
     let sockets = support::sockets::of_process(host.pid());
     assert!(!sockets.is_empty(), "the host talks to the relay over UDP");
@@ -255,8 +245,8 @@ fn the_host_opens_no_listening_socket() {
 #[test]
 fn killing_the_relay_mid_session_ends_both_sides_clearly() {
     let _one = one_at_a_time();
-    let mut lab = Lab::start("DxH 900");
-    let _panel = instrument_panel(lab.xvfb.display(), false);
+    let mut lab = support::lab("DxH 900");
+    let _panel = lab.instrument_panel(false).unwrap();
     let (mut host, password) = lab.support(&[]);
     let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "60"]);
     host.wait_for("asks for SCREEN VIEW");

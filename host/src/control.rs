@@ -75,6 +75,11 @@ pub trait InjectionBackend {
     fn scroll(&mut self, dx: i32, dy: i32) -> Result<(), InputError>;
     /// Presses or releases a valid keysym.
     fn key(&mut self, keysym: u32, pressed: bool) -> Result<(), InputError>;
+    /// The screen's new size if it changed since the last call (checked
+    /// before every pointer move; must not block).
+    fn screen_size_changed(&mut self) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 /// An [`InputSink`] over a backend: clamps, bounds and remembers what it
@@ -99,7 +104,8 @@ impl<B: InjectionBackend> InputInjector<B> {
         }
     }
 
-    /// Follows a resolution change (the capture side notices it first).
+    /// Follows a resolution change. Backends that notice changes
+    /// themselves ([`EnigoBackend`] does) make this call unnecessary.
     pub fn set_screen_size(&mut self, width: u32, height: u32) {
         self.screen = (width, height);
     }
@@ -122,6 +128,9 @@ impl<B: InjectionBackend> InputInjector<B> {
 
 impl<B: InjectionBackend> InputSink for InputInjector<B> {
     fn pointer_move(&mut self, x: i32, y: i32) -> Result<(), InputError> {
+        if let Some((width, height)) = self.backend.screen_size_changed() {
+            self.set_screen_size(width, height);
+        }
         let clamp = |v: i32, side: u32| {
             v.clamp(
                 0,

@@ -5,7 +5,7 @@
 //! The target window is `assent-instrument-panel` (root package), which
 //! prints every key press and click it receives.
 
-#[path = "../../tests/support/xvfb.rs"]
+#[path = "../../src/lab/xvfb.rs"]
 mod xvfb;
 
 use std::io::{BufRead, BufReader};
@@ -18,7 +18,10 @@ use std::time::Duration;
 use assent_host::capture::{ScreenSource, X11Screen};
 use assent_host::control::{EnigoInput, InputSink, MouseButton};
 use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{ConnectionExt as _, CreateGCAux, Rectangle};
+// RandR comes through enigo's x11rb features.
+use x11rb::protocol::randr::{ConnectionExt as _, Rotation};
+use x11rb::protocol::xproto::{ChangeGCAux, ConnectionExt as _, CreateGCAux, Rectangle, Window};
+use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
 use xvfb::Xvfb;
 
@@ -177,40 +180,131 @@ fn capture_matches_what_the_x_server_shows_pixel_for_pixel() {
     );
 }
 
+/// A plain X client that paints the root window and resizes the screen.
+struct XClient {
+    conn: RustConnection,
+    root: Window,
+    gc: u32,
+}
+
+impl XClient {
+    fn connect(display: &str) -> XClient {
+        let (conn, screen_index) = x11rb::connect(Some(display)).unwrap();
+        let root = conn.setup().roots[screen_index].root;
+        let gc = conn.generate_id().unwrap();
+        conn.create_gc(gc, root, &CreateGCAux::new()).unwrap();
+        XClient { conn, root, gc }
+    }
+
+    /// Fills the whole root window with one colour (0xRRGGBB).
+    fn paint_root(&self, rgb: u32) {
+        self.conn
+            .change_gc(self.gc, &ChangeGCAux::new().foreground(rgb))
+            .unwrap();
+        let everything = Rectangle {
+            x: 0,
+            y: 0,
+            width: u16::MAX,
+            height: u16::MAX,
+        };
+        self.conn
+            .poly_fill_rectangle(self.root, self.gc, &[everything])
+            .unwrap();
+        self.conn.sync().unwrap();
+    }
+
+    /// Changes the screen size as `xrandr --fb` would: the CRTC goes off
+    /// first, since its mode may not fit the new size. Xvfb allows sizes up
+    /// to the one it started with.
+    fn resize_screen(&self, width: u16, height: u16) {
+        let resources = self
+            .conn
+            .randr_get_screen_resources_current(self.root)
+            .unwrap()
+            .reply()
+            .unwrap();
+        self.conn
+            .randr_set_crtc_config(
+                resources.crtcs[0],
+                x11rb::CURRENT_TIME,
+                resources.config_timestamp,
+                0,
+                0,
+                0,
+                Rotation::ROTATE0,
+                &[],
+            )
+            .unwrap()
+            .reply()
+            .unwrap();
+        // Physical size in mm: any plausible value.
+        self.conn
+            .randr_set_screen_size(
+                self.root,
+                width,
+                height,
+                u32::from(width) / 4,
+                u32::from(height) / 4,
+            )
+            .unwrap()
+            .check()
+            .unwrap();
+    }
+}
+
+/// B, G, R of an 0xRRGGBB colour, as a BGRX capture holds it.
+fn bgr(rgb: u32) -> [u8; 3] {
+    let [_, r, g, b] = rgb.to_be_bytes();
+    [b, g, r]
+}
+
 #[test]
 fn capture_shows_a_change_drawn_just_before_it() {
     let xvfb = Xvfb::start(WIDTH, HEIGHT);
-    let (conn, screen_index) = x11rb::connect(Some(xvfb.display())).unwrap();
-    let root = conn.setup().roots[screen_index].root;
-    let gc = conn.generate_id().unwrap();
-    conn.create_gc(gc, root, &CreateGCAux::new()).unwrap();
-    let paint_root = |rgb: u32| {
-        conn.change_gc(
-            gc,
-            &x11rb::protocol::xproto::ChangeGCAux::new().foreground(rgb),
-        )
-        .unwrap();
-        let all = Rectangle {
-            x: 0,
-            y: 0,
-            width: WIDTH as u16,
-            height: HEIGHT as u16,
-        };
-        conn.poly_fill_rectangle(root, gc, &[all]).unwrap();
-        conn.sync().unwrap();
-    };
-
+    let client = XClient::connect(xvfb.display());
     let mut screen = X11Screen::open(Some(xvfb.display())).unwrap();
-    for rgb in [0x112233u32, 0x445566, 0x778899] {
-        paint_root(rgb);
+    for rgb in [0x112233, 0x445566, 0x778899] {
+        client.paint_root(rgb);
         let frame = screen.capture().unwrap();
-        let [_, r, g, b] = rgb.to_be_bytes();
         assert_eq!(
             frame.bgrx[..3],
-            [b, g, r],
+            bgr(rgb),
             "capture returned an older screen than the one drawn before it"
         );
     }
+}
+
+#[test]
+fn capture_follows_a_resolution_change() {
+    let xvfb = Xvfb::start(WIDTH, HEIGHT);
+    let client = XClient::connect(xvfb.display());
+    let mut screen = X11Screen::open(Some(xvfb.display())).unwrap();
+    assert_eq!(screen.capture().unwrap().width, WIDTH);
+
+    client.resize_screen(320, 200);
+    client.paint_root(0x336699);
+
+    let frame = screen.capture().unwrap();
+    assert_eq!((frame.width, frame.height), (320, 200));
+    assert_eq!(frame.bgrx.len(), 320 * 200 * 4);
+    let last = frame.bgrx.len() - 4;
+    assert_eq!(frame.bgrx[last..last + 3], bgr(0x336699));
+    assert_eq!(screen.size(), (320, 200));
+}
+
+#[test]
+fn pointer_reaches_screen_area_added_by_a_resolution_change() {
+    let xvfb = Xvfb::start(WIDTH, HEIGHT);
+    let client = XClient::connect(xvfb.display());
+    client.resize_screen(320, 200);
+    let mut input = EnigoInput::new(Some(xvfb.display())).unwrap();
+    let mut screen = X11Screen::open(Some(xvfb.display())).unwrap();
+
+    client.resize_screen(WIDTH as u16, HEIGHT as u16);
+    input.pointer_move(600, 350).unwrap();
+
+    let cursor = screen.cursor().unwrap().expect("pointer is on this screen");
+    assert_eq!((cursor.x, cursor.y), (600, 350));
 }
 
 #[test]

@@ -2,10 +2,10 @@
 
 #![allow(dead_code)]
 
-pub mod lab;
 pub mod rogue;
 pub mod sockets;
-pub mod xvfb;
+
+pub use assent::lab;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -36,4 +36,25 @@ pub fn binary(name: &str) -> PathBuf {
     dir.pop(); // deps/
     dir.pop(); // debug/
     dir.join(name)
+}
+
+/// A lab with the cached test keys and the full host build.
+pub fn lab(model: &str) -> lab::Lab {
+    lab_with(model, binary("assent-host"))
+}
+
+/// A lab running the given `assent-host` build.
+pub fn lab_with(model: &str, host_binary: PathBuf) -> lab::Lab {
+    lab::Lab::start(lab::LabOptions {
+        bin_dir: binary("assent-relay").parent().unwrap().to_path_buf(),
+        host_binary,
+        model: model.to_owned(),
+        keys: lab::LabKeys::Provided {
+            operator: assent_proto::test_keys::key("operator"),
+            viewer: assent_proto::test_keys::key("viewer"),
+            host: assent_proto::test_keys::key("host"),
+        },
+        echo: false,
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"))
 }

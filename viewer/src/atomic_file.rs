@@ -45,7 +45,11 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let mode = |name: &str| {
-            std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
         };
         write_atomically(&dir.path().join("pub"), b"k", Readable::Everyone).unwrap();
         write_atomically(&dir.path().join("id"), b"i", Readable::Owner).unwrap();

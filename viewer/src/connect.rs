@@ -69,7 +69,11 @@ pub async fn establish(
 }
 
 /// Logs in (R7); on a new device or network asks for the e-mailed code (R8).
-async fn login(target: &RelayTarget, identity: &Identity, device_id: [u8; 16]) -> Result<RelayClient> {
+async fn login(
+    target: &RelayTarget,
+    identity: &Identity,
+    device_id: [u8; 16],
+) -> Result<RelayClient> {
     let (mut client, challenge) = RelayClient::open(target, ClientRole::Viewer, SOFTWARE_VERSION)
         .await
         .map_err(relay_failure)
@@ -101,11 +105,19 @@ async fn login(target: &RelayTarget, identity: &Identity, device_id: [u8; 16]) -
                 })
                 .await
                 .map_err(relay_failure)?;
-            match client.next_within(HANDSHAKE_STEP_TIMEOUT).await.map_err(relay_failure)? {
-                SignallingMessage::RelayError(e) if e.code == RelayErrorCode::LocationUnconfirmed => {
+            match client
+                .next_within(HANDSHAKE_STEP_TIMEOUT)
+                .await
+                .map_err(relay_failure)?
+            {
+                SignallingMessage::RelayError(e)
+                    if e.code == RelayErrorCode::LocationUnconfirmed =>
+                {
                     eprintln!("{}", e.message);
                 }
-                SignallingMessage::RelayError(e) => return Err(refused(e)).context("confirming this location"),
+                SignallingMessage::RelayError(e) => {
+                    return Err(refused(e)).context("confirming this location")
+                }
                 other => {
                     answer = other;
                     break;
@@ -116,7 +128,8 @@ async fn login(target: &RelayTarget, identity: &Identity, device_id: [u8; 16]) -
     }
     match answer {
         SignallingMessage::LoginAccepted(_) => Ok(client),
-        other => Err(relay_failure(unexpected("LoginAccepted", other))).context("logging in to the relay"),
+        other => Err(relay_failure(unexpected("LoginAccepted", other)))
+            .context("logging in to the relay"),
     }
 }
 
@@ -198,9 +211,10 @@ async fn handshake(
     identity: Arc<Identity>,
     password: OneTimePassword,
 ) -> Result<(SessionKeys, FramedSend, FramedRecv)> {
-    let (mut send, mut recv) = open_channel(&relay.connection, paired.session_id, ChannelKind::Control)
-        .await
-        .context("opening the control channel through the relay")?;
+    let (mut send, mut recv) =
+        open_channel(&relay.connection, paired.session_id, ChannelKind::Control)
+            .await
+            .context("opening the control channel through the relay")?;
     recv.set_recv_timeout(Some(HANDSHAKE_STEP_TIMEOUT));
     let (session_id, expected_host) = (paired.session_id, paired.host_fingerprint);
     // argon2id is slow on purpose: keep it off the async threads.
@@ -218,14 +232,19 @@ async fn handshake(
     })
     .await
     .context("stretching the password")??;
-    send.send(&hello).await.context("sending the handshake to the host")?;
+    send.send(&hello)
+        .await
+        .context("sending the handshake to the host")?;
 
     let host_hello: HostHello = next_flight(&mut recv).await?;
-    let (expect_finish, finish) = match expect_host_hello.receive_host_hello(&host_hello, &mut OsRng) {
-        Ok(step) => step,
-        Err(e) => return Err(abort_locally(&mut send, e).await),
-    };
-    send.send(&finish).await.context("sending the handshake to the host")?;
+    let (expect_finish, finish) =
+        match expect_host_hello.receive_host_hello(&host_hello, &mut OsRng) {
+            Ok(step) => step,
+            Err(e) => return Err(abort_locally(&mut send, e).await),
+        };
+    send.send(&finish)
+        .await
+        .context("sending the handshake to the host")?;
 
     let host_finish: HostFinish = next_flight(&mut recv).await?;
     let keys = match expect_finish.receive_host_finish(&host_finish) {
@@ -256,7 +275,10 @@ async fn next_flight<M: Message>(recv: &mut FramedRecv) -> Result<M> {
         t if t == M::TYPE => frame
             .decode()
             .with_context(|| format!("the host sent a malformed {t:?}")),
-        other => bail!("the host sent {other:?} during the handshake; expected {:?}", M::TYPE),
+        other => bail!(
+            "the host sent {other:?} during the handshake; expected {:?}",
+            M::TYPE
+        ),
     }
 }
 
@@ -285,7 +307,10 @@ pub fn describe_abort(abort: &HandshakeAbort) -> String {
         AbortReason::Malformed => "the host could not read the handshake",
         AbortReason::Internal => "the host failed on its side",
     };
-    format!("the host refused the connection: {what} ({})", abort.message)
+    format!(
+        "the host refused the connection: {what} ({})",
+        abort.message
+    )
 }
 
 fn relay_failure(error: RelayClientError) -> anyhow::Error {
@@ -307,7 +332,11 @@ fn refused(error: RelayError) -> anyhow::Error {
         .retry_after_secs
         .map(|s| format!(" (retry in {s} s)"))
         .unwrap_or_default();
-    anyhow!("relay refused ({:?}): {}{retry}{hint}", error.code, error.message)
+    anyhow!(
+        "relay refused ({:?}): {}{retry}{hint}",
+        error.code,
+        error.message
+    )
 }
 
 #[cfg(test)]

@@ -49,7 +49,10 @@ impl Frontend for WindowFrontend {
             }
             SessionEvent::Revoked(capability) => {
                 self.show(WindowCommand::Capabilities(granted))?;
-                self.show(WindowCommand::Status(format!("{} revoked", capability.label())))
+                self.show(WindowCommand::Status(format!(
+                    "{} revoked",
+                    capability.label()
+                )))
             }
             SessionEvent::Frame { framebuffer, .. } => self.show(WindowCommand::Frame {
                 width: framebuffer.width(),
@@ -59,7 +62,9 @@ impl Frontend for WindowFrontend {
             SessionEvent::Cursor { x, y, visible } => {
                 self.show(WindowCommand::Cursor { x, y, visible })
             }
-            SessionEvent::Status(line) => self.show(WindowCommand::Status(line.to_owned())),
+            SessionEvent::Status(line) | SessionEvent::RequestFailed(_, line) => {
+                self.show(WindowCommand::Status(line.to_owned()))
+            }
             SessionEvent::ScreenSize { .. } => ControlFlow::Continue(()),
         }
     }
@@ -71,7 +76,8 @@ impl Frontend for WindowFrontend {
         _stats: &ScreenStats,
     ) -> Result<()> {
         println!("session ended: {}", end.reason());
-        self.remote.send(WindowCommand::Close(end.reason().to_owned()));
+        self.remote
+            .send(WindowCommand::Close(end.reason().to_owned()));
         match end {
             SessionEnd::Failed(reason) => anyhow::bail!("{reason}"),
             _ => Ok(()),

@@ -81,7 +81,11 @@ impl FromStr for Click {
         let (x, y, button) = match parts.as_slice() {
             [x, y] => (x, y, "left"),
             [x, y, button] => (x, y, *button),
-            _ => return Err(format!("{s:?} is not X,Y or X,Y,BUTTON (e.g. 200,150,left)")),
+            _ => {
+                return Err(format!(
+                    "{s:?} is not X,Y or X,Y,BUTTON (e.g. 200,150,left)"
+                ))
+            }
         };
         let coordinate = |v: &str, name: &str| {
             v.parse::<i32>()
@@ -167,7 +171,8 @@ pub fn write_png(path: &Path, width: u32, height: u32, rgba: &[u8]) -> Result<()
         writer.write_image_data(rgba).context("encoding the PNG")?;
         writer.finish().context("encoding the PNG")?;
     }
-    write_atomically(path, &encoded, Readable::Everyone).with_context(|| format!("writing {}", path.display()))
+    write_atomically(path, &encoded, Readable::Everyone)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The headless frontend. A script asked for each capability it requested,
@@ -237,7 +242,12 @@ impl Headless {
         let Some(path) = &self.options.screenshot else {
             return Ok(());
         };
-        write_png(path, framebuffer.width(), framebuffer.height(), &framebuffer.to_rgba())?;
+        write_png(
+            path,
+            framebuffer.width(),
+            framebuffer.height(),
+            &framebuffer.to_rgba(),
+        )?;
         println!("screenshot written: {}", path.display());
         Ok(())
     }
@@ -278,6 +288,14 @@ impl Frontend for Headless {
             SessionEvent::Decision(capability, _) if self.requested.contains(&capability) => {
                 return ControlFlow::Break(SessionEnd::Failed(format!(
                     "the technician did not grant {}",
+                    capability.label()
+                )));
+            }
+            SessionEvent::RequestFailed(capability, why)
+                if self.requested.contains(&capability) =>
+            {
+                return ControlFlow::Break(SessionEnd::Failed(format!(
+                    "the host refused the request for {}: {why}",
                     capability.label()
                 )));
             }
@@ -398,7 +416,10 @@ mod tests {
 
     #[test]
     fn a_typed_newline_is_the_return_key() {
-        assert_eq!(keys(&type_events("\n")), vec![(0xff0d, true), (0xff0d, false)]);
+        assert_eq!(
+            keys(&type_events("\n")),
+            vec![(0xff0d, true), (0xff0d, false)]
+        );
     }
 
     #[test]
@@ -442,7 +463,10 @@ mod tests {
                 button: MouseButton::Right
             })
         );
-        assert_eq!("0,0,2".parse::<Click>().unwrap().button, MouseButton::Middle);
+        assert_eq!(
+            "0,0,2".parse::<Click>().unwrap().button,
+            MouseButton::Middle
+        );
     }
 
     #[test]
@@ -489,7 +513,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shot.png");
         let (width, height) = (3u32, 2u32);
-        let rgba: Vec<u8> = (0..width * height * 4).map(|i| (i * 37 % 256) as u8).collect();
+        let rgba: Vec<u8> = (0..width * height * 4)
+            .map(|i| (i * 37 % 256) as u8)
+            .collect();
         write_png(&path, width, height, &rgba).unwrap();
 
         let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());

@@ -43,7 +43,8 @@ impl ViewerFiles {
             .filter(|dir| !dir.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| {
-                let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+                let home =
+                    std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
                 home.join(".config")
             });
         config.join("assent-viewer").join("viewer.key")
@@ -77,6 +78,29 @@ impl ViewerFiles {
     /// Creates a new identity; refuses to replace an existing one (an
     /// enrolled key is what the operator trusts).
     pub fn generate(&self) -> Result<Enrolment> {
+        self.check_absent()?;
+        create_private_dir(&self.dir())?;
+        let identity = Identity::generate(&mut OsRng).context("generating the RSA-4096 key")?;
+        identity
+            .save(&self.key)
+            .with_context(|| format!("saving the identity to {}", self.key.display()))?;
+        let public_key = self.public_key_path();
+        write_atomically(
+            &public_key,
+            identity.public().to_spki_pem().as_bytes(),
+            Readable::Everyone,
+        )
+        .with_context(|| format!("writing the public key to {}", public_key.display()))?;
+        self.device_id()?;
+        Ok(Enrolment {
+            key: self.key.clone(),
+            public_key,
+            fingerprint: identity.fingerprint(),
+        })
+    }
+
+    /// Fails if an identity is already there (checked again when saving).
+    pub fn check_absent(&self) -> Result<()> {
         if self.key.symlink_metadata().is_ok() {
             bail!(
                 "an identity already exists at {}; keygen never replaces one. \
@@ -84,20 +108,7 @@ impl ViewerFiles {
                 self.key.display()
             );
         }
-        create_private_dir(&self.dir())?;
-        let identity = Identity::generate(&mut OsRng).context("generating the RSA-4096 key")?;
-        identity
-            .save(&self.key)
-            .with_context(|| format!("saving the identity to {}", self.key.display()))?;
-        let public_key = self.public_key_path();
-        write_atomically(&public_key, identity.public().to_spki_pem().as_bytes(), Readable::Everyone)
-            .with_context(|| format!("writing the public key to {}", public_key.display()))?;
-        self.device_id()?;
-        Ok(Enrolment {
-            key: self.key.clone(),
-            public_key,
-            fingerprint: identity.fingerprint(),
-        })
+        Ok(())
     }
 
     /// Loads the identity `keygen` wrote.
@@ -223,6 +234,9 @@ mod tests {
         std::fs::write(files.key_path(), "existing").unwrap();
         let e = files.generate().unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
-        assert_eq!(std::fs::read_to_string(files.key_path()).unwrap(), "existing");
+        assert_eq!(
+            std::fs::read_to_string(files.key_path()).unwrap(),
+            "existing"
+        );
     }
 }

@@ -33,10 +33,20 @@ struct Cli {
     /// The engineer's private key [default: $XDG_CONFIG_HOME/assent-viewer/viewer.key,
     /// or ~/.config/assent-viewer/viewer.key]. The public key (`viewer.pub.pem`)
     /// and the device ID (`device-id`) live beside it.
-    #[arg(long, global = true, env = "ASSENT_VIEWER_IDENTITY", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "ASSENT_VIEWER_IDENTITY",
+        value_name = "PATH"
+    )]
     identity: Option<PathBuf>,
     /// Log filter (tracing `EnvFilter` syntax) for stderr, e.g. `info`.
-    #[arg(long, global = true, env = "ASSENT_LOG", default_value = "warn")]
+    #[arg(
+        long,
+        global = true,
+        env = "ASSENT_LOG",
+        default_value = "warn,winit=error"
+    )]
     log: String,
     /// Print the wire protocol version this viewer speaks and exit.
     #[arg(long)]
@@ -76,15 +86,27 @@ impl From<CapabilityArg> for Capability {
     }
 }
 
-/// Output lines (stdout) scripts may rely on:
-/// `paired with host ID`, `session established with host ID`,
-/// `requested: CAP`, `granted: CAP`, `refused: CAP`, `timed out: CAP`,
-/// `revoked: CAP` (CAP is `screen view`, `remote control` or `file transfer`),
-/// `screen: WxH`, `frame N complete WxH`, `screenshot written: PATH`,
-/// `clicked`, `typed`, `stats: frames=.. bytes=.. kbit/s=.. fps=.. ...`,
-/// `session ended: REASON`. Errors go to stderr; the exit status is 0
-/// only when the run did what it was asked.
+/// What `connect` prints, for scripts; shown by `connect --help`.
+const OUTPUT_LINES: &str = "\
+Output lines (stdout) that scripts may rely on:
+  paired with host ID                 then the host's registered details
+  session established with host ID
+  requested: CAP                      CAP: screen view, remote control, file transfer
+  granted: CAP | refused: CAP | timed out: CAP | revoked: CAP
+  request failed: CAP                 the host refused the request (e.g. PHI build)
+  host error (CODE): MESSAGE
+  screen: WxH
+  frame N complete WxH                headless
+  screenshot written: PATH            headless
+  clicked | typed                     headless, after remote control is granted
+  stats: frames=N bytes=N kbit/s=X fps=X interval_ms_mean=.. interval_ms_p50=.. assembly_ms_mean=.. assembly_ms_p50=..
+  session ended: REASON
+Errors go to stderr. Exit status 0 only when the run did what it was asked:
+a refused capability, a handshake refusal (wrong password, lockout, not on
+the allowlist), a relay refusal or a lost connection exit 1.";
+
 #[derive(clap::Args)]
+#[command(after_long_help = OUTPUT_LINES)]
 struct ConnectArgs {
     /// The host ID the technician reads to you.
     #[arg(value_name = "HOST-ID")]
@@ -108,39 +130,63 @@ struct ConnectArgs {
     /// Capabilities to ask the technician for, one after another, e.g.
     /// `--request screen,control`. Each is granted or refused separately;
     /// headless, a refusal or an unanswered prompt ends the run as a failure.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "screen", value_name = "CAP")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "screen",
+        value_name = "CAP"
+    )]
     request: Vec<CapabilityArg>,
-    /// No window: for scripts and tests (the default when $DISPLAY is unset).
+    /// No window: for scripts and tests. The default when $DISPLAY is unset;
+    /// implied by every option below.
     #[arg(long)]
     headless: bool,
     /// Headless: write the screen as PNG after the first complete frame
     /// and again at the end (each write replaces the file whole).
-    #[arg(long, requires = "headless", value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     screenshot: Option<PathBuf>,
     /// Headless: end successfully after N complete frames.
-    #[arg(long, requires = "headless", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     frames: Option<u64>,
     /// Headless: end after this many seconds (fractions allowed); it is a
     /// failure if something asked for (frames, input, a grant) is still missing.
-    #[arg(long, requires = "headless", value_name = "SECS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     duration: Option<Duration>,
     /// Headless: print frame count, bytes, bitrate, frame rate and frame
     /// timing at the end (`stats: frames=.. bytes=.. kbit/s=.. fps=..`).
-    #[arg(long, requires = "headless")]
+    #[arg(long)]
     stats: bool,
     /// Headless: type this text on the host once remote control is granted
     /// (never before). `\n` in the text presses Return, `\t` Tab, `\\` is a
     /// backslash. Requests control.
-    #[arg(long = "type", requires = "headless", value_name = "TEXT")]
+    #[arg(long = "type", value_name = "TEXT")]
     type_text: Option<String>,
     /// Headless: click at X,Y (remote pixels) with BUTTON (left, middle,
     /// right; default left) once remote control is granted. Requests control.
-    #[arg(long, requires = "headless", value_name = "X,Y[,BUTTON]")]
+    #[arg(long, value_name = "X,Y[,BUTTON]")]
     click: Option<Click>,
     /// Headless: wait until the technician grants CAP; a refusal is a
     /// failure. With nothing else to do, the run ends on the grant.
-    #[arg(long, requires = "headless", value_enum, value_name = "CAP")]
+    #[arg(long, value_enum, value_name = "CAP")]
     wait_for_grant: Option<CapabilityArg>,
+}
+
+impl ConnectArgs {
+    /// Any of the headless-only options given.
+    fn scripted(&self) -> bool {
+        self.screenshot.is_some()
+            || self.frames.is_some()
+            || self.duration.is_some()
+            || self.stats
+            || self.type_text.is_some()
+            || self.click.is_some()
+            || self.wait_for_grant.is_some()
+    }
+
+    fn runs_headless(&self, has_display: bool) -> bool {
+        self.headless || self.scripted() || !has_display
+    }
 }
 
 fn parse_seconds(value: &str) -> Result<Duration, String> {
@@ -185,6 +231,7 @@ fn main() -> ExitCode {
 }
 
 fn keygen(files: &ViewerFiles) -> Result<()> {
+    files.check_absent()?;
     println!("generating an RSA-4096 identity (this takes a few seconds)...");
     let made = files.generate()?;
     println!("identity written: {}", made.key.display());
@@ -193,10 +240,7 @@ fn keygen(files: &ViewerFiles) -> Result<()> {
     println!(
         "Send {} to your Assent operator, who enrols it with\n  assent-relay allowlist add --key {} --name \"YOUR NAME\" --email YOU@EXAMPLE\nKeep {} private; it never leaves this computer.",
         made.public_key.display(),
-        made
-            .public_key
-            .file_name()
-            .map_or_else(|| made.public_key.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        made.public_key.display(),
         made.key.display()
     );
     Ok(())
@@ -225,7 +269,10 @@ fn connect(files: &ViewerFiles, args: ConnectArgs) -> Result<()> {
         frames: args.frames,
         duration: args.duration,
         stats: args.stats,
-        type_text: args.type_text.as_deref().map(assent_viewer::headless::unescape),
+        type_text: args
+            .type_text
+            .as_deref()
+            .map(assent_viewer::headless::unescape),
         click: args.click,
         wait_for_grant: args.wait_for_grant.map(Capability::from),
     };
@@ -247,7 +294,10 @@ fn connect(files: &ViewerFiles, args: ConnectArgs) -> Result<()> {
         requests,
     };
     let has_display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
-    if args.headless || !has_display {
+    if !args.headless && !args.scripted() && !has_display {
+        eprintln!("no display ($DISPLAY is not set): running headless");
+    }
+    if args.runs_headless(has_display) {
         let runtime = runtime()?;
         let mut frontend = Headless::new(headless_options, &plan.requests, Instant::now());
         let result = runtime.block_on(run_session(plan, &mut frontend, None));
@@ -337,4 +387,72 @@ fn resolve_relay(relay: &str) -> Result<std::net::SocketAddr> {
         .with_context(|| format!("cannot resolve relay address {relay:?}; use host:port"))?
         .next()
         .with_context(|| format!("relay address {relay:?} resolves to nothing"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn connect_args(extra: &[&str]) -> ConnectArgs {
+        let pin = "ab".repeat(32);
+        let mut argv = vec![
+            "assent-viewer",
+            "connect",
+            "H-1",
+            "--relay",
+            "127.0.0.1:443",
+            "--relay-pin",
+            &pin,
+        ];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Connect(args)) => *args,
+            _ => panic!("not a connect command"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_window_opens_only_with_a_display_and_no_scripted_option() {
+        assert!(!connect_args(&[]).runs_headless(true));
+        assert!(connect_args(&[]).runs_headless(false));
+        assert!(connect_args(&["--headless"]).runs_headless(true));
+        for option in [
+            &["--frames", "2"][..],
+            &["--stats"],
+            &["--type", "x"],
+            &["--click", "1,2"],
+            &["--duration", "0.5"],
+            &["--wait-for-grant", "control"],
+            &["--screenshot", "s.png"],
+        ] {
+            assert!(connect_args(option).runs_headless(true), "{option:?}");
+        }
+    }
+
+    #[test]
+    fn requests_are_a_comma_list_defaulting_to_screen() {
+        assert_eq!(connect_args(&[]).request, vec![CapabilityArg::Screen]);
+        assert_eq!(
+            connect_args(&["--request", "screen,control,files"]).request,
+            vec![
+                CapabilityArg::Screen,
+                CapabilityArg::Control,
+                CapabilityArg::Files
+            ]
+        );
+    }
+
+    #[test]
+    fn a_duration_must_be_a_positive_number_of_seconds() {
+        assert_eq!(parse_seconds("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "-1", "soon", "NaN", "inf"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
 }

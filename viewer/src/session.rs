@@ -39,13 +39,23 @@ pub enum SessionEvent<'a> {
     Decision(Capability, DecisionOutcome),
     Revoked(Capability),
     /// The host's screen size (again on a resolution change).
-    ScreenSize { width: u32, height: u32 },
+    ScreenSize {
+        width: u32,
+        height: u32,
+    },
     /// A frame completed; `number` counts complete frames from 1.
     Frame {
         number: u64,
         framebuffer: &'a Framebuffer,
     },
-    Cursor { x: i32, y: i32, visible: bool },
+    Cursor {
+        x: i32,
+        y: i32,
+        visible: bool,
+    },
+    /// The host refused a capability request without asking the technician
+    /// (e.g. file transfer on a PHI instrument, R11); with the host's words.
+    RequestFailed(Capability, &'a str),
     /// A line for the engineer (host errors, refusals of requests).
     Status(&'a str),
 }
@@ -122,11 +132,16 @@ impl Requests {
         self.awaiting
     }
 
-    /// The answer to `capability` arrived (or the request was refused).
-    fn answered(&mut self, capability: Option<Capability>) {
-        if capability.is_none() || capability == self.awaiting {
+    /// The technician's answer to `capability` arrived.
+    fn answered(&mut self, capability: Capability) {
+        if self.awaiting == Some(capability) {
             self.awaiting = None;
         }
+    }
+
+    /// The host refused the request in flight without a decision; returns it.
+    fn fail_awaiting(&mut self) -> Option<Capability> {
+        self.awaiting.take()
     }
 }
 
@@ -175,7 +190,14 @@ pub async fn run(
     for &capability in requests {
         state.requests.push(capability);
     }
-    let end = drive(&mut relay, &mut channels, &mut state, frontend, &mut user_actions).await;
+    let end = drive(
+        &mut relay,
+        &mut channels,
+        &mut state,
+        frontend,
+        &mut user_actions,
+    )
+    .await;
     let end = match end {
         Ok(end) => end,
         Err(e) => SessionEnd::Failed(format!("{e:#}")),
@@ -320,7 +342,7 @@ fn on_control(
     match message {
         SessionMessage::CapabilityDecision(decision) => {
             let capability = decision.capability;
-            state.requests.answered(Some(capability));
+            state.requests.answered(capability);
             let is_granted = decision.outcome == DecisionOutcome::Granted;
             set_granted(&mut state.granted, capability, is_granted);
             let verb = match decision.outcome {
@@ -338,20 +360,34 @@ fn on_control(
         SessionMessage::CapabilityRevoked(revoked) => {
             set_granted(&mut state.granted, revoked.capability, false);
             println!("revoked: {}", revoked.capability.label());
-            frontend.on_event(SessionEvent::Revoked(revoked.capability), state.granted, actions)
+            frontend.on_event(
+                SessionEvent::Revoked(revoked.capability),
+                state.granted,
+                actions,
+            )
         }
         SessionMessage::SessionError(error) => {
-            // A refused request (already pending, unavailable on a PHI
-            // build) answers the request in flight.
-            if matches!(
-                error.code,
-                SessionErrorCode::InvalidState | SessionErrorCode::Unavailable
-            ) {
-                state.requests.answered(None);
-            }
             let line = format!("host error ({:?}): {}", error.code, error.message);
             println!("{line}");
-            frontend.on_event(SessionEvent::Status(&line), state.granted, actions)
+            // A refused request (already pending, or file transfer on a PHI
+            // build) answers the request in flight: requests go one at a time.
+            let failed = matches!(
+                error.code,
+                SessionErrorCode::InvalidState | SessionErrorCode::Unavailable
+            )
+            .then(|| state.requests.fail_awaiting())
+            .flatten();
+            match failed {
+                Some(capability) => {
+                    println!("request failed: {}", capability.label());
+                    frontend.on_event(
+                        SessionEvent::RequestFailed(capability, &line),
+                        state.granted,
+                        actions,
+                    )
+                }
+                None => frontend.on_event(SessionEvent::Status(&line), state.granted, actions),
+            }
         }
         other => {
             warn!(kind = ?other.message_type(), "unexpected message on the control channel; ignored");
@@ -443,10 +479,9 @@ fn on_signalling(
     signal: Result<SignallingMessage, assent_net::RelayClientError>,
 ) -> ControlFlow<SessionEnd> {
     match signal {
-        Ok(SignallingMessage::SupportClose(close)) => ControlFlow::Break(SessionEnd::Ended(format!(
-            "the relay closed the session ({:?})",
-            close.reason
-        ))),
+        Ok(SignallingMessage::SupportClose(close)) => ControlFlow::Break(SessionEnd::Ended(
+            format!("the relay closed the session ({:?})", close.reason),
+        )),
         Ok(SignallingMessage::RelayError(e)) => {
             println!("relay: {}", e.message);
             ControlFlow::Continue(())
@@ -474,7 +509,9 @@ async fn recv_screen(
     }
 }
 
-async fn next_action(actions: &mut Option<mpsc::UnboundedReceiver<UserAction>>) -> Option<UserAction> {
+async fn next_action(
+    actions: &mut Option<mpsc::UnboundedReceiver<UserAction>>,
+) -> Option<UserAction> {
     match actions {
         Some(receiver) => receiver.recv().await,
         None => std::future::pending().await,
@@ -515,9 +552,9 @@ mod tests {
         requests.push(Capability::RemoteControl);
         assert_eq!(requests.next(), Some(Capability::ScreenView));
         assert_eq!(requests.next(), None, "one prompt in flight at a time");
-        requests.answered(Some(Capability::ScreenView));
+        requests.answered(Capability::ScreenView);
         assert_eq!(requests.next(), Some(Capability::RemoteControl));
-        requests.answered(Some(Capability::RemoteControl));
+        requests.answered(Capability::RemoteControl);
         assert_eq!(requests.next(), None);
     }
 
@@ -529,9 +566,10 @@ mod tests {
         requests.push(Capability::ScreenView);
         requests.push(Capability::RemoteControl);
         requests.push(Capability::RemoteControl);
-        requests.answered(Some(Capability::ScreenView));
+        requests.answered(Capability::ScreenView);
         assert_eq!(requests.next(), Some(Capability::RemoteControl));
-        requests.answered(None);
+        assert_eq!(requests.fail_awaiting(), Some(Capability::RemoteControl));
+        assert_eq!(requests.fail_awaiting(), None);
         assert_eq!(requests.next(), None);
     }
 
@@ -541,7 +579,7 @@ mod tests {
         requests.push(Capability::RemoteControl);
         requests.push(Capability::ScreenView);
         assert_eq!(requests.next(), Some(Capability::RemoteControl));
-        requests.answered(Some(Capability::ScreenView));
+        requests.answered(Capability::ScreenView);
         assert_eq!(requests.next(), None);
     }
 }

@@ -165,7 +165,10 @@ mod tests {
             stats.on_update(true, t0 + ms(at));
         }
         let s = stats.summary(t0 + ms(50));
-        assert!((s.interval_mean_ms.unwrap() - 50.0 / 3.0).abs() < 1e-6, "{s:?}");
+        assert!(
+            (s.interval_mean_ms.unwrap() - 50.0 / 3.0).abs() < 1e-6,
+            "{s:?}"
+        );
         assert!((s.interval_p50_ms.unwrap() - 10.0).abs() < 1e-6, "{s:?}");
     }
 

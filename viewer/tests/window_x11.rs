@@ -9,7 +9,7 @@
 //! The frame-cost measurement is ignored by default; run it with
 //! `cargo test -p assent-viewer --test window_x11 -- --ignored --nocapture`.
 
-#[path = "../../tests/support/xvfb.rs"]
+#[path = "../../src/lab/xvfb.rs"]
 mod xvfb;
 
 #[path = "window_x11/fake_input.rs"]

@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use enigo::{Axis, Button, Coordinate, Direction, Enigo, Key, Keyboard, Mouse, Settings};
 use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{ChangeWindowAttributesAux, ConnectionExt as _, EventMask, Window};
+use x11rb::protocol::Event;
+use x11rb::rust_connection::RustConnection;
 
 use super::{InjectionBackend, InputError, InputInjector, MouseButton};
 
@@ -22,6 +25,10 @@ const SETTLE_BEFORE_UNBIND: Duration = Duration::from_millis(60);
 pub struct EnigoBackend {
     enigo: Enigo,
     last_key_at: Option<Instant>,
+    /// Receives the root window's ConfigureNotify, so a resolution change
+    /// moves the pointer clamp without a round trip per move.
+    root_events: RustConnection,
+    root: Window,
 }
 
 impl InputInjector<EnigoBackend> {
@@ -35,19 +42,26 @@ impl InputInjector<EnigoBackend> {
         if display.is_none() && std::env::var_os("DISPLAY").is_none_or(|d| d.is_empty()) {
             return Err(no_display("DISPLAY is not set".into()));
         }
-        let (width, height) = {
-            let (conn, screen) = x11rb::connect(display).map_err(|e| {
-                no_display(format!(
-                    "cannot connect to {}: {e}",
-                    display.unwrap_or("$DISPLAY")
-                ))
-            })?;
-            let root = &conn.setup().roots[screen];
-            (
-                u32::from(root.width_in_pixels),
-                u32::from(root.height_in_pixels),
+        let lost = |e: &dyn std::fmt::Display| no_display(format!("X connection failed: {e}"));
+        let (root_events, screen) = x11rb::connect(display).map_err(|e| {
+            no_display(format!(
+                "cannot connect to {}: {e}",
+                display.unwrap_or("$DISPLAY")
+            ))
+        })?;
+        let root_screen = &root_events.setup().roots[screen];
+        let (root, width, height) = (
+            root_screen.root,
+            u32::from(root_screen.width_in_pixels),
+            u32::from(root_screen.height_in_pixels),
+        );
+        root_events
+            .change_window_attributes(
+                root,
+                &ChangeWindowAttributesAux::new().event_mask(EventMask::STRUCTURE_NOTIFY),
             )
-        };
+            .map_err(|e| lost(&e))?;
+        root_events.flush().map_err(|e| lost(&e))?;
         let settings = Settings {
             x11_display: display.map(str::to_owned),
             // InputInjector releases keys and buttons itself; enigo's own
@@ -60,6 +74,8 @@ impl InputInjector<EnigoBackend> {
             EnigoBackend {
                 enigo,
                 last_key_at: None,
+                root_events,
+                root,
             },
             width,
             height,
@@ -107,6 +123,19 @@ impl InjectionBackend for EnigoBackend {
         self.enigo
             .key(Key::Other(keysym), direction(pressed))
             .map_err(injection_failed)
+    }
+
+    fn screen_size_changed(&mut self) -> Option<(u32, u32)> {
+        let mut latest = None;
+        // A broken connection shows up as an injection error soon enough.
+        while let Ok(Some(event)) = self.root_events.poll_for_event() {
+            if let Event::ConfigureNotify(e) = event {
+                if e.window == self.root {
+                    latest = Some((u32::from(e.width), u32::from(e.height)));
+                }
+            }
+        }
+        latest
     }
 }
 

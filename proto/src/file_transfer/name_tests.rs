@@ -282,7 +282,18 @@ fn tricky_name() -> impl Strategy<Value = String> {
         'a', 'C', 'O', 'N', 'n', 'P', 'R', 'U', 'X', 'L', 'T', 'M', 'I', '1', '9', '¹', '$', '.',
         ' ', '-', '/', '\\', ':', '\0', '\n', '<', '?', '*', '"', '|', '\u{202E}', 'é', '測',
     ];
-    prop::collection::vec(prop::sample::select(ALPHABET), 0..10).prop_map(String::from_iter)
+    let chars = || prop::collection::vec(prop::sample::select(ALPHABET), 0..10);
+    let device_like = (
+        prop::sample::select(&["con", "PRN", "aUx", "NUL", "COM", "lpt", "CONIN$", "conout"][..]),
+        prop::sample::select(&["", "0", "9", "¹", "³", "⁴", "10", "$"][..]),
+        prop::sample::select(&["", " ", "  "][..]),
+        chars(),
+    )
+        .prop_map(|(stem, port, spaces, rest)| {
+            let rest: String = rest.into_iter().collect();
+            format!("{stem}{port}{spaces}{rest}")
+        });
+    prop_oneof![chars().prop_map(String::from_iter), device_like]
 }
 
 proptest! {

@@ -2,7 +2,7 @@
 //! framebuffer (the XWD file `-fbdir` keeps) and stops it on drop.
 //!
 //! Shared by several crates' tests through
-//! `#[path = "../../tests/support/xvfb.rs"] mod xvfb;`, so it uses only `std`
+//! `#[path = "../../src/lab/xvfb.rs"] mod xvfb;`, so it uses only `std`
 //! and `tempfile`.
 #![allow(dead_code)]
 

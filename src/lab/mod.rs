@@ -1,0 +1,291 @@
+//! A whole support lab on loopback, through the real binaries: an Xvfb
+//! display with the instrument panel, `assent-relay serve` on a fresh data
+//! directory, an allowlisted engineer identity for `assent-viewer`, and an
+//! enrolled `assent-host`. The end-to-end tests and the demo both use it;
+//! tests hand in cached keys (RSA-4096 generation is slow), the demo makes
+//! fresh ones with the programs' own `keygen` commands.
+
+pub mod process;
+pub mod xvfb;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use assent_proto::identity::Identity;
+
+pub use process::{Proc, WAIT};
+use xvfb::Xvfb;
+
+pub const ENGINEER_NAME: &str = "Erin Engineer";
+pub const ENGINEER_EMAIL: &str = "erin@support.example";
+pub const SCREEN: (u32, u32) = (800, 600);
+
+/// Where the identities come from.
+pub enum LabKeys {
+    /// Existing identities, written into place (tests).
+    Provided {
+        operator: Arc<Identity>,
+        viewer: Arc<Identity>,
+        host: Arc<Identity>,
+    },
+    /// Fresh RSA-4096 keys from `operator-keygen`, `keygen` and `enroll`.
+    Generated,
+}
+
+pub struct LabOptions {
+    /// Where `assent-relay`, `assent-viewer` and the instrument panel are.
+    pub bin_dir: PathBuf,
+    /// The `assent-host` build to run (the PHI build in its own test).
+    pub host_binary: PathBuf,
+    pub model: String,
+    pub keys: LabKeys,
+    /// Print what the relay and enrolment say, behind a prefix.
+    pub echo: bool,
+}
+
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    pub xvfb: Xvfb,
+    pub relay: Proc,
+    pub relay_addr: String,
+    pub relay_pin: String,
+    pub host_id: String,
+    pub viewer_identity: PathBuf,
+    pub host_binary: PathBuf,
+    bin_dir: PathBuf,
+}
+
+impl Lab {
+    /// Relay up, operator key in place, engineer allowlisted, host enrolled.
+    pub fn start(options: LabOptions) -> Result<Lab> {
+        let dir = tempfile::tempdir().context("creating the lab directory")?;
+        let xvfb = Xvfb::start(SCREEN.0, SCREEN.1);
+        let bin = |name: &str| options.bin_dir.join(name);
+        let relay_dir = dir.path().join("relay");
+        let viewer_dir = dir.path().join("viewer");
+        let host_dir = dir.path().join("host");
+        for d in [&relay_dir, &viewer_dir, &host_dir] {
+            std::fs::create_dir_all(d)?;
+        }
+        let viewer_identity = viewer_dir.join("viewer.key");
+        let viewer_pub = viewer_dir.join("viewer.pub.pem");
+        let operator_pub = relay_dir.join("operator.pub.pem");
+        match &options.keys {
+            LabKeys::Provided {
+                operator,
+                viewer,
+                host,
+            } => {
+                operator.save(&relay_dir.join("operator.key"))?;
+                std::fs::write(&operator_pub, operator.public().to_spki_pem())?;
+                viewer.save(&viewer_identity)?;
+                std::fs::write(&viewer_pub, viewer.public().to_spki_pem())?;
+                host.save(&host_dir.join("host.key"))?;
+            }
+            LabKeys::Generated => {
+                // The two key generations are independent: run them side by side.
+                let mut operator = Command::new(bin("assent-relay"));
+                operator
+                    .arg("--data-dir")
+                    .arg(&relay_dir)
+                    .arg("operator-keygen");
+                let mut viewer = Command::new(bin("assent-viewer"));
+                viewer.arg("--identity").arg(&viewer_identity).arg("keygen");
+                let mut operator = start(&options, "operator-keygen", &mut operator)?;
+                let mut viewer = start(&options, "viewer keygen", &mut viewer)?;
+                finish(&mut operator)?;
+                finish(&mut viewer)?;
+            }
+        }
+        let config = relay_dir.join("relay.toml");
+        std::fs::write(
+            &config,
+            "[lockout]\nbase_wait_secs = 1\nmax_wait_secs = 4\nburn_after = 20\n",
+        )?;
+
+        let mut relay = start(
+            &options,
+            "assent-relay",
+            Command::new(bin("assent-relay"))
+                .arg("--config")
+                .arg(&config)
+                .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+                .arg("--data-dir")
+                .arg(&relay_dir)
+                .env_remove("ASSENT_RELAY_DATA_KEY"),
+        )?;
+        let pin = after(&relay, "relay certificate fingerprint: ")?;
+        let relay_addr = after(&relay, "listening on ")?;
+        relay.close_stdin();
+        let mut allow = Command::new(bin("assent-relay"));
+        allow
+            .arg("--data-dir")
+            .arg(&relay_dir)
+            .args(["allowlist", "add", "--name", ENGINEER_NAME, "--email", ENGINEER_EMAIL])
+            .arg("--key")
+            .arg(&viewer_pub);
+        finish(&mut start(&options, "allowlist add", &mut allow)?)?;
+
+        let mut enroll = start(
+            &options,
+            "assent-host enroll",
+            Command::new(&options.host_binary)
+                .arg("--data-dir")
+                .arg(&host_dir)
+                .args(["enroll", "--relay", &relay_addr, "--relay-pin", &pin])
+                .arg("--operator-key")
+                .arg(&operator_pub)
+                .args(["--email", "tess@lab.example", "--name", "Tess Technician"])
+                .args(["--model", &options.model])
+                .args(["--instrument-id", "INSTR-7", "--serial", "SN-1234"]),
+        )?;
+        let host_id = after(&enroll, "enrolled: host ID ")?;
+        finish(&mut enroll)?;
+        Ok(Lab {
+            dir,
+            xvfb,
+            relay,
+            relay_addr,
+            relay_pin: pin,
+            host_id,
+            viewer_identity,
+            host_binary: options.host_binary,
+            bin_dir: options.bin_dir,
+        })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.bin_dir.join(name)
+    }
+
+    /// The demo instrument screen on the lab's display; `still` keeps every
+    /// value constant (for pixel comparisons).
+    pub fn instrument_panel(&self, still: bool) -> Result<Proc> {
+        let mut command = Command::new(self.bin("assent-instrument-panel"));
+        command.env("DISPLAY", self.xvfb.display());
+        if still {
+            command.arg("--still");
+        }
+        let panel = Proc::start("assent-instrument-panel", &mut command, None)?;
+        panel.try_wait_for("ready").map_err(|e| anyhow!(e))?;
+        Ok(panel)
+    }
+
+    /// `assent-host support` on the lab display; returns it and the password.
+    pub fn support(&self, extra: &[&str]) -> (Proc, String) {
+        self.start_support(extra, None).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    pub fn start_support(&self, extra: &[&str], echo: Option<&str>) -> Result<(Proc, String)> {
+        let mut command = Command::new(&self.host_binary);
+        command
+            .arg("--data-dir")
+            .arg(self.path("host"))
+            .args(["support", "--display", self.xvfb.display()])
+            .args(extra)
+            .env("DISPLAY", self.xvfb.display());
+        let host = Proc::start("assent-host support", &mut command, echo)?;
+        let password = after(&host, "one-time password:")?.trim().to_owned();
+        host.try_wait_for("Waiting for the engineer").map_err(|e| anyhow!(e))?;
+        Ok((host, password))
+    }
+
+    /// `assent-viewer connect --headless` with the password on stdin.
+    pub fn viewer(&self, password: &str, args: &[&str]) -> Proc {
+        self.viewer_as(&self.viewer_identity, password, args)
+    }
+
+    pub fn viewer_as(&self, identity: &Path, password: &str, args: &[&str]) -> Proc {
+        let mut all = vec!["--headless"];
+        all.extend_from_slice(args);
+        self.start_viewer(identity, password, &all, None)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// Starts `assent-viewer connect`. The first login from this device
+    /// needs the e-mailed code: it is read from the relay's outbox and typed
+    /// in, as the engineer would; then the password is typed.
+    pub fn start_viewer(
+        &self,
+        identity: &Path,
+        password: &str,
+        args: &[&str],
+        echo: Option<&str>,
+    ) -> Result<Proc> {
+        let mut command = Command::new(self.bin("assent-viewer"));
+        command
+            .arg("--identity")
+            .arg(identity)
+            .args(["connect", &self.host_id, "--relay", &self.relay_addr])
+            .args(["--relay-pin", &self.relay_pin, "--password-stdin"])
+            .args(args);
+        if args.contains(&"--headless") {
+            command.env_remove("DISPLAY");
+        }
+        let mut viewer = Proc::start("assent-viewer", &mut command, echo)?;
+        let outbox = self.path("relay").join("outbox");
+        // Either the code is asked for, or the login went straight through.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = viewer.stdout_text();
+            if text.contains("code") && text.contains("e-mail") {
+                let code = assent_relay::notifier::OutboxNotifier::read_latest_code(
+                    &outbox,
+                    ENGINEER_EMAIL,
+                )?
+                .context("no location code in the relay's outbox")?;
+                viewer.type_line(code.as_str());
+                break;
+            }
+            if text.contains("host key") || text.contains("refused") || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        viewer.type_line(password);
+        Ok(viewer)
+    }
+
+    /// `assent-relay audit list` with `filters`.
+    pub fn audit(&self, filters: &[&str]) -> Result<String> {
+        let out = Command::new(self.bin("assent-relay"))
+            .arg("--data-dir")
+            .arg(self.path("relay"))
+            .args(["audit", "list"])
+            .args(filters)
+            .env_remove("ASSENT_RELAY_DATA_KEY")
+            .output()?;
+        if !out.status.success() {
+            bail!("audit list failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+fn start(options: &LabOptions, name: &str, command: &mut Command) -> Result<Proc> {
+    let echo = options.echo.then(|| format!("[{name}] "));
+    Proc::start(name, command, echo.as_deref()).with_context(|| format!("starting {name}"))
+}
+
+/// Waits for `name` to exit successfully.
+fn finish(proc: &mut Proc) -> Result<()> {
+    let status = proc.wait_exit();
+    if !status.success() {
+        bail!("{} failed: {}", proc.name, proc.stderr_text().trim());
+    }
+    Ok(())
+}
+
+/// The rest of the first stdout line that starts with `prefix`.
+fn after(proc: &Proc, prefix: &str) -> Result<String> {
+    let line = proc.try_wait_for(prefix).map_err(|e| anyhow!(e))?;
+    let start = line.find(prefix).map_or(0, |i| i + prefix.len());
+    Ok(line[start..].trim().to_owned())
+}
