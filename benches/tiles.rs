@@ -252,9 +252,11 @@ fn level_sweep() {
         let full = sweep_case(level, [&dark, &light], 81);
         let damage = sweep_case(level, [&before, &after], 801);
         assert_eq!(full.tiles, TILES_1080P);
+        let workload = simulate_for(level, 15, PanelState::at);
         println!(
             "level {level:>2} | full change: encode {:6.2} + decode {:5.2} = {:6.2} ms ({:6.2}), {:>7} B \
-             | {} tiles ({:.1} %): encode {:5.3} + decode {:5.3} = {:5.3} ms ({:5.3}), {:>5} B",
+             | {} tiles ({:.1} %): encode {:5.3} + decode {:5.3} = {:5.3} ms ({:5.3}), {:>5} B \
+             | 15 s of the changing screen: {:.0} kbit/s at {:.1} fps, encode CPU {:.2} ms per capture",
             ms(full.encode_cpu),
             ms(full.decode_cpu),
             ms(full.encode_cpu + full.decode_cpu),
@@ -267,6 +269,9 @@ fn level_sweep() {
             ms(damage.encode_cpu + damage.decode_cpu),
             ms(damage.wall),
             damage.bytes,
+            workload.bytes as f64 * 8.0 / 15.0 / 1e3,
+            workload.captures as f64 / 15.0,
+            ms(workload.encode_cpu / workload.captures as u32),
         );
     }
 }
@@ -287,6 +292,7 @@ struct Minute {
 impl Minute {
     fn report(&self, name: &str) {
         let kbit = |bytes: u64| bytes as f64 * 8.0 / 60.0 / 1e3;
+        assert_eq!(self.bytes_per_second.len(), 60, "reports are for a minute");
         let mut encode = self.encode_wall.clone();
         encode.sort();
         let captures = self.captures as u32;
@@ -321,11 +327,19 @@ impl Minute {
 }
 
 /// Streams 60 s of `state_at(t)` through encoder, pacer and viewer.
-fn simulate(mut state_at: impl FnMut(Duration) -> PanelState) -> Minute {
-    let mut pipeline = Pipeline::new(DEFAULT_ZSTD_LEVEL);
+fn simulate(state_at: impl FnMut(Duration) -> PanelState) -> Minute {
+    simulate_for(DEFAULT_ZSTD_LEVEL, 60, state_at)
+}
+
+fn simulate_for(
+    level: i32,
+    seconds: u64,
+    mut state_at: impl FnMut(Duration) -> PanelState,
+) -> Minute {
+    let mut pipeline = Pipeline::new(level);
     let mut pacer = FramePacer::new(PacingSettings::default());
     let mut minute = Minute {
-        bytes_per_second: vec![0; 60],
+        bytes_per_second: vec![0; seconds as usize],
         ..Minute::default()
     };
     let start = Instant::now();
@@ -334,7 +348,7 @@ fn simulate(mut state_at: impl FnMut(Duration) -> PanelState) -> Minute {
     loop {
         let captured_at = pacer.next_capture_at(now);
         let t = captured_at - start;
-        if t >= Duration::from_secs(60) {
+        if t >= Duration::from_secs(seconds) {
             break;
         }
         screen = Screen::render(&state_at(t), Theme::Dark);

@@ -20,7 +20,13 @@ fn phi_host() -> PathBuf {
             let target = root.join("target").join("phi");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "assent-host", "--no-default-features"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "assent-host",
+                    "--no-default-features",
+                ])
                 .arg("--target-dir")
                 .arg(&target)
                 .status()
@@ -38,7 +44,11 @@ fn symbols_mentioning(binary: &std::path::Path, needle: &str) -> Vec<String> {
         .arg(binary)
         .output()
         .expect("nm (binutils) is installed by scripts/test.sh");
-    assert!(out.status.success(), "nm failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "nm failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains(needle))
@@ -50,9 +60,16 @@ fn symbols_mentioning(binary: &std::path::Path, needle: &str) -> Vec<String> {
 fn the_phi_host_binary_has_no_file_transfer_symbols() {
     // The check can see them: the full build has plenty.
     let full = symbols_mentioning(&binary("assent-host"), "file_transfer");
-    assert!(!full.is_empty(), "nm found no file_transfer symbols in the full build");
+    assert!(
+        !full.is_empty(),
+        "nm found no file_transfer symbols in the full build"
+    );
     let phi = symbols_mentioning(&phi_host(), "file_transfer");
-    assert!(phi.is_empty(), "the PHI build contains file-transfer code:\n{}", phi.join("\n"));
+    assert!(
+        phi.is_empty(),
+        "the PHI build contains file-transfer code:\n{}",
+        phi.join("\n")
+    );
     let exchange = symbols_mentioning(&phi_host(), "file_exchange");
     assert!(exchange.is_empty(), "{}", exchange.join("\n"));
 }
@@ -66,7 +83,10 @@ fn a_phi_host_refuses_file_transfer_with_a_clear_reason() {
     let _ = viewer.wait_exit();
     host.type_line("q");
     let _ = host.wait_exit();
-    assert!(!host.stdout_text().contains("asks for FILE TRANSFER"), "the technician was never asked");
+    assert!(
+        !host.stdout_text().contains("asks for FILE TRANSFER"),
+        "the technician was never asked"
+    );
 }
 
 #[test]
@@ -77,10 +97,23 @@ fn enrolling_a_phi_model_with_a_full_build_needs_explicit_approval() {
         let mut child = Command::new(binary("assent-host"))
             .arg("--data-dir")
             .arg(&data)
-            .args(["enroll", "--relay", &lab.relay_addr, "--relay-pin", &lab.relay_pin])
+            .args([
+                "enroll",
+                "--relay",
+                &lab.relay_addr,
+                "--relay-pin",
+                &lab.relay_pin,
+            ])
             .arg("--operator-key")
             .arg(lab.path("relay").join("operator.pub.pem"))
-            .args(["--email", "t@lab.example", "--name", "Tess", "--model", "Navios EX"])
+            .args([
+                "--email",
+                "t@lab.example",
+                "--name",
+                "Tess",
+                "--model",
+                "Navios EX",
+            ])
             .args(["--instrument-id", "N-1", "--serial", "S-1"])
             .args(extra)
             .stdin(std::process::Stdio::piped())
@@ -93,18 +126,30 @@ fn enrolling_a_phi_model_with_a_full_build_needs_explicit_approval() {
         child.wait_with_output().unwrap()
     };
     std::fs::create_dir_all(&data).unwrap();
-    assent_proto::test_keys::other().save(&data.join("host.key")).unwrap();
+    assent_proto::test_keys::other()
+        .save(&data.join("host.key"))
+        .unwrap();
 
     let refused = enroll(&[], "");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--approve-file-transfer"));
     let not_confirmed = enroll(&["--approve-file-transfer"], "no\n");
     assert!(!not_confirmed.status.success());
-    assert!(!data.join("host.toml").exists(), "nothing enrolled without the second yes");
+    assert!(
+        !data.join("host.toml").exists(),
+        "nothing enrolled without the second yes"
+    );
     let approved = enroll(&["--approve-file-transfer"], "approve\n");
-    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
     let audit = lab
         .audit(&["--kind", "file_transfer_capability_approved"])
         .unwrap();
-    assert!(audit.contains("file_transfer_capability_approved"), "{audit}");
+    assert!(
+        audit.contains("file_transfer_capability_approved"),
+        "{audit}"
+    );
 }

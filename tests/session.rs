@@ -65,7 +65,10 @@ fn viewer_screenshot_equals_the_host_display_pixel_for_pixel() {
             differing += 1;
         }
     }
-    assert_eq!(differing, 0, "pixels differ between the viewer and the host display");
+    assert_eq!(
+        differing, 0,
+        "pixels differ between the viewer and the host display"
+    );
     host.wait_for("Session ended");
 }
 
@@ -77,7 +80,8 @@ fn input_before_control_consent_never_reaches_the_instrument_and_is_audited() {
     let (mut host, password) = lab.support(&[]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mut rogue = rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
+        let mut rogue =
+            rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
         // Before any grant: pointer over the panel and keys typed.
         rogue
             .input
@@ -110,7 +114,11 @@ fn input_before_control_consent_never_reaches_the_instrument_and_is_audited() {
         .into_iter()
         .filter(|l| l.starts_with("key "))
         .collect();
-    assert_eq!(typed, ["key 111 o", "key 107 k"], "only input after the grant arrives");
+    assert_eq!(
+        typed,
+        ["key 111 o", "key 107 k"],
+        "only input after the grant arrives"
+    );
     let audit = audit_list(&lab, "input_dropped");
     assert!(audit.contains("input_dropped"), "no audit record:\n{audit}");
     let consent = audit_list(&lab, "consent_decision");
@@ -125,24 +133,41 @@ fn refused_or_unanswered_screen_consent_sends_no_frame() {
 
     // The technician says no.
     let (mut host, password) = lab.support(&[]);
-    let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "3", "--stats"]);
+    let mut viewer = lab.viewer(
+        &password,
+        &["--request", "screen", "--duration", "3", "--stats"],
+    );
     host.wait_for("asks for SCREEN VIEW");
     host.type_line("n");
     viewer.wait_for("refused: screen view");
     assert!(!viewer.wait_exit().success());
-    assert!(!viewer.stdout_text().contains("frame "), "{}", viewer.stdout_text());
+    assert!(
+        !viewer.stdout_text().contains("frame "),
+        "{}",
+        viewer.stdout_text()
+    );
     host.wait_for("Session ended");
     drop(host);
 
     // Nobody answers: the prompt times out as a refusal.
     let (host, password) = lab.support(&["--consent-timeout", "2"]);
-    let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "6", "--stats"]);
+    let mut viewer = lab.viewer(
+        &password,
+        &["--request", "screen", "--duration", "6", "--stats"],
+    );
     host.wait_for("asks for SCREEN VIEW");
     viewer.wait_for("timed out: screen view");
     assert!(!viewer.wait_exit().success());
-    assert!(!viewer.stdout_text().contains("frame "), "{}", viewer.stdout_text());
+    assert!(
+        !viewer.stdout_text().contains("frame "),
+        "{}",
+        viewer.stdout_text()
+    );
     let audit = audit_list(&lab, "consent_decision");
-    assert!(audit.contains("Refused") || audit.contains("refused"), "{audit}");
+    assert!(
+        audit.contains("Refused") || audit.contains("refused"),
+        "{audit}"
+    );
 }
 
 #[test]
@@ -159,12 +184,22 @@ fn revoking_screen_view_stops_frames_at_once() {
     let (revoked_at, _) = viewer.wait_for_from(0, "revoked: screen view");
     let _ = viewer.wait_exit();
     let lines = viewer.lines();
-    let before = lines[..revoked_at].iter().filter(|l| l.starts_with("frame ")).count();
-    let after = lines[revoked_at..].iter().filter(|l| l.starts_with("frame ")).count();
+    let before = lines[..revoked_at]
+        .iter()
+        .filter(|l| l.starts_with("frame "))
+        .count();
+    let after = lines[revoked_at..]
+        .iter()
+        .filter(|l| l.starts_with("frame "))
+        .count();
     assert!(before >= 3);
     // The panel changes twice a second for the ~5 s left: without the
     // revocation about ten more frames would arrive. One may be in flight.
-    assert!(after <= 1, "{after} frames after revocation:\n{}", lines.join("\n"));
+    assert!(
+        after <= 1,
+        "{after} frames after revocation:\n{}",
+        lines.join("\n")
+    );
 }
 
 #[test]
@@ -187,11 +222,22 @@ fn wrong_passwords_double_the_lockout_then_burn_the_password() {
         assert!(said.contains("wrong password"), "attempt {attempt}: {said}");
         host.wait_for(expected);
     }
-    assert!(!host.wait_exit().success(), "a burned password ends the request");
-    assert!(host.stderr_text().contains("burned"), "{}", host.stderr_text());
+    assert!(
+        !host.wait_exit().success(),
+        "a burned password ends the request"
+    );
+    assert!(
+        host.stderr_text().contains("burned"),
+        "{}",
+        host.stderr_text()
+    );
     assert!(!host.stdout_text().contains("Connected:"), "nobody got in");
     let failures = audit_list(&lab, "authentication_failed");
-    assert_eq!(failures.matches("authentication_failed").count(), 3, "{failures}");
+    assert_eq!(
+        failures.matches("authentication_failed").count(),
+        3,
+        "{failures}"
+    );
 }
 
 fn wrong_password(right: &str) -> String {
@@ -208,13 +254,23 @@ fn an_engineer_not_on_the_allowlist_is_refused_before_the_host_hears_of_it() {
     let (host, password) = lab.support(&[]);
     let stranger = lab.path("stranger.key");
     assent_proto::test_keys::other().save(&stranger).unwrap();
-    let mut viewer = lab.viewer_as(&stranger, &password, &["--request", "screen", "--duration", "5"]);
+    let mut viewer = lab.viewer_as(
+        &stranger,
+        &password,
+        &["--request", "screen", "--duration", "5"],
+    );
     assert!(!viewer.wait_exit().success());
     let said = format!("{}{}", viewer.stdout_text(), viewer.stderr_text());
-    assert!(said.contains("allowlist") || said.contains("not allowed"), "{said}");
+    assert!(
+        said.contains("allowlist") || said.contains("not allowed"),
+        "{said}"
+    );
     std::thread::sleep(Duration::from_millis(500));
     let host_saw = host.stdout_text();
-    assert!(!host_saw.contains("attempt") && !host_saw.contains("Connected"), "{host_saw}");
+    assert!(
+        !host_saw.contains("attempt") && !host_saw.contains("Connected"),
+        "{host_saw}"
+    );
     // Refused at login, before any host is named: a relay-wide record.
     let refused = audit_records(&lab, &["--kind", "connection_request"]);
     assert!(refused.contains("connection_request"), "{refused}");
@@ -238,7 +294,11 @@ fn the_host_opens_no_listening_socket() {
     assert!(runtime.block_on(support::sockets::quic_handshake_answered(relay_port)));
     for socket in sockets.iter().filter(|s| s.udp) {
         let answered = runtime.block_on(support::sockets::quic_handshake_answered(socket.port));
-        assert!(!answered, "the host accepted a QUIC connection on UDP {}", socket.port);
+        assert!(
+            !answered,
+            "the host accepted a QUIC connection on UDP {}",
+            socket.port
+        );
     }
 }
 
@@ -256,11 +316,46 @@ fn killing_the_relay_mid_session_ends_both_sides_clearly() {
     let viewer_status = viewer.wait_exit();
     host.wait_for("Session ended");
     let _ = host.wait_exit();
-    assert!(!viewer_status.success(), "losing the relay is not a normal end");
+    assert!(
+        !viewer_status.success(),
+        "losing the relay is not a normal end"
+    );
     let viewer_said = format!("{}{}", viewer.stdout_text(), viewer.stderr_text());
     assert!(
         viewer_said.contains("relay") || viewer_said.contains("connection"),
         "{viewer_said}"
     );
-    assert!(host.stdout_text().contains("relay connection was lost"), "{}", host.stdout_text());
+    assert!(
+        host.stdout_text().contains("relay connection was lost"),
+        "{}",
+        host.stdout_text()
+    );
+}
+
+#[test]
+fn the_engineer_types_and_clicks_on_the_instrument_once_control_is_granted() {
+    let _one = one_at_a_time();
+    let lab = support::lab("DxH 900");
+    let panel = lab.instrument_panel(true).unwrap();
+    let (mut host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(
+        &password,
+        &[
+            "--request",
+            "screen,control",
+            "--click",
+            "400,300",
+            "--type",
+            "ok",
+        ],
+    );
+    host.wait_for("asks for SCREEN VIEW");
+    host.type_line("y");
+    host.wait_for("asks for REMOTE CONTROL");
+    host.type_line("y");
+    viewer.wait_for("typed");
+    panel.wait_for("click 1 400 300");
+    panel.wait_for("key 111 o");
+    panel.wait_for("key 107 k");
+    assert!(viewer.wait_exit().success(), "{}", viewer.stderr_text());
 }

@@ -71,7 +71,7 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
             files.config_path().display()
         );
     }
-    let file_transfer = file_transfer_install(&args)?;
+    let file_transfer = install_declaration(&args)?;
     let operator = read_public_key(&args.operator_key)?;
     std::fs::create_dir_all(&files.dir)
         .with_context(|| format!("creating {}", files.dir.display()))?;
@@ -119,7 +119,10 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
             .receive_dir
             .unwrap_or_else(|| files.dir.join("received"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Some(dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?)
+        Some(
+            dir.canonicalize()
+                .with_context(|| format!("resolving {}", dir.display()))?,
+        )
     } else {
         None
     };
@@ -137,7 +140,7 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
 }
 
 /// R11: what this build and this model say about file transfer.
-fn file_transfer_install(args: &EnrollArgs) -> Result<FileTransferInstall> {
+fn install_declaration(args: &EnrollArgs) -> Result<FileTransferInstall> {
     if !cfg!(feature = "file-transfer") {
         return Ok(FileTransferInstall::CompiledOut);
     }

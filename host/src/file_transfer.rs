@@ -72,7 +72,13 @@ impl FilesHandle {
             limits: self.limits,
             receives: TransferDirection::ToHost,
         };
-        tokio::spawn(run_exchange(send, recv, config, request_queue, exchange_events));
+        tokio::spawn(run_exchange(
+            send,
+            recv,
+            config,
+            request_queue,
+            exchange_events,
+        ));
         tokio::spawn(follow(
             exchange_queue,
             requests.clone(),

@@ -125,6 +125,12 @@ impl SealedSend {
     pub fn finish(&mut self) {
         let _ = self.framed.finish();
     }
+
+    /// Finishes the stream and waits (at most `limit`) until the peer has
+    /// everything, so closing the connection next cannot cut it short.
+    pub async fn finish_and_wait(&mut self, limit: std::time::Duration) {
+        self.framed.finish_and_wait(limit).await;
+    }
 }
 
 /// Receives sealed records of one channel and decodes their messages.

@@ -58,9 +58,16 @@ pub struct CompletedTransfer {
 pub enum ExchangeEvent {
     /// The peer offers a file; answer with [`ExchangeRequest::Answer`].
     Offered(FileOffer),
-    Progress { name: String, done: u64, size: u64 },
+    Progress {
+        name: String,
+        done: u64,
+        size: u64,
+    },
     Completed(CompletedTransfer),
-    Failed { name: String, error: String },
+    Failed {
+        name: String,
+        error: String,
+    },
 }
 
 pub struct ExchangeConfig {
@@ -174,16 +181,21 @@ impl Exchange {
                     i.pending.is_some() && i.transfer.transfer_id() == chunk.transfer_id
                 }) else {
                     return send
-                        .send(&abort(chunk.transfer_id, "no such transfer is being received").into())
+                        .send(
+                            &abort(chunk.transfer_id, "no such transfer is being received").into(),
+                        )
                         .await
                         .map(drop);
                 };
-                let written = incoming.transfer.accept_chunk(&chunk).map_err(|e| e.to_string()).and_then(|()| {
-                    incoming
-                        .pending
-                        .as_mut()
-                        .map_or(Ok(()), |p| p.write_chunk(&chunk.data).map_err(|e| e.to_string()))
-                });
+                let written = incoming
+                    .transfer
+                    .accept_chunk(&chunk)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        incoming.pending.as_mut().map_or(Ok(()), |p| {
+                            p.write_chunk(&chunk.data).map_err(|e| e.to_string())
+                        })
+                    });
                 match written {
                     Ok(()) => {
                         let done = incoming.transfer.received();
@@ -202,14 +214,15 @@ impl Exchange {
                 }
             }
             SessionMessage::FileComplete(complete) => {
-                let Some(incoming) = self
-                    .incoming
-                    .take_if(|i| i.pending.is_some() && i.transfer.transfer_id() == complete.transfer_id)
-                else {
+                let Some(incoming) = self.incoming.take_if(|i| {
+                    i.pending.is_some() && i.transfer.transfer_id() == complete.transfer_id
+                }) else {
                     return Ok(());
                 };
                 let name = incoming.transfer.name().to_string();
-                let Some(pending) = incoming.pending else { return Ok(()) };
+                let Some(pending) = incoming.pending else {
+                    return Ok(());
+                };
                 let result = incoming
                     .transfer
                     .finish()
@@ -246,7 +259,8 @@ impl Exchange {
                 {
                     // Dropping the pending file deletes what was received.
                     let name = incoming.transfer.name().to_string();
-                    self.failed(&name, format!("the peer aborted: {}", aborted.reason)).await;
+                    self.failed(&name, format!("the peer aborted: {}", aborted.reason))
+                        .await;
                 }
                 let ours = match &self.outgoing {
                     Some(Outgoing::Offered(o, _)) => o.transfer_id() == aborted.transfer_id,
@@ -256,7 +270,8 @@ impl Exchange {
                 if ours {
                     let name = self.outgoing_name();
                     self.outgoing = None;
-                    self.failed(&name, format!("the peer aborted: {}", aborted.reason)).await;
+                    self.failed(&name, format!("the peer aborted: {}", aborted.reason))
+                        .await;
                 }
                 Ok(())
             }
@@ -267,7 +282,11 @@ impl Exchange {
         }
     }
 
-    async fn on_offer(&mut self, offer: FileOffer, send: &mut SealedSend) -> Result<(), ChannelError> {
+    async fn on_offer(
+        &mut self,
+        offer: FileOffer,
+        send: &mut SealedSend,
+    ) -> Result<(), ChannelError> {
         let refusal = if self.incoming.is_some() {
             Some("one file at a time: wait for the current transfer to finish".to_owned())
         } else if self.config.receive_dir.is_none() {
@@ -291,7 +310,8 @@ impl Exchange {
                 self.event(ExchangeEvent::Offered(offer)).await;
             }
             Err(reason) => {
-                send.send(&refuse_offer(offer.transfer_id, &reason).into()).await?;
+                send.send(&refuse_offer(offer.transfer_id, &reason).into())
+                    .await?;
                 self.failed(offer.name.as_str(), reason).await;
             }
         }
@@ -307,7 +327,8 @@ impl Exchange {
             ExchangeRequest::Send { path, direction } => {
                 let name = path.display().to_string();
                 if self.outgoing.is_some() {
-                    self.failed(&name, "one file at a time: wait for the current transfer").await;
+                    self.failed(&name, "one file at a time: wait for the current transfer")
+                        .await;
                     return Ok(());
                 }
                 let opened = tokio::task::spawn_blocking(move || SourceFile::open(&path)).await;
@@ -341,7 +362,9 @@ impl Exchange {
                 };
                 let name = incoming.transfer.name().clone();
                 let begun = match (&self.config.receive_dir, accept) {
-                    (Some(dir), true) => dir.begin(&name, Overwrite::Refuse).map_err(|e| e.to_string()),
+                    (Some(dir), true) => dir
+                        .begin(&name, Overwrite::Refuse)
+                        .map_err(|e| e.to_string()),
                     (None, true) => Err("this side does not accept files".to_owned()),
                     (_, false) => Err(reason),
                 };
@@ -354,7 +377,8 @@ impl Exchange {
                         });
                     }
                     Err(reason) => {
-                        send.send(&refuse_offer(transfer_id, &reason).into()).await?;
+                        send.send(&refuse_offer(transfer_id, &reason).into())
+                            .await?;
                         self.failed(name.as_str(), reason).await;
                     }
                 }
@@ -365,14 +389,16 @@ impl Exchange {
     }
 
     async fn send_next_chunk(&mut self, send: &mut SealedSend) -> Result<(), ChannelError> {
-        let Some(Outgoing::Sending(mut transfer, mut source, direction)) = self.outgoing.take() else {
+        let Some(Outgoing::Sending(mut transfer, mut source, direction)) = self.outgoing.take()
+        else {
             return Ok(());
         };
         let name = transfer.name().to_string();
         let chunk = match source.read_chunk() {
             Ok(chunk) => chunk,
             Err(e) => {
-                send.send(&abort(transfer.transfer_id(), &e.to_string()).into()).await?;
+                send.send(&abort(transfer.transfer_id(), &e.to_string()).into())
+                    .await?;
                 self.failed(&name, e).await;
                 return Ok(());
             }
@@ -384,12 +410,14 @@ impl Exchange {
                     self.outgoing = Some(Outgoing::Sending(transfer, source, direction));
                 }
                 Err(e) => {
-                    send.send(&abort(transfer.transfer_id(), &e.to_string()).into()).await?;
+                    send.send(&abort(transfer.transfer_id(), &e.to_string()).into())
+                        .await?;
                     self.failed(&name, e).await;
                 }
             },
             None => {
-                let (size, sha256, id) = (transfer.size(), *source.sha256(), transfer.transfer_id());
+                let (size, sha256, id) =
+                    (transfer.size(), *source.sha256(), transfer.transfer_id());
                 match transfer.complete() {
                     Ok(complete) => {
                         send.send(&complete.into()).await?;
@@ -412,10 +440,15 @@ impl Exchange {
         Ok(())
     }
 
-    async fn abort_incoming(&mut self, send: &mut SealedSend, reason: &str) -> Result<(), ChannelError> {
+    async fn abort_incoming(
+        &mut self,
+        send: &mut SealedSend,
+        reason: &str,
+    ) -> Result<(), ChannelError> {
         if let Some(incoming) = self.incoming.take() {
-            send.send(&abort(incoming.transfer.transfer_id(), reason).into()).await?;
-            self.failed(&incoming.transfer.name().to_string(), reason).await;
+            send.send(&abort(incoming.transfer.transfer_id(), reason).into())
+                .await?;
+            self.failed(incoming.transfer.name().as_str(), reason).await;
         }
         Ok(())
     }
@@ -440,7 +473,7 @@ impl Exchange {
     /// received data is deleted as the pending file drops).
     async fn fail_all(&mut self, reason: &str) {
         if let Some(incoming) = self.incoming.take() {
-            self.failed(&incoming.transfer.name().to_string(), reason).await;
+            self.failed(incoming.transfer.name().as_str(), reason).await;
         }
         if self.outgoing.is_some() {
             let name = self.outgoing_name();

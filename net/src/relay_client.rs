@@ -34,10 +34,7 @@ pub enum RelayClientError {
     #[error("the relay refused: {}{}", .0.message, retry_hint(.0.retry_after_secs))]
     Refused(RelayError),
     #[error("the relay answered {got} where {expected} was expected")]
-    Unexpected {
-        expected: &'static str,
-        got: String,
-    },
+    Unexpected { expected: &'static str, got: String },
     #[error("the relay closed the signalling stream")]
     Closed,
 }
@@ -93,7 +90,10 @@ impl RelayClient {
     }
 
     /// Sends any signalling message (the dispatch enum, not a concrete type).
-    pub async fn send_message(&mut self, message: &SignallingMessage) -> Result<(), RelayClientError> {
+    pub async fn send_message(
+        &mut self,
+        message: &SignallingMessage,
+    ) -> Result<(), RelayClientError> {
         let frame = message.to_frame().map_err(NetError::Encode)?;
         Ok(self.send.send_raw(&frame).await?)
     }

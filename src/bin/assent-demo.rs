@@ -102,7 +102,10 @@ fn run(options: &Options) -> Result<()> {
         lab.relay_addr, lab.relay_pin, lab.host_id
     );
     let _panel = lab.instrument_panel(false)?;
-    println!("== instrument screen running on Xvfb display {}", lab.xvfb.display());
+    println!(
+        "== instrument screen running on Xvfb display {}",
+        lab.xvfb.display()
+    );
 
     let (host, password) = lab.start_support(&["--consent-timeout", "60"], Some("[host] "))?;
     let host = Arc::new(Mutex::new(host));
@@ -115,7 +118,14 @@ fn run(options: &Options) -> Result<()> {
     let mut args = vec!["--request", "screen,control"];
     if options.headless {
         // The engineer types into the instrument once control is granted.
-        args.extend(["--headless", "--duration", &seconds, "--stats", "--screenshot", &shot]);
+        args.extend([
+            "--headless",
+            "--duration",
+            &seconds,
+            "--stats",
+            "--screenshot",
+            &shot,
+        ]);
         args.extend(["--type", "hello from support\n"]);
     } else {
         println!("== the viewer window opens; close it to end the session");
@@ -123,20 +133,30 @@ fn run(options: &Options) -> Result<()> {
     println!("== the engineer connects with the one-time password {password}");
     let mut viewer = lab.start_viewer(&lab.viewer_identity, &password, &args, Some("[viewer] "))?;
     // Headless runs end by themselves; a window stays until it is closed.
-    let limit = if options.headless { options.seconds + 120 } else { 24 * 3600 };
+    let limit = if options.headless {
+        options.seconds + 120
+    } else {
+        24 * 3600
+    };
     let status = viewer.wait_exit_within(Duration::from_secs(limit));
     if let Ok(mut host) = host.lock() {
         host.type_line("q");
         let _ = host.wait_exit_within(Duration::from_secs(10));
     }
     if options.headless && screenshot.exists() {
-        println!("== screenshot of the instrument as the engineer saw it: {}", screenshot.display());
+        println!(
+            "== screenshot of the instrument as the engineer saw it: {}",
+            screenshot.display()
+        );
     }
     println!("== the relay's audit trail for host {}:", lab.host_id);
     print!("{}", lab.audit(&["--host", &lab.host_id])?);
     match status {
         Some(status) if status.success() => Ok(()),
-        Some(_) => anyhow::bail!("the viewer reported a problem: {}", viewer.stderr_text().trim()),
+        Some(_) => anyhow::bail!(
+            "the viewer reported a problem: {}",
+            viewer.stderr_text().trim()
+        ),
         None => anyhow::bail!("the viewer did not finish"),
     }
 }
@@ -150,7 +170,11 @@ fn answer_prompts(host: Arc<Mutex<Proc>>, yes: bool) {
             loop {
                 std::thread::sleep(Duration::from_millis(100));
                 let Ok(mut host) = host.lock() else { return };
-                let prompts = host.lines().iter().filter(|l| l.starts_with(">>> ")).count();
+                let prompts = host
+                    .lines()
+                    .iter()
+                    .filter(|l| l.starts_with(">>> "))
+                    .count();
                 while answered < prompts {
                     println!("[demo] answering yes for the technician");
                     host.type_line("y");

@@ -112,7 +112,13 @@ impl Lab {
             Command::new(bin("assent-relay"))
                 .arg("--config")
                 .arg(&config)
-                .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+                .args([
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--metrics-listen",
+                    "127.0.0.1:0",
+                ])
                 .arg("--data-dir")
                 .arg(&relay_dir)
                 .env_remove("ASSENT_RELAY_DATA_KEY"),
@@ -124,7 +130,14 @@ impl Lab {
         allow
             .arg("--data-dir")
             .arg(&relay_dir)
-            .args(["allowlist", "add", "--name", ENGINEER_NAME, "--email", ENGINEER_EMAIL])
+            .args([
+                "allowlist",
+                "add",
+                "--name",
+                ENGINEER_NAME,
+                "--email",
+                ENGINEER_EMAIL,
+            ])
             .arg("--key")
             .arg(&viewer_pub);
         finish(&mut start(&options, "allowlist add", &mut allow)?)?;
@@ -180,7 +193,8 @@ impl Lab {
 
     /// `assent-host support` on the lab display; returns it and the password.
     pub fn support(&self, extra: &[&str]) -> (Proc, String) {
-        self.start_support(extra, None).unwrap_or_else(|e| panic!("{e:#}"))
+        self.start_support(extra, None)
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     pub fn start_support(&self, extra: &[&str], echo: Option<&str>) -> Result<(Proc, String)> {
@@ -193,7 +207,8 @@ impl Lab {
             .env("DISPLAY", self.xvfb.display());
         let host = Proc::start("assent-host support", &mut command, echo)?;
         let password = after(&host, "one-time password:")?.trim().to_owned();
-        host.try_wait_for("Waiting for the engineer").map_err(|e| anyhow!(e))?;
+        host.try_wait_for("Waiting for the engineer")
+            .map_err(|e| anyhow!(e))?;
         Ok((host, password))
     }
 
@@ -263,7 +278,10 @@ impl Lab {
             .env_remove("ASSENT_RELAY_DATA_KEY")
             .output()?;
         if !out.status.success() {
-            bail!("audit list failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "audit list failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

@@ -128,7 +128,11 @@ impl Proc {
     }
 
     pub fn lines(&self) -> Vec<String> {
-        self.lines.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.lines
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn stdout_text(&self) -> String {
@@ -136,7 +140,10 @@ impl Proc {
     }
 
     pub fn stderr_text(&self) -> String {
-        self.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.stderr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Waits for the process to exit (bounded) and returns its status.
@@ -178,4 +185,3 @@ impl Drop for Proc {
         self.kill();
     }
 }
-

@@ -63,7 +63,10 @@ pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> Rogu
             .await
             .unwrap();
     }
-    assert!(matches!(answer, SignallingMessage::LoginAccepted(_)), "{answer:?}");
+    assert!(
+        matches!(answer, SignallingMessage::LoginAccepted(_)),
+        "{answer:?}"
+    );
     let paired = match client
         .request(&ConnectRequest {
             host_id: Text::new(&lab.host_id).unwrap(),
@@ -76,10 +79,13 @@ pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> Rogu
     };
     let password = OneTimePassword::parse(password).unwrap();
     let connection = client.connection.clone();
-    let (mut send, mut recv) =
-        open_channel(&connection, paired.session_id, channel_kind(Channel::Control))
-            .await
-            .unwrap();
+    let (mut send, mut recv) = open_channel(
+        &connection,
+        paired.session_id,
+        channel_kind(Channel::Control),
+    )
+    .await
+    .unwrap();
     let (expect_hello, hello) = viewer::start(
         ViewerConfig {
             identity,

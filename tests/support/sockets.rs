@@ -23,7 +23,12 @@ pub fn of_process(pid: u32) -> Vec<Socket> {
         })
         .collect();
     let mut sockets = Vec::new();
-    for (table, udp) in [("tcp", false), ("tcp6", false), ("udp", true), ("udp6", true)] {
+    for (table, udp) in [
+        ("tcp", false),
+        ("tcp6", false),
+        ("udp", true),
+        ("udp6", true),
+    ] {
         let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
             continue;
         };
@@ -51,8 +56,14 @@ pub async fn quic_handshake_answered(port: u16) -> bool {
     let pin: assent_net::CertFingerprint = "00".repeat(32).parse().unwrap();
     let config = assent_net::client_config(assent_net::RelayTrust::Pinned(pin)).unwrap();
     let relay = format!("127.0.0.1:{port}").parse().unwrap();
-    match assent_net::connect_within(&endpoint, relay, "localhost", config, Duration::from_secs(3))
-        .await
+    match assent_net::connect_within(
+        &endpoint,
+        relay,
+        "localhost",
+        config,
+        Duration::from_secs(3),
+    )
+    .await
     {
         Err(assent_net::NetError::ConnectTimeout { .. }) => false,
         _ => true,
