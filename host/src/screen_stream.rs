@@ -155,7 +155,8 @@ fn capture_loop(
             Err(e) => debug!(error = %e, "cursor unavailable"),
         }
         let bytes: usize = messages.iter().map(approximate_len).sum();
-        pacer.on_frame_sent(bytes, Instant::now());
+        // The capture instant, so encode time does not count against the rate.
+        pacer.on_frame_sent(bytes, now);
         if messages.is_empty() {
             continue;
         }

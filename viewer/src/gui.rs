@@ -1,6 +1,7 @@
 //! The session shown in the viewer window ([`crate::window`]): frames,
-//! cursor, grants and status lines go to the window; what the engineer does
-//! there comes back as [`UserAction`]s through the session's action channel.
+//! cursor, grants, status lines and file transfers go to the window; what
+//! the engineer does there comes back as [`UserAction`]s through the
+//! session's action channel.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -65,6 +66,7 @@ impl Frontend for WindowFrontend {
             SessionEvent::Status(line) | SessionEvent::RequestFailed(_, line) => {
                 self.show(WindowCommand::Status(line.to_owned()))
             }
+            SessionEvent::File(report) => self.show(WindowCommand::Status(report.line())),
             SessionEvent::ScreenSize { .. } => ControlFlow::Continue(()),
         }
     }

@@ -1,6 +1,7 @@
 //! `connect --headless`: the session without a window, for scripts and
-//! tests. It writes screenshots, counts frames, measures the stream, and
-//! types or clicks once remote control is granted (never before: R10).
+//! tests. It writes screenshots, counts frames, measures the stream, types
+//! or clicks once remote control is granted (never before: R10), and waits
+//! for files to be sent or received ([`FileGoals`]).
 //!
 //! Everything it reports is one stable line on stdout (see `--help`).
 
@@ -16,6 +17,7 @@ use assent_proto::messages::session::SessionMessage;
 use assent_proto::screen_codec::Framebuffer;
 
 use crate::atomic_file::{write_atomically, Readable};
+use crate::files::{FileGoals, FilesPlan};
 use crate::session::{Frontend, SessionEnd, SessionEvent};
 use crate::stats::ScreenStats;
 use crate::window::keysym::char_keysym;
@@ -35,6 +37,10 @@ pub struct HeadlessOptions {
     pub type_text: Option<String>,
     pub click: Option<Click>,
     pub wait_for_grant: Option<Capability>,
+    /// Files to send to the host once file transfer is granted.
+    pub send: Vec<PathBuf>,
+    /// End only after this many files from the host were received.
+    pub receive: Option<u64>,
 }
 
 impl HeadlessOptions {
@@ -47,6 +53,9 @@ impl HeadlessOptions {
         }
         if self.type_text.is_some() || self.click.is_some() {
             needed.push(Capability::RemoteControl);
+        }
+        if !self.send.is_empty() || self.receive.is_some() {
+            needed.push(Capability::FileTransfer);
         }
         if let Some(capability) = self.wait_for_grant {
             if !needed.contains(&capability) {
@@ -61,6 +70,16 @@ impl HeadlessOptions {
             || self.type_text.is_some()
             || self.click.is_some()
             || self.wait_for_grant.is_some()
+            || !self.send.is_empty()
+            || self.receive.is_some()
+    }
+
+    /// What the session does with files for this run.
+    pub fn files_plan(&self, download_dir: PathBuf) -> FilesPlan {
+        FilesPlan {
+            download_dir,
+            send: self.send.clone(),
+        }
     }
 }
 
@@ -186,6 +205,7 @@ pub struct Headless {
     screenshot_taken: bool,
     input_sent_at: Option<Instant>,
     grant_seen: bool,
+    files: FileGoals,
 }
 
 impl Headless {
@@ -193,6 +213,7 @@ impl Headless {
     pub fn new(options: HeadlessOptions, requested: &[Capability], now: Instant) -> Self {
         Self {
             requested: requested.to_vec(),
+            files: FileGoals::new(options.send.len(), options.receive),
             options,
             started: now,
             frames: 0,
@@ -217,7 +238,13 @@ impl Headless {
     fn check_done(&self, now: Instant) -> ControlFlow<SessionEnd> {
         let frames_done = self.options.frames.is_none_or(|n| self.frames >= n);
         let grant_done = self.options.wait_for_grant.is_none() || self.grant_seen;
-        if self.options.has_goal() && frames_done && grant_done && self.input_done(now) {
+        let files_done = self.files.done(now);
+        if self.options.has_goal()
+            && frames_done
+            && grant_done
+            && self.input_done(now)
+            && files_done
+        {
             return ControlFlow::Break(SessionEnd::Done("everything asked for is done".into()));
         }
         ControlFlow::Continue(())
@@ -235,6 +262,7 @@ impl Headless {
         if self.wants_input() && self.input_sent_at.is_none() {
             unmet.push("input was not sent: remote control was never granted".into());
         }
+        unmet.extend(self.files.unmet());
         unmet
     }
 
@@ -299,6 +327,11 @@ impl Frontend for Headless {
                     capability.label()
                 )));
             }
+            SessionEvent::File(report) => {
+                if let Err(e) = self.files.on_report(report, now) {
+                    return ControlFlow::Break(SessionEnd::Failed(e));
+                }
+            }
             SessionEvent::Frame {
                 number,
                 framebuffer,
@@ -322,15 +355,16 @@ impl Frontend for Headless {
     }
 
     fn deadline(&self) -> Option<Instant> {
+        let now = Instant::now();
         let until = self.options.duration.map(|d| self.started + d);
         let settle = self
             .input_sent_at
-            .filter(|_| !self.input_done(Instant::now()))
+            .filter(|_| !self.input_done(now))
             .map(|at| at + INPUT_SETTLE);
-        match (until, settle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [until, settle, self.files.deadline(now)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn on_deadline(&mut self, _actions: &mut Vec<UserAction>) -> ControlFlow<SessionEnd> {
@@ -384,6 +418,8 @@ impl Frontend for Headless {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::FileReport;
+    use assent_proto::messages::file_transfer::TransferDirection;
 
     fn keys(events: &[SessionMessage]) -> Vec<(u32, bool)> {
         events
@@ -557,6 +593,61 @@ mod tests {
             ]
         );
         assert!(HeadlessOptions::default().needed().is_empty());
+    }
+
+    #[test]
+    fn sending_or_receiving_files_needs_file_transfer_and_is_a_goal() {
+        for options in [
+            HeadlessOptions {
+                send: vec!["a.csv".into()],
+                ..HeadlessOptions::default()
+            },
+            HeadlessOptions {
+                receive: Some(1),
+                ..HeadlessOptions::default()
+            },
+        ] {
+            assert_eq!(options.needed(), vec![Capability::FileTransfer]);
+            assert!(options.has_goal());
+        }
+    }
+
+    #[test]
+    fn a_run_that_sends_files_ends_after_the_last_one_and_fails_on_a_failed_one() {
+        let options = HeadlessOptions {
+            send: vec!["/x/a.csv".into()],
+            ..HeadlessOptions::default()
+        };
+        let requested = [Capability::FileTransfer];
+        let granted = GrantedCapabilities {
+            files: true,
+            ..GrantedCapabilities::default()
+        };
+        let sent = FileReport::Sent {
+            name: "a.csv".into(),
+            size: 3,
+        };
+        let mut headless = Headless::new(options.clone(), &requested, Instant::now());
+        let flow = headless.on_event(SessionEvent::File(&sent), granted, &mut Vec::new());
+        assert_eq!(flow, ControlFlow::Continue(()), "it settles first");
+        let settled = headless.deadline().expect("a settle deadline");
+        assert!(settled <= Instant::now() + FileGoals::SETTLE);
+        assert!(matches!(
+            headless.check_done(settled),
+            ControlFlow::Break(SessionEnd::Done(_))
+        ));
+
+        let mut headless = Headless::new(options, &requested, Instant::now());
+        let failed = FileReport::Failed {
+            name: "a.csv".into(),
+            error: "the technician refused the file".into(),
+            direction: TransferDirection::ToHost,
+        };
+        let flow = headless.on_event(SessionEvent::File(&failed), granted, &mut Vec::new());
+        assert!(
+            matches!(flow, ControlFlow::Break(SessionEnd::Failed(ref r)) if r.contains("refused the file")),
+            "{flow:?}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use assent_net::relay_client::RelayTarget;
 use assent_net::{CertFingerprint, RelayTrust};
 use assent_proto::messages::consent::Capability;
 use assent_viewer::connect::{self, Prompts};
+use assent_viewer::files::{self, FilesPlan, DEFAULT_DOWNLOAD_DIR};
 use assent_viewer::gui::WindowFrontend;
 use assent_viewer::headless::{Click, Headless, HeadlessOptions};
 use assent_viewer::identity::ViewerFiles;
@@ -99,6 +100,11 @@ Output lines (stdout) that scripts may rely on:
   frame N complete WxH                headless
   screenshot written: PATH            headless
   clicked | typed                     headless, after remote control is granted
+  file sending: PATH                  a file to the host is offered
+  file sent: NAME (SIZE bytes)        every byte of it left this side
+  file offered: NAME (SIZE bytes, sha256 HEX)   the host offers a file
+  file received: NAME (SIZE bytes, SHA-256 verified) -> PATH
+  file transfer failed: NAME: ERROR   either way; nothing partial is kept
   stats: frames=N bytes=N kbit/s=X fps=X interval_ms_mean=.. interval_ms_p50=.. assembly_ms_mean=.. assembly_ms_p50=..
   session ended: REASON
 Errors go to stderr. Exit status 0 only when the run did what it was asked:
@@ -170,6 +176,22 @@ struct ConnectArgs {
     /// failure. With nothing else to do, the run ends on the grant.
     #[arg(long, value_enum, value_name = "CAP")]
     wait_for_grant: Option<CapabilityArg>,
+    /// Where files from the host are stored (created when file transfer is
+    /// granted). A file is kept only after its SHA-256 verified, and never
+    /// replaces an existing file. Files are accepted only while file
+    /// transfer is granted.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_DOWNLOAD_DIR, value_parser = files::parse_download_dir)]
+    download_dir: PathBuf,
+    /// Headless: send this file to the host once file transfer is granted
+    /// (repeat for more; they go one after another, and the technician
+    /// accepts each). The run ends after the last one; a failed one fails
+    /// the run. Requests file transfer.
+    #[arg(long = "send", value_name = "PATH", value_parser = files::parse_file_to_send)]
+    send: Vec<PathBuf>,
+    /// Headless: end only after N files from the host were received and
+    /// verified. Requests file transfer.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    receive: Option<u64>,
 }
 
 impl ConnectArgs {
@@ -182,6 +204,8 @@ impl ConnectArgs {
             || self.type_text.is_some()
             || self.click.is_some()
             || self.wait_for_grant.is_some()
+            || !self.send.is_empty()
+            || self.receive.is_some()
     }
 
     fn runs_headless(&self, has_display: bool) -> bool {
@@ -254,6 +278,7 @@ struct Plan {
     device_id: [u8; 16],
     prompts: Prompts,
     requests: Vec<Capability>,
+    files: FilesPlan,
 }
 
 fn connect(files: &ViewerFiles, args: ConnectArgs) -> Result<()> {
@@ -275,6 +300,8 @@ fn connect(files: &ViewerFiles, args: ConnectArgs) -> Result<()> {
             .map(assent_viewer::headless::unescape),
         click: args.click,
         wait_for_grant: args.wait_for_grant.map(Capability::from),
+        send: args.send.clone(),
+        receive: args.receive,
     };
     let mut requests: Vec<Capability> = args.request.iter().map(|&c| c.into()).collect();
     for needed in headless_options.needed() {
@@ -292,6 +319,7 @@ fn connect(files: &ViewerFiles, args: ConnectArgs) -> Result<()> {
             password_stdin: args.password_stdin,
         },
         requests,
+        files: headless_options.files_plan(args.download_dir.clone()),
     };
     let has_display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
     if !args.headless && !args.scripted() && !has_display {
@@ -329,7 +357,7 @@ async fn run_session(
         plan.prompts,
     )
     .await?;
-    session::run(established, &plan.requests, frontend, actions)
+    session::run(established, &plan.requests, plan.files, frontend, actions)
         .await
         .map(|_| ())
 }
@@ -353,7 +381,7 @@ fn run_windowed(plan: Plan) -> Result<()> {
                         return Err(anyhow!("the viewer window was closed before the session started"));
                     }
                 };
-                session::run(established, &plan.requests, &mut frontend, Some(actions_rx))
+                session::run(established, &plan.requests, plan.files, &mut frontend, Some(actions_rx))
                     .await
                     .map(|_| ())
             });
@@ -430,6 +458,7 @@ mod tests {
             &["--duration", "0.5"],
             &["--wait-for-grant", "control"],
             &["--screenshot", "s.png"],
+            &["--receive", "1"],
         ] {
             assert!(connect_args(option).runs_headless(true), "{option:?}");
         }
@@ -446,6 +475,44 @@ mod tests {
                 CapabilityArg::Files
             ]
         );
+    }
+
+    #[test]
+    fn files_to_send_are_repeatable_run_headless_and_request_file_transfer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        std::fs::write(&a, b"a").unwrap();
+        std::fs::write(&b, b"b").unwrap();
+        let args = connect_args(&["--send", a.to_str().unwrap(), "--send", b.to_str().unwrap()]);
+        assert_eq!(args.send, vec![a, b]);
+        assert!(args.runs_headless(true));
+        assert_eq!(args.download_dir, PathBuf::from(DEFAULT_DOWNLOAD_DIR));
+    }
+
+    #[test]
+    fn a_missing_file_to_send_or_a_file_as_download_dir_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let pin = "ab".repeat(32);
+        let base = [
+            "assent-viewer",
+            "connect",
+            "H-1",
+            "--relay",
+            "127.0.0.1:443",
+            "--relay-pin",
+            &pin,
+        ];
+        let missing = dir.path().join("missing.csv");
+        for extra in [
+            ["--send", missing.to_str().unwrap()],
+            ["--send", dir.path().to_str().unwrap()],
+            ["--download-dir", file.to_str().unwrap()],
+        ] {
+            let argv = base.iter().copied().chain(extra);
+            assert!(Cli::try_parse_from(argv).is_err(), "{extra:?}");
+        }
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! and revocations, and sends input only while remote control is granted.
 //! The host enforces consent; the viewer never sends what is not granted.
 //!
-//! File transfer: the files channel is not opened by this build yet (see
-//! [`UserAction::SendFile`] handling); requesting the capability still works.
+//! File transfer ([`crate::files`]): the files channel is opened just before
+//! file transfer is first requested, so a session that never asks for it
+//! (e.g. with a PHI host, R11) never touches it.
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -15,17 +16,19 @@ use anyhow::{Context, Result};
 use assent_net::channel::ChannelError;
 use assent_net::relay_client::RelayClient;
 use assent_net::{open_channel, SealedRecv, SealedSend};
-use assent_proto::handshake::Channel;
+use assent_proto::handshake::{Channel, SessionKeys};
 use assent_proto::messages::consent::{
     Capability, CapabilityRequest, DecisionOutcome, SessionErrorCode,
 };
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::{ChannelKind, SignallingMessage};
 use assent_proto::screen_codec::Framebuffer;
+use assent_proto::wire::FILE_TRANSFER_UNAVAILABLE;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::connect::Established;
+use crate::files::{FileReport, FileTransfers, FilesPlan};
 use crate::stats::ScreenStats;
 use crate::window::{GrantedCapabilities, UserAction};
 
@@ -58,6 +61,8 @@ pub enum SessionEvent<'a> {
     RequestFailed(Capability, &'a str),
     /// A line for the engineer (host errors, refusals of requests).
     Status(&'a str),
+    /// A file offered, received, sent or failed (already printed).
+    File(&'a FileReport),
 }
 
 /// Why a session ended.
@@ -143,6 +148,17 @@ impl Requests {
     fn fail_awaiting(&mut self) -> Option<Capability> {
         self.awaiting.take()
     }
+
+    /// A host error failed a request. A PHI host (R11) says that file
+    /// transfer is unavailable both to the request and to the files channel
+    /// opened before it: that answer fails only a file-transfer request, never
+    /// whichever request is in flight when the second copy arrives.
+    fn fail_on_error(&mut self, message: &str) -> Option<Capability> {
+        if message == FILE_TRANSFER_UNAVAILABLE && self.awaiting != Some(Capability::FileTransfer) {
+            return None;
+        }
+        self.fail_awaiting()
+    }
 }
 
 /// The open session and its channels.
@@ -152,12 +168,17 @@ struct Channels {
     screen: SealedSend,
     screen_in: Option<SealedRecv>,
     input: SealedSend,
+    /// Kept to open the files channel on the first file-transfer request;
+    /// dropped once it is open.
+    files_keys: Option<SessionKeys>,
+    session_id: [u8; 32],
 }
 
 /// Runs the session until it ends; returns how it ended.
 pub async fn run(
     established: Established,
     requests: &[Capability],
+    files: FilesPlan,
     frontend: &mut dyn Frontend,
     mut user_actions: Option<mpsc::UnboundedReceiver<UserAction>>,
 ) -> Result<SessionEnd> {
@@ -185,8 +206,17 @@ pub async fn run(
         screen: SealedSend::new(screen_send, &keys, Channel::Screen),
         screen_in: Some(SealedRecv::new(screen_recv, &keys, Channel::Screen)),
         input: SealedSend::new(input_send, &keys, Channel::Input),
+        files_keys: Some(keys),
+        session_id,
     };
-    let mut state = SessionState::default();
+    let mut state = SessionState {
+        requests: Requests::default(),
+        granted: GrantedCapabilities::default(),
+        framebuffer: None,
+        stats: ScreenStats::default(),
+        dropped_input: 0,
+        files: FileTransfers::new(files),
+    };
     for &capability in requests {
         state.requests.push(capability);
     }
@@ -203,6 +233,7 @@ pub async fn run(
         Err(e) => SessionEnd::Failed(format!("{e:#}")),
     };
     // Finish every stream so the host reads a clean end, then leave.
+    state.files.shutdown().await;
     channels.control.finish();
     channels.screen.finish();
     channels.input.finish();
@@ -211,7 +242,6 @@ pub async fn run(
     Ok(end)
 }
 
-#[derive(Default)]
 struct SessionState {
     requests: Requests,
     granted: GrantedCapabilities,
@@ -219,6 +249,7 @@ struct SessionState {
     stats: ScreenStats,
     /// Input dropped because control was not granted (told once).
     dropped_input: u64,
+    files: FileTransfers,
 }
 
 async fn drive(
@@ -231,13 +262,17 @@ async fn drive(
     let connection = relay.connection.clone();
     let mut actions = Vec::new();
     loop {
-        send_next_request(channels, state).await?;
+        send_next_request(&connection, channels, state).await?;
+        let reports = state.files.follow_grant(state.granted.files).await;
+        if let ControlFlow::Break(end) = show_files(&reports, state, frontend, &mut actions) {
+            return Ok(end);
+        }
         for (i, action) in actions.drain(..).enumerate() {
             // A scripted burst is paced below the host's input rate limit.
             if i > 0 && matches!(action, UserAction::Input(_)) {
                 tokio::time::sleep(INPUT_PACE).await;
             }
-            if let ControlFlow::Break(end) = act(channels, state, action).await? {
+            if let ControlFlow::Break(end) = act(channels, state, frontend, action).await? {
                 return Ok(end);
             }
         }
@@ -264,6 +299,10 @@ async fn drive(
                 }
                 None => ControlFlow::Break(SessionEnd::Ended("the viewer window was closed".into())),
             },
+            input = state.files.next() => {
+                let reports = state.files.handle(input).await;
+                show_files(&reports, state, frontend, &mut actions)
+            }
             signal = relay.next() => on_signalling(signal),
             _ = sleep_until(deadline) => frontend.on_deadline(&mut actions),
             closed = connection.closed() => {
@@ -277,8 +316,26 @@ async fn drive(
     }
 }
 
-async fn send_next_request(channels: &mut Channels, state: &mut SessionState) -> Result<()> {
+async fn send_next_request(
+    connection: &quinn::Connection,
+    channels: &mut Channels,
+    state: &mut SessionState,
+) -> Result<()> {
     if let Some(capability) = state.requests.next() {
+        if capability == Capability::FileTransfer && state.files.needs_channel() {
+            // Open before asking, so the host serves the channel by the time
+            // the technician grants it and sends a file.
+            if let Some(keys) = channels.files_keys.take() {
+                let (send, recv) =
+                    open_channel(connection, channels.session_id, ChannelKind::Files)
+                        .await
+                        .context("opening the files channel")?;
+                state.files.attach(
+                    SealedSend::new(send, &keys, Channel::Files),
+                    SealedRecv::new(recv, &keys, Channel::Files),
+                );
+            }
+        }
         println!("requested: {}", capability.label());
         channels
             .control
@@ -289,10 +346,27 @@ async fn send_next_request(channels: &mut Channels, state: &mut SessionState) ->
     Ok(())
 }
 
+/// Prints file reports and tells the frontend.
+fn show_files(
+    reports: &[FileReport],
+    state: &SessionState,
+    frontend: &mut dyn Frontend,
+    actions: &mut Vec<UserAction>,
+) -> ControlFlow<SessionEnd> {
+    for report in reports {
+        if report.is_printed() {
+            println!("{}", report.line());
+        }
+        frontend.on_event(SessionEvent::File(report), state.granted, actions)?;
+    }
+    ControlFlow::Continue(())
+}
+
 /// Carries out one thing the engineer (or the headless script) wants.
 async fn act(
     channels: &mut Channels,
     state: &mut SessionState,
+    frontend: &mut dyn Frontend,
     action: UserAction,
 ) -> Result<ControlFlow<SessionEnd>> {
     match action {
@@ -321,8 +395,9 @@ async fn act(
             }
         }
         UserAction::SendFile => {
-            // The files channel is wired in a later build (`files::run`).
-            println!("file transfer: not available in this viewer build yet");
+            let note = state.files.ask_for_path();
+            let mut actions = Vec::new();
+            return Ok(show_files(&[note], state, frontend, &mut actions));
         }
         UserAction::Closed => {
             return Ok(ControlFlow::Break(SessionEnd::Ended(
@@ -375,7 +450,7 @@ fn on_control(
                 error.code,
                 SessionErrorCode::InvalidState | SessionErrorCode::Unavailable
             )
-            .then(|| state.requests.fail_awaiting())
+            .then(|| state.requests.fail_on_error(error.message.as_str()))
             .flatten();
             match failed {
                 Some(capability) => {
