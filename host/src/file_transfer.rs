@@ -6,6 +6,7 @@
 //! hash verified. Files go to the engineer only when the technician types
 //! `send PATH`. Every completed transfer is audited.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use assent_net::file_exchange::{run_exchange, ExchangeConfig, ExchangeEvent, Exc
 use assent_net::file_store::ReceiveDir;
 use assent_net::{SealedRecv, SealedSend};
 use assent_proto::file_transfer::TransferLimits;
+use indicatif::{ProgressBar, ProgressStyle};
 use assent_proto::messages::audit_event::AuditEvent;
 use assent_proto::messages::file_transfer::TransferDirection;
 use tokio::sync::{mpsc, watch};
@@ -122,6 +124,7 @@ async fn follow(
     events: mpsc::Sender<SessionEvent>,
     context: TransferContext,
 ) {
+    let mut progress: HashMap<String, ProgressBar> = HashMap::new();
     loop {
         let event = tokio::select! {
             event = exchange.recv() => match event { Some(event) => event, None => return },
@@ -166,9 +169,13 @@ async fn follow(
                 let _ = requests.send(answer).await;
             }
             ExchangeEvent::Progress { name, done, size } => {
-                println!("  {name}: {done}/{size} bytes");
+                let bar = progress.entry(name.clone()).or_insert_with(|| new_bar(&name, size));
+                bar.set_position(done);
             }
             ExchangeEvent::Completed(done) => {
+                if let Some(bar) = progress.remove(&done.name) {
+                    bar.finish_and_clear();
+                }
                 match &done.saved_to {
                     Some(path) => println!(
                         "received {} ({} bytes, SHA-256 verified) → {}",
@@ -189,10 +196,25 @@ async fn follow(
                 let _ = events.send(SessionEvent::Audit(event)).await;
             }
             ExchangeEvent::Failed { name, error } => {
+                if let Some(bar) = progress.remove(&name) {
+                    bar.abandon();
+                }
                 println!("file transfer of {name:?} failed: {error}");
             }
         }
     }
+}
+
+/// A progress bar on the technician's terminal (hidden when stderr is not one).
+fn new_bar(name: &str, size: u64) -> ProgressBar {
+    let bar = ProgressBar::new(size);
+    if let Ok(style) =
+        ProgressStyle::with_template("  {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(name.to_owned());
+    bar
 }
 
 fn hex(bytes: &[u8]) -> String {
