@@ -14,9 +14,9 @@ use assent_net::file_exchange::{run_exchange, ExchangeConfig, ExchangeEvent, Exc
 use assent_net::file_store::ReceiveDir;
 use assent_net::{SealedRecv, SealedSend};
 use assent_proto::file_transfer::TransferLimits;
-use indicatif::{ProgressBar, ProgressStyle};
 use assent_proto::messages::audit_event::AuditEvent;
 use assent_proto::messages::file_transfer::TransferDirection;
+use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::{mpsc, watch};
 
 use crate::relay_link::host_text;
@@ -169,7 +169,9 @@ async fn follow(
                 let _ = requests.send(answer).await;
             }
             ExchangeEvent::Progress { name, done, size } => {
-                let bar = progress.entry(name.clone()).or_insert_with(|| new_bar(&name, size));
+                let bar = progress
+                    .entry(name.clone())
+                    .or_insert_with(|| new_bar(&name, size));
                 bar.set_position(done);
             }
             ExchangeEvent::Completed(done) => {

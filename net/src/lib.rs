@@ -37,14 +37,14 @@ pub mod trust;
 #[cfg(test)]
 mod test_support;
 
+pub use channel::{accept_channel, open_channel, ChannelError, SealedRecv, SealedSend};
 pub use endpoint::{
     client_config, client_endpoint, connect, connect_within, ephemeral_bind_addr, server_config,
     server_endpoint, ConnectionLimits, CONNECT_TIMEOUT,
 };
-pub use channel::{accept_channel, open_channel, ChannelError, SealedRecv, SealedSend};
 pub use error::NetError;
-pub use relay_client::{RelayClient, RelayClientError, RelayTarget};
 pub use framing::{framed, FramedRecv, FramedSend, MALFORMED_FRAME_CODE, READ_CHUNK_MAX};
+pub use relay_client::{RelayClient, RelayClientError, RelayTarget};
 pub use trust::{CertFingerprint, InvalidCertFingerprint, RelayTrust};
 
 /// The one QUIC application protocol this build speaks. It names the wire

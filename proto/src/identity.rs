@@ -237,9 +237,8 @@ impl PublicIdentity {
         }
         let text = std::str::from_utf8(bytes)
             .map_err(|_| IdentityError::InvalidKey("neither PEM text nor DER".into()))?;
-        let key = RsaPublicKey::from_public_key_pem(text.trim()).map_err(|e| {
-            IdentityError::InvalidKey(format!("no PEM \"PUBLIC KEY\" block: {e}"))
-        })?;
+        let key = RsaPublicKey::from_public_key_pem(text.trim())
+            .map_err(|e| IdentityError::InvalidKey(format!("no PEM \"PUBLIC KEY\" block: {e}")))?;
         check_rsa4096(&key)?;
         Self::from_key(key, None)
     }

@@ -56,16 +56,13 @@ pub async fn quic_handshake_answered(port: u16) -> bool {
     let pin: assent_net::CertFingerprint = "00".repeat(32).parse().unwrap();
     let config = assent_net::client_config(assent_net::RelayTrust::Pinned(pin)).unwrap();
     let relay = format!("127.0.0.1:{port}").parse().unwrap();
-    match assent_net::connect_within(
+    let outcome = assent_net::connect_within(
         &endpoint,
         relay,
         "localhost",
         config,
         Duration::from_secs(3),
     )
-    .await
-    {
-        Err(assent_net::NetError::ConnectTimeout { .. }) => false,
-        _ => true,
-    }
+    .await;
+    !matches!(outcome, Err(assent_net::NetError::ConnectTimeout { .. }))
 }

@@ -253,7 +253,7 @@ enum Exchange {
     /// File transfer was never requested: no channel.
     NotOpened,
     /// Open, not read until the first grant (nothing flows before it).
-    Opened(SealedSend, SealedRecv),
+    Opened(Box<(SealedSend, SealedRecv)>),
     Running {
         requests: mpsc::Sender<ExchangeRequest>,
         events: mpsc::Receiver<ExchangeEvent>,
@@ -311,7 +311,7 @@ impl FileTransfers {
 
     /// The Files channel, opened; read from the first grant on.
     pub fn attach(&mut self, send: SealedSend, recv: SealedRecv) {
-        self.exchange = Exchange::Opened(send, recv);
+        self.exchange = Exchange::Opened(Box::new((send, recv)));
     }
 
     /// Follows the grant: the first grant starts the exchange, every grant
@@ -337,10 +337,11 @@ impl FileTransfers {
     }
 
     fn start(&mut self, reports: &mut Vec<FileReport>) {
-        let Exchange::Opened(send, recv) = std::mem::replace(&mut self.exchange, Exchange::Ended)
+        let Exchange::Opened(opened) = std::mem::replace(&mut self.exchange, Exchange::Ended)
         else {
             return;
         };
+        let (send, recv) = *opened;
         let receive_dir = match open_download_dir(&self.download_dir) {
             Ok(dir) => Some(dir),
             Err(e) => {
@@ -562,7 +563,7 @@ impl FileTransfers {
     /// already sent to the connection (or finishes an unread channel).
     pub async fn shutdown(&mut self) {
         match std::mem::replace(&mut self.exchange, Exchange::Ended) {
-            Exchange::Opened(mut send, _) => send.finish(),
+            Exchange::Opened(mut opened) => opened.0.finish(),
             Exchange::Running {
                 requests,
                 events,
