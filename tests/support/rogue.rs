@@ -29,7 +29,9 @@ pub struct RogueSession {
     pub control: SealedSend,
     pub control_in: SealedRecv,
     pub input: SealedSend,
-    _client: RelayClient,
+    pub files: SealedSend,
+    pub files_in: SealedRecv,
+    client: RelayClient,
 }
 
 /// Logs in as the lab's engineer, pairs, and completes the handshake.
@@ -109,11 +111,17 @@ pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> Rogu
         open_channel(&connection, paired.session_id, channel_kind(Channel::Input))
             .await
             .unwrap();
+    let (files_send, files_recv) =
+        open_channel(&connection, paired.session_id, channel_kind(Channel::Files))
+            .await
+            .unwrap();
     RogueSession {
         control: SealedSend::new(send, &keys, Channel::Control),
         control_in: SealedRecv::new(recv, &keys, Channel::Control),
         input: SealedSend::new(input_send, &keys, Channel::Input),
-        _client: client,
+        files: SealedSend::new(files_send, &keys, Channel::Files),
+        files_in: SealedRecv::new(files_recv, &keys, Channel::Files),
+        client,
     }
 }
 
@@ -136,6 +144,21 @@ impl RogueSession {
             .send(&CapabilityRequest { capability }.into())
             .await
             .unwrap();
+    }
+
+    /// The next message on the files channel, bounded in time.
+    pub async fn next_file_message(&mut self) -> SessionMessage {
+        tokio::time::timeout(Duration::from_secs(30), self.files_in.recv())
+            .await
+            .expect("the host answered")
+            .unwrap()
+            .expect("files channel open")
+            .0
+    }
+
+    /// Drops the connection at once, as a crashed viewer would.
+    pub fn vanish(self) {
+        self.client.connection.close(quinn::VarInt::from_u32(9), b"gone");
     }
 
     /// The next control message, bounded in time.
