@@ -9,7 +9,8 @@
 //! | [`relay_link`] | login, allowlist verification, audit reports | R6, R7, R12 |
 //! | [`support`] | support request, one-time password, handshakes with lockout | R5, R6, R9 |
 //! | [`session`] | consent per capability, revocation, the session's tasks | R10, R12 |
-//! | [`technician`] | terminal prompts and commands | R10 |
+//! | [`technician`] | consent prompts (terminal and dialog), commands, input pause | R10 |
+//! | [`consent_dialog`] | the technician's X11 windows: consent dialog, session window | R10 |
 //! | [`screen_stream`] | capture → tiles → paced frames, only while granted | R10, R17 |
 //! | [`remote_input`] | injection only while granted; dropped input audited | R10 |
 //! | [`capture`] | X11 screen and cursor capture | R17 |
@@ -18,6 +19,7 @@
 
 pub mod capture;
 pub mod config;
+pub mod consent_dialog;
 pub mod control;
 pub mod enroll;
 #[cfg(feature = "file-transfer")]

@@ -1,18 +1,25 @@
-//! The technician at the instrument, through the terminal (R10): yes/no
-//! prompts with a deadline, where silence is a refusal, and commands typed
-//! at any time to revoke a grant, send a file or end the session.
+//! The technician at the instrument (R10): yes/no prompts with a deadline,
+//! where silence is a refusal, and commands at any time to revoke a grant,
+//! send a file or end the session.
 //!
 //! One thread reads stdin line by line. While a prompt is open the next line
 //! answers it; otherwise a line is a command. Closed stdin answers nothing,
-//! so every prompt times out as a refusal.
+//! so every prompt times out as a refusal. Where the host has a display the
+//! same prompt is also a dialog and the session has a window with Stop
+//! buttons ([`crate::consent_dialog`]); whichever answers first wins. While
+//! a prompt is open remote input is paused ([`Technician::prompt_open`]).
 
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assent_proto::messages::consent::Capability;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::debug;
+
+use crate::consent_dialog::{AnswerSink, DialogError, TechnicianWindows};
+use crate::session::Grants;
 
 /// What the technician can type during a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,54 +50,187 @@ struct OpenPrompt {
     reply: oneshot::Sender<bool>,
 }
 
-/// Asks questions on the terminal; cheap to clone.
+/// The prompt waiting for an answer, if any. The terminal and the dialog
+/// both answer through it, so whichever answers first wins and the other
+/// finds it empty.
+#[derive(Clone, Default)]
+struct PromptSlot(Arc<Mutex<Option<OpenPrompt>>>);
+
+impl PromptSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<OpenPrompt>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn open(&self, id: u64, reply: oneshot::Sender<bool>) {
+        *self.lock() = Some(OpenPrompt { id, reply });
+    }
+
+    /// Answers prompt `id` if it is still the open one; false if it was
+    /// answered already or has closed (a late click on a stale dialog).
+    fn answer(&self, id: u64, yes: bool) -> bool {
+        let mut open = self.lock();
+        if open.as_ref().is_some_and(|p| p.id == id) {
+            if let Some(prompt) = open.take() {
+                return prompt.reply.send(yes).is_ok();
+            }
+        }
+        false
+    }
+
+    /// Answers whatever prompt is open (a terminal line); false if none is.
+    fn answer_open(&self, yes: bool) -> bool {
+        match self.lock().take() {
+            Some(prompt) => {
+                let _ = prompt.reply.send(yes);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn close(&self, id: u64) {
+        let mut open = self.lock();
+        if open.as_ref().is_some_and(|p| p.id == id) {
+            *open = None;
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.lock().is_some()
+    }
+}
+
+/// Where consent prompts are shown (`--prompt`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PromptMode {
+    /// The dialog when the X display can be opened, else the terminal.
+    #[default]
+    Auto,
+    /// Only the terminal.
+    Terminal,
+    /// The dialog (and the terminal); fails when the display cannot be opened.
+    Gui,
+}
+
+/// How the technician is asked.
+#[derive(Debug, Clone, Default)]
+pub struct PromptSettings {
+    pub mode: PromptMode,
+    /// X display for the dialog (`None`: `$DISPLAY`).
+    pub display: Option<String>,
+}
+
+/// How long opening the display may take before `auto` gives up on it.
+const DISPLAY_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Asks the technician: on the terminal always, and in a dialog on the
+/// host's display when there is one. Cheap to clone.
 #[derive(Clone)]
 pub struct Technician {
-    open: Arc<Mutex<Option<OpenPrompt>>>,
+    prompt: PromptSlot,
     // One prompt at a time: a second waits until the first is answered.
     turn: Arc<tokio::sync::Mutex<u64>>,
+    /// True while a prompt is open: remote input is paused (R10), so the
+    /// engineer cannot answer their own request.
+    prompt_open: Arc<watch::Sender<bool>>,
+    windows: Option<Arc<TechnicianWindows>>,
 }
 
 impl Technician {
-    /// Starts reading stdin; returns the prompter and the command stream.
+    /// Terminal only: starts reading stdin; returns the prompter and the
+    /// command stream.
     pub fn from_stdin() -> (Self, mpsc::UnboundedReceiver<TechnicianCommand>) {
         let (commands, receiver) = mpsc::unbounded_channel();
-        let technician = Self {
-            open: Arc::new(Mutex::new(None)),
-            turn: Arc::new(tokio::sync::Mutex::new(0)),
-        };
-        let open = technician.open.clone();
-        std::thread::Builder::new()
-            .name("technician-stdin".into())
-            .spawn(move || {
-                for line in std::io::stdin().lock().lines() {
-                    let Ok(line) = line else { break };
-                    route_line(&open, &commands, line.trim());
-                }
-            })
-            .expect("spawn the stdin reader");
+        let technician = Self::terminal_only();
+        technician.read_lines(BufReader::new(std::io::stdin()), commands);
         (technician, receiver)
     }
 
-    /// Shows `question` and waits up to `timeout` for y/n.
+    /// Starts reading stdin and, as `settings` say, opens the dialog
+    /// display. `auto` falls back to the terminal when the display cannot be
+    /// opened; `gui` fails then.
+    pub async fn start(
+        settings: &PromptSettings,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<TechnicianCommand>), DialogError> {
+        Self::start_with_input(settings, BufReader::new(std::io::stdin())).await
+    }
+
+    /// [`Technician::start`] with terminal lines from `input` (tests use a
+    /// pipe).
+    pub async fn start_with_input(
+        settings: &PromptSettings,
+        input: impl BufRead + Send + 'static,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<TechnicianCommand>), DialogError> {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let mut technician = Self::terminal_only();
+        if settings.mode != PromptMode::Terminal {
+            match open_windows(settings, &technician.prompt, commands.clone()).await {
+                Ok(windows) => technician.windows = Some(Arc::new(windows)),
+                Err(e) if settings.mode == PromptMode::Auto => {
+                    debug!(error = %e, "no consent dialog; prompts are on the terminal only");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        technician.read_lines(input, commands);
+        Ok((technician, receiver))
+    }
+
+    fn terminal_only() -> Self {
+        Self {
+            prompt: PromptSlot::default(),
+            turn: Arc::new(tokio::sync::Mutex::new(0)),
+            prompt_open: Arc::new(watch::channel(false).0),
+            windows: None,
+        }
+    }
+
+    fn read_lines(
+        &self,
+        input: impl BufRead + Send + 'static,
+        commands: mpsc::UnboundedSender<TechnicianCommand>,
+    ) {
+        let prompt = self.prompt.clone();
+        std::thread::Builder::new()
+            .name("technician-stdin".into())
+            .spawn(move || {
+                for line in input.lines() {
+                    let Ok(line) = line else { break };
+                    route_line(&prompt, &commands, line.trim());
+                }
+            })
+            .expect("spawn the stdin reader");
+    }
+
+    /// Whether prompts are also shown in a dialog.
+    pub fn has_dialog(&self) -> bool {
+        self.windows.is_some()
+    }
+
+    /// True while a consent prompt is open. Remote input must be dropped
+    /// while it is, or the engineer could answer their own request.
+    pub fn prompt_open(&self) -> watch::Receiver<bool> {
+        self.prompt_open.subscribe()
+    }
+
+    /// Shows `question` and waits up to `timeout` for an answer: y/n on the
+    /// terminal or Allow/Deny in the dialog, whichever comes first.
     pub async fn ask(&self, question: &str, timeout: Duration) -> Answer {
         let mut turn = self.turn.lock().await;
         *turn += 1;
         let id = *turn;
         let (reply, answer) = oneshot::channel();
-        *self.open.lock().unwrap_or_else(|p| p.into_inner()) = Some(OpenPrompt { id, reply });
+        // Pause remote input before anything can be clicked; the guard
+        // closes everything even if this future is dropped.
+        let _open = OpenGuard::open(self, id, reply);
         println!(
             "\n>>> {question} [y/N] (refused automatically in {} s)",
             timeout.as_secs()
         );
-        let result = tokio::time::timeout(timeout, answer).await;
-        // Close the prompt if it is still ours, so a late line is a command.
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if open.as_ref().is_some_and(|p| p.id == id) {
-            *open = None;
+        if let Some(windows) = &self.windows {
+            windows.show_prompt(id, question, Instant::now() + timeout);
         }
-        drop(open);
-        match result {
+        match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(true)) => Answer::Yes,
             Ok(Ok(false)) => Answer::No,
             _ => {
@@ -99,16 +239,104 @@ impl Technician {
             }
         }
     }
+
+    /// Shows the session window (where there is a display) listing what is
+    /// granted, with a Stop button each and End session; its buttons send
+    /// the same commands as the terminal keys. It follows `grants` and
+    /// closes when the session drops the sender. Call once per session,
+    /// inside the runtime.
+    pub fn show_session_window(&self, engineer: &str, mut grants: watch::Receiver<Grants>) {
+        let Some(windows) = self.windows.clone() else {
+            return;
+        };
+        let engineer = engineer.to_owned();
+        tokio::spawn(async move {
+            loop {
+                let now = *grants.borrow_and_update();
+                windows.show_session(&engineer, &granted(now));
+                if grants.changed().await.is_err() {
+                    break;
+                }
+            }
+            windows.close_session();
+        });
+    }
+}
+
+/// The capabilities `grants` holds, in the order the window lists them.
+fn granted(grants: Grants) -> Vec<Capability> {
+    Capability::ALL
+        .iter()
+        .copied()
+        .filter(|&c| grants.allows(c))
+        .collect()
+}
+
+async fn open_windows(
+    settings: &PromptSettings,
+    prompt: &PromptSlot,
+    commands: mpsc::UnboundedSender<TechnicianCommand>,
+) -> Result<TechnicianWindows, DialogError> {
+    let display = settings.display.clone();
+    let slot = prompt.clone();
+    let answers: AnswerSink = Box::new(move |id, yes| {
+        slot.answer(id, yes);
+    });
+    let opening = tokio::task::spawn_blocking(move || {
+        TechnicianWindows::open(display.as_deref(), answers, commands)
+    });
+    let unavailable = |reason: String| DialogError::DisplayUnavailable {
+        display: settings
+            .display
+            .clone()
+            .or_else(|| std::env::var("DISPLAY").ok())
+            .unwrap_or_default(),
+        reason,
+    };
+    match tokio::time::timeout(DISPLAY_OPEN_TIMEOUT, opening).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(unavailable(e.to_string())),
+        Err(_) => Err(unavailable(format!(
+            "no answer within {} s",
+            DISPLAY_OPEN_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// An open prompt: created with input paused and the prompt in the slot;
+/// dropping it closes the prompt and the dialog and resumes input.
+struct OpenGuard<'a> {
+    technician: &'a Technician,
+    id: u64,
+}
+
+impl<'a> OpenGuard<'a> {
+    fn open(technician: &'a Technician, id: u64, reply: oneshot::Sender<bool>) -> Self {
+        technician.prompt_open.send_replace(true);
+        technician.prompt.open(id, reply);
+        Self { technician, id }
+    }
+}
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        // Closed in this order, a stale dialog click finds no prompt to
+        // answer even if input resumes before the window is gone.
+        self.technician.prompt.close(self.id);
+        if let Some(windows) = &self.technician.windows {
+            windows.close_prompt(self.id);
+        }
+        self.technician.prompt_open.send_replace(false);
+    }
 }
 
 fn route_line(
-    open: &Mutex<Option<OpenPrompt>>,
+    prompt: &PromptSlot,
     commands: &mpsc::UnboundedSender<TechnicianCommand>,
     line: &str,
 ) {
-    if let Some(prompt) = open.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        let yes = matches!(line.to_ascii_lowercase().as_str(), "y" | "yes");
-        let _ = prompt.reply.send(yes);
+    let yes = matches!(line.to_ascii_lowercase().as_str(), "y" | "yes");
+    if prompt.answer_open(yes) {
         return;
     }
     match parse_command(line) {
@@ -159,22 +387,24 @@ mod tests {
         assert_eq!(parse_command("yes"), None);
     }
 
+    /// Waits until `technician` has a prompt open.
+    async fn until_open(technician: &Technician) {
+        while !technician.prompt.is_open() {
+            tokio::task::yield_now().await;
+        }
+    }
+
     #[tokio::test]
     async fn a_line_while_a_prompt_is_open_answers_it_and_only_yes_grants() {
-        let technician = Technician {
-            open: Arc::new(Mutex::new(None)),
-            turn: Arc::new(tokio::sync::Mutex::new(0)),
-        };
+        let technician = Technician::terminal_only();
         let (commands, mut received) = mpsc::unbounded_channel();
         for (line, expected) in [("y", Answer::Yes), ("n", Answer::No), ("maybe", Answer::No)] {
             let asking = {
                 let t = technician.clone();
                 tokio::spawn(async move { t.ask("allow?", Duration::from_secs(5)).await })
             };
-            while technician.open.lock().unwrap().is_none() {
-                tokio::task::yield_now().await;
-            }
-            route_line(&technician.open, &commands, line);
+            until_open(&technician).await;
+            route_line(&technician.prompt, &commands, line);
             assert_eq!(asking.await.unwrap(), expected, "{line}");
         }
         assert!(received.try_recv().is_err(), "answers are not commands");
@@ -182,17 +412,132 @@ mod tests {
 
     #[tokio::test]
     async fn an_unanswered_prompt_is_a_refusal_and_a_late_line_is_a_command() {
-        let technician = Technician {
-            open: Arc::new(Mutex::new(None)),
-            turn: Arc::new(tokio::sync::Mutex::new(0)),
-        };
+        let technician = Technician::terminal_only();
         let answer = technician.ask("allow?", Duration::from_millis(50)).await;
         assert_eq!(answer, Answer::NoAnswer);
         let (commands, mut received) = mpsc::unbounded_channel();
-        route_line(&technician.open, &commands, "rc");
+        route_line(&technician.prompt, &commands, "rc");
         assert_eq!(
             received.try_recv().unwrap(),
             TechnicianCommand::Revoke(Capability::RemoteControl)
         );
+    }
+
+    #[tokio::test]
+    async fn remote_input_is_paused_exactly_while_a_prompt_is_open() {
+        let technician = Technician::terminal_only();
+        let paused = technician.prompt_open();
+        assert!(!*paused.borrow(), "no prompt, no pause");
+        let asking = {
+            let t = technician.clone();
+            tokio::spawn(async move { t.ask("allow?", Duration::from_secs(5)).await })
+        };
+        until_open(&technician).await;
+        assert!(*paused.borrow(), "paused while the prompt is open");
+        assert!(technician.prompt.answer_open(true));
+        assert_eq!(asking.await.unwrap(), Answer::Yes);
+        assert!(!*paused.borrow(), "resumed once answered");
+
+        technician.ask("allow?", Duration::from_millis(20)).await;
+        assert!(!*paused.borrow(), "resumed after a timeout");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_prompt_does_not_leave_input_paused() {
+        let technician = Technician::terminal_only();
+        let paused = technician.prompt_open();
+        let asking = {
+            let t = technician.clone();
+            tokio::spawn(async move { t.ask("allow?", Duration::from_secs(60)).await })
+        };
+        until_open(&technician).await;
+        asking.abort();
+        let _ = asking.await;
+        assert!(!*paused.borrow());
+        assert!(!technician.prompt.is_open(), "the prompt closed with it");
+    }
+
+    #[test]
+    fn the_first_answer_wins_and_the_second_finds_no_prompt() {
+        let slot = PromptSlot::default();
+        let (reply, mut answer) = oneshot::channel();
+        slot.open(1, reply);
+        assert!(slot.answer(1, false), "the dialog answers first");
+        assert!(!slot.answer_open(true), "the terminal line is too late");
+        assert_eq!(answer.try_recv(), Ok(false));
+    }
+
+    #[test]
+    fn a_click_on_a_stale_dialog_cannot_answer_the_next_prompt() {
+        let slot = PromptSlot::default();
+        let (first, _) = oneshot::channel();
+        slot.open(1, first);
+        slot.close(1);
+        let (second, mut answer) = oneshot::channel();
+        slot.open(2, second);
+        assert!(!slot.answer(1, true), "prompt 1 is over");
+        assert!(slot.is_open(), "prompt 2 still waits");
+        assert!(answer.try_recv().is_err());
+        assert!(slot.answer(2, false));
+        assert_eq!(answer.try_recv(), Ok(false));
+    }
+
+    #[test]
+    fn the_session_window_lists_exactly_the_granted_capabilities() {
+        assert!(granted(Grants::default()).is_empty());
+        let some = Grants {
+            screen: true,
+            control: false,
+            files: false,
+        };
+        assert_eq!(granted(some), [Capability::ScreenView]);
+        let control = Grants {
+            control: true,
+            ..some
+        };
+        assert_eq!(
+            granted(control),
+            [Capability::ScreenView, Capability::RemoteControl]
+        );
+    }
+
+    /// A display nothing listens on (unix socket absent, TCP port refused).
+    const NO_DISPLAY: &str = ":4999";
+
+    #[tokio::test]
+    async fn auto_falls_back_to_the_terminal_without_a_display() {
+        let settings = PromptSettings {
+            mode: PromptMode::Auto,
+            display: Some(NO_DISPLAY.into()),
+        };
+        let (technician, _commands) = Technician::start_with_input(&settings, std::io::empty())
+            .await
+            .expect("auto never fails for want of a display");
+        assert!(!technician.has_dialog());
+    }
+
+    #[tokio::test]
+    async fn gui_without_a_display_fails_with_a_way_out() {
+        let settings = PromptSettings {
+            mode: PromptMode::Gui,
+            display: Some(NO_DISPLAY.into()),
+        };
+        let Err(e) = Technician::start_with_input(&settings, std::io::empty()).await else {
+            panic!("gui must not silently run without its dialog");
+        };
+        assert!(matches!(e, DialogError::DisplayUnavailable { .. }), "{e:?}");
+        assert!(e.to_string().contains("--prompt terminal"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn terminal_mode_never_opens_a_dialog() {
+        let settings = PromptSettings {
+            mode: PromptMode::Terminal,
+            display: None,
+        };
+        let (technician, _commands) = Technician::start_with_input(&settings, std::io::empty())
+            .await
+            .unwrap();
+        assert!(!technician.has_dialog());
     }
 }

@@ -422,7 +422,7 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
-    fn connect_args(extra: &[&str]) -> ConnectArgs {
+    fn try_connect_args(extra: &[&str]) -> Result<ConnectArgs, clap::Error> {
         let pin = "ab".repeat(32);
         let mut argv = vec![
             "assent-viewer",
@@ -434,10 +434,14 @@ mod tests {
             &pin,
         ];
         argv.extend_from_slice(extra);
-        match Cli::try_parse_from(argv).unwrap().command {
-            Some(Command::Connect(args)) => *args,
+        match Cli::try_parse_from(argv)?.command {
+            Some(Command::Connect(args)) => Ok(*args),
             _ => panic!("not a connect command"),
         }
+    }
+
+    fn connect_args(extra: &[&str]) -> ConnectArgs {
+        try_connect_args(extra).unwrap()
     }
 
     #[test]
@@ -494,24 +498,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f");
         std::fs::write(&file, b"x").unwrap();
-        let pin = "ab".repeat(32);
-        let base = [
-            "assent-viewer",
-            "connect",
-            "H-1",
-            "--relay",
-            "127.0.0.1:443",
-            "--relay-pin",
-            &pin,
-        ];
         let missing = dir.path().join("missing.csv");
         for extra in [
             ["--send", missing.to_str().unwrap()],
             ["--send", dir.path().to_str().unwrap()],
             ["--download-dir", file.to_str().unwrap()],
         ] {
-            let argv = base.iter().copied().chain(extra);
-            assert!(Cli::try_parse_from(argv).is_err(), "{extra:?}");
+            assert!(try_connect_args(&extra).is_err(), "{extra:?}");
         }
     }
 

@@ -649,6 +649,26 @@ mod tests {
     }
 
     #[test]
+    fn a_phi_hosts_file_transfer_refusal_fails_only_a_file_transfer_request() {
+        let mut requests = Requests::default();
+        requests.push(Capability::FileTransfer);
+        requests.push(Capability::RemoteControl);
+        assert_eq!(requests.next(), Some(Capability::FileTransfer));
+        // The request and the files channel are each refused: two errors.
+        assert_eq!(
+            requests.fail_on_error(FILE_TRANSFER_UNAVAILABLE),
+            Some(Capability::FileTransfer)
+        );
+        assert_eq!(requests.next(), Some(Capability::RemoteControl));
+        assert_eq!(requests.fail_on_error(FILE_TRANSFER_UNAVAILABLE), None);
+        assert_eq!(
+            requests.fail_on_error("a request is already pending"),
+            Some(Capability::RemoteControl),
+            "any other refusal answers the request in flight"
+        );
+    }
+
+    #[test]
     fn a_decision_for_another_capability_does_not_release_the_one_in_flight() {
         let mut requests = Requests::default();
         requests.push(Capability::RemoteControl);
