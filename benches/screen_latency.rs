@@ -148,7 +148,7 @@ fn main() -> Result<()> {
         let (rect, centre) = random_rect();
         let colour = change_colour(i);
         watch.arm(centre, colour);
-        let drawn_at = canvas.fill(rect, colour)?;
+        let (sent_at, drawn_at) = canvas.fill(rect, colour)?;
         let Some(shown) = watch.wait(SEEN_LIMIT) else {
             let host = match events.try_recv() {
                 Ok(SessionEvent::Problem(problem)) => format!("{problem:?}"),
@@ -164,6 +164,7 @@ fn main() -> Result<()> {
         if i >= WARM_UP_CHANGES {
             samples.push(Sample {
                 latency: shown.at.saturating_duration_since(drawn_at),
+                draw_round_trip: drawn_at - sent_at,
                 bytes: shown.bytes,
                 decode: shown.decode,
             });
@@ -572,16 +573,18 @@ impl Canvas {
         Ok(Canvas { conn, window, gc })
     }
 
-    /// Fills `rect` with `colour`; returns the instant after the X server
-    /// answered a round trip behind the fill, when the pixels are on screen.
-    fn fill(&self, rect: Rectangle, colour: u32) -> Result<Instant> {
+    /// Fills `rect` with `colour`; returns the instants before the request
+    /// was sent and after the X server answered a round trip behind it (the
+    /// pixels are then on screen; this is where the clock starts).
+    fn fill(&self, rect: Rectangle, colour: u32) -> Result<(Instant, Instant)> {
+        let sent_at = Instant::now();
         self.conn
             .change_gc(self.gc, &ChangeGCAux::new().foreground(colour))?;
         self.conn
             .poly_fill_rectangle(self.window, self.gc, &[rect])?;
         self.conn.flush()?;
         self.conn.get_input_focus()?.reply()?;
-        Ok(Instant::now())
+        Ok((sent_at, Instant::now()))
     }
 }
 
@@ -607,6 +610,9 @@ fn change_colour(i: usize) -> u32 {
 
 struct Sample {
     latency: Duration,
+    /// From sending the fill to the round trip's answer: how late the clock
+    /// may start (this thread shares two busy cores).
+    draw_round_trip: Duration,
     bytes: usize,
     decode: Duration,
 }
@@ -673,6 +679,11 @@ fn report(samples: &[Sample], steps: &Steps) {
         SCREEN.1
     );
     println!("  {}  (goal p50 < 50 ms)", summary(&mut latency));
+    let mut round_trip: Vec<Duration> = samples.iter().map(|s| s.draw_round_trip).collect();
+    println!(
+        "  fill request to round-trip answer (the clock starts at its end): {}",
+        summary(&mut round_trip)
+    );
     println!(
         "  frame that showed the change: {} B median on the wire (min {}, max {}); viewer \
          apply {}",

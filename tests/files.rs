@@ -51,6 +51,8 @@ fn files_go_both_ways_with_their_hash_checked_and_audited() {
     let mut viewer = lab.viewer(
         &password,
         &[
+            "--request",
+            "files",
             "--send",
             outgoing.to_str().unwrap(),
             "--download-dir",

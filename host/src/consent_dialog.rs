@@ -23,7 +23,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use assent_proto::messages::consent::Capability;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::technician::TechnicianCommand;
 
@@ -53,6 +53,8 @@ enum Request {
     },
     ClosePrompt {
         id: u64,
+        /// Told once the X server has removed the window.
+        done: Option<oneshot::Sender<()>>,
     },
     ShowSession {
         engineer: String,
@@ -104,7 +106,19 @@ impl TechnicianWindows {
     /// Closes the dialog of prompt `id` (answered elsewhere or timed out);
     /// a dialog for a later prompt stays.
     pub fn close_prompt(&self, id: u64) {
-        self.send(Request::ClosePrompt { id });
+        self.send(Request::ClosePrompt { id, done: None });
+    }
+
+    /// [`close_prompt`](Self::close_prompt), then waits (at most `limit`)
+    /// until the X server has removed the dialog, so nothing can click it
+    /// and no screen capture shows it once this returns.
+    pub async fn close_prompt_and_wait(&self, id: u64, limit: Duration) {
+        let (done, closed) = oneshot::channel();
+        self.send(Request::ClosePrompt {
+            id,
+            done: Some(done),
+        });
+        let _ = tokio::time::timeout(limit, closed).await;
     }
 
     /// Shows (or updates) the session window with what is granted now.

@@ -12,6 +12,7 @@ use assent_host::enroll::{self, EnrollArgs};
 use assent_host::screen_stream::ScreenSettings;
 use assent_host::session::SessionOptions;
 use assent_host::support::{self, SupportOptions};
+use assent_host::technician::{PromptMode, PromptSettings};
 use assent_proto::lockout::LockoutPolicy;
 use assent_proto::pacing::PacingSettings;
 use assent_proto::password::StretchParams;
@@ -48,8 +49,8 @@ enum Command {
     Run,
     /// Start a support request: shows the host ID and a fresh one-time
     /// password, then asks you about each capability the engineer requests.
-    /// Consent prompts are answered on this terminal (y/N); unanswered
-    /// prompts are refused.
+    /// Consent prompts are answered in a dialog on the display or on this
+    /// terminal (y/N), whichever first; unanswered prompts are refused.
     Support(SupportArgs),
 }
 
@@ -65,6 +66,12 @@ struct SupportArgs {
     /// X display to share and control (default: $DISPLAY).
     #[arg(long)]
     display: Option<String>,
+    /// Where consent prompts appear: `auto` adds a dialog (and a session
+    /// window with Stop buttons) on the display when it can be opened,
+    /// `terminal` asks only here, `gui` fails without the dialog. The
+    /// terminal always answers too.
+    #[arg(long, value_enum, default_value_t = PromptMode::Auto)]
+    prompt: PromptMode,
     /// Largest file an engineer may send, in MiB.
     #[arg(long, default_value_t = 2048)]
     max_file_mib: u64,
@@ -120,6 +127,10 @@ async fn dispatch(files: &HostFiles, command: Command) -> Result<()> {
         Command::Run => assent_host::run::run(files).await,
         Command::Support(args) => {
             let options = SupportOptions {
+                prompt: PromptSettings {
+                    mode: args.prompt,
+                    display: args.display.clone(),
+                },
                 session: SessionOptions {
                     consent_timeout: Duration::from_secs(args.consent_timeout),
                     screen: ScreenSettings {

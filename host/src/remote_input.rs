@@ -3,6 +3,11 @@
 //! grant, on its own thread, and dropped on revocation after releasing every
 //! held key and button — no stuck keys). Input that arrives without the grant
 //! is dropped and counted for the audit log; a flood is rate-limited.
+//!
+//! While the technician has a consent prompt open, input is dropped (and
+//! counted) even with control granted, and the injector is released: the
+//! engineer must not be able to answer their own request in the dialog or
+//! type `y` into the technician's terminal (R10).
 
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -20,13 +25,28 @@ use crate::session::{Grants, SessionEvent};
 /// How often dropped-input counts are reported (and audited).
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Receives input for the whole session.
+/// Receives input for the whole session, never pausing for prompts.
+/// Kept only until `session.rs` calls [`run_with_prompt_pause`].
 pub async fn run(
-    mut recv: SealedRecv,
-    mut grants: watch::Receiver<Grants>,
+    recv: SealedRecv,
+    grants: watch::Receiver<Grants>,
     display: Option<String>,
     events: mpsc::Sender<SessionEvent>,
 ) {
+    let (_never, prompt_open) = watch::channel(false);
+    run_with_prompt_pause(recv, grants, prompt_open, display, events).await;
+}
+
+/// Receives input for the whole session; `prompt_open` is
+/// `Technician::prompt_open()`.
+pub async fn run_with_prompt_pause(
+    mut recv: SealedRecv,
+    mut grants: watch::Receiver<Grants>,
+    mut prompt_open: watch::Receiver<bool>,
+    display: Option<String>,
+    events: mpsc::Sender<SessionEvent>,
+) {
+    let mut prompts_possible = true;
     let mut injector: Option<Injector> = None;
     let mut limiter = InputRateLimiter::new(DEFAULT_INPUT_RATE, DEFAULT_INPUT_BURST);
     let mut dropped = 0u64;
@@ -35,14 +55,14 @@ pub async fn run(
         tokio::select! {
             message = recv.recv() => match message {
                 Ok(Some((message, _))) => {
-                    if !grants.borrow().control {
+                    if !may_inject(grants.borrow().control, *prompt_open.borrow()) {
                         dropped += 1;
                         continue;
                     }
                     if !limiter.admit(Instant::now(), kind_of(&message)) {
                         continue;
                     }
-                    let injector = injector.get_or_insert_with(|| Injector::start(display.clone()));
+                    let injector = injector.get_or_insert_with(|| Injector::start(display.clone(), prompt_open.clone()));
                     injector.inject(message);
                 }
                 Ok(None) => break,
@@ -57,6 +77,15 @@ pub async fn run(
                 }
                 if !grants.borrow().control {
                     // Revoked: release everything and drop the injector now.
+                    injector = None;
+                }
+            }
+            changed = prompt_open.changed(), if prompts_possible => {
+                if changed.is_err() {
+                    // The technician is gone: no prompt can open any more.
+                    prompts_possible = false;
+                } else if *prompt_open.borrow() {
+                    // A prompt opened: release everything the engineer held.
                     injector = None;
                 }
             }
@@ -84,7 +113,9 @@ struct Injector {
 }
 
 impl Injector {
-    fn start(display: Option<String>) -> Self {
+    /// `prompt_open` is checked again here: events queued before a prompt
+    /// opened must not reach its dialog.
+    fn start(display: Option<String>, prompt_open: watch::Receiver<bool>) -> Self {
         let (commands, queue) = std_mpsc::channel::<Command>();
         let thread = std::thread::Builder::new()
             .name("input-injector".into())
@@ -97,6 +128,9 @@ impl Injector {
                     }
                 };
                 while let Ok(Command::Inject(message)) = queue.recv() {
+                    if *prompt_open.borrow() && kind_of(&message) != InputKind::Release {
+                        continue;
+                    }
                     deliver(&mut sink, message);
                 }
                 if let Err(e) = sink.release_all() {
@@ -143,11 +177,30 @@ fn deliver(sink: &mut impl InputSink, message: SessionMessage) {
     }
 }
 
+/// Engineer input reaches the X server only with control granted and no
+/// consent prompt open (R10).
+fn may_inject(control_granted: bool, prompt_open: bool) -> bool {
+    control_granted && !prompt_open
+}
+
 /// Releases always pass the rate limit: dropping one would leave a key stuck.
 fn kind_of(message: &SessionMessage) -> InputKind {
     match message {
         SessionMessage::KeyEvent(k) if !k.pressed => InputKind::Release,
         SessionMessage::PointerButton(b) if !b.pressed => InputKind::Release,
         _ => InputKind::Action,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_is_injected_only_with_control_granted_and_no_prompt_open() {
+        assert!(may_inject(true, false));
+        assert!(!may_inject(true, true), "an open prompt pauses control");
+        assert!(!may_inject(false, false));
+        assert!(!may_inject(false, true));
     }
 }

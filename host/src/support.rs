@@ -28,12 +28,14 @@ use tracing::{info, warn};
 use crate::config::HostFiles;
 use crate::relay_link::{fetch_allowlist, host_text, login, now_unix, RelayLink};
 use crate::session::{run_session, SessionOptions, SessionSetup};
-use crate::technician::{Technician, TechnicianCommand};
+use crate::technician::{PromptSettings, Technician, TechnicianCommand};
 
 /// How long one handshake step may take before the attempt is dropped.
 const HANDSHAKE_STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct SupportOptions {
+    /// Where consent prompts appear (terminal, dialog or both).
+    pub prompt: PromptSettings,
     pub session: SessionOptions,
     pub lockout: LockoutPolicy,
     pub stretch: StretchParams,
@@ -89,7 +91,7 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
         opened.expires_in_secs
     );
 
-    let (technician, mut commands) = Technician::from_stdin();
+    let (technician, mut commands) = Technician::start(&options.prompt).await?;
     let context = AttemptContext {
         credentials: &credentials,
         allowlist: &allowlist,

@@ -95,6 +95,7 @@ impl PromptSlot {
         }
     }
 
+    #[cfg(test)]
     fn is_open(&self) -> bool {
         self.lock().is_some()
     }
@@ -122,6 +123,8 @@ pub struct PromptSettings {
 
 /// How long opening the display may take before `auto` gives up on it.
 const DISPLAY_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an answered prompt waits for its dialog to leave the screen.
+const DIALOG_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Asks the technician: on the terminal always, and in a dialog on the
 /// host's display when there is one. Cheap to clone.
@@ -222,7 +225,7 @@ impl Technician {
         let (reply, answer) = oneshot::channel();
         // Pause remote input before anything can be clicked; the guard
         // closes everything even if this future is dropped.
-        let _open = OpenGuard::open(self, id, reply);
+        let open = OpenGuard::open(self, id, reply);
         println!(
             "\n>>> {question} [y/N] (refused automatically in {} s)",
             timeout.as_secs()
@@ -230,14 +233,16 @@ impl Technician {
         if let Some(windows) = &self.windows {
             windows.show_prompt(id, question, Instant::now() + timeout);
         }
-        match tokio::time::timeout(timeout, answer).await {
+        let answer = match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(true)) => Answer::Yes,
             Ok(Ok(false)) => Answer::No,
             _ => {
                 println!("    (no answer: refused)");
                 Answer::NoAnswer
             }
-        }
+        };
+        open.close().await;
+        answer
     }
 
     /// Shows the session window (where there is a display) listing what is
@@ -304,24 +309,47 @@ async fn open_windows(
 }
 
 /// An open prompt: created with input paused and the prompt in the slot;
-/// dropping it closes the prompt and the dialog and resumes input.
+/// closing (or dropping) it closes the prompt and the dialog, then resumes
+/// input.
 struct OpenGuard<'a> {
     technician: &'a Technician,
     id: u64,
+    closed: bool,
 }
 
 impl<'a> OpenGuard<'a> {
     fn open(technician: &'a Technician, id: u64, reply: oneshot::Sender<bool>) -> Self {
         technician.prompt_open.send_replace(true);
         technician.prompt.open(id, reply);
-        Self { technician, id }
+        Self {
+            technician,
+            id,
+            closed: false,
+        }
+    }
+
+    /// Resumes input only once the dialog is off the screen, so no input
+    /// from the engineer can reach it and the grant's first frame does not
+    /// show it.
+    async fn close(mut self) {
+        self.technician.prompt.close(self.id);
+        if let Some(windows) = &self.technician.windows {
+            windows
+                .close_prompt_and_wait(self.id, DIALOG_CLOSE_WAIT)
+                .await;
+        }
+        self.technician.prompt_open.send_replace(false);
+        self.closed = true;
     }
 }
 
 impl Drop for OpenGuard<'_> {
     fn drop(&mut self) {
-        // Closed in this order, a stale dialog click finds no prompt to
-        // answer even if input resumes before the window is gone.
+        if self.closed {
+            return;
+        }
+        // Cancelled: close without waiting. Closed in this order, a stale
+        // dialog click finds no prompt to answer.
         self.technician.prompt.close(self.id);
         if let Some(windows) = &self.technician.windows {
             windows.close_prompt(self.id);

@@ -175,7 +175,10 @@ mod tests {
         assert!(!rects.is_empty());
         for r in rects {
             assert!(r.x >= x && r.x + r.width <= x + width, "{r:?}");
-            assert!(r.y >= y && r.y + r.height <= y + GLYPH_HEIGHT * scale, "{r:?}");
+            assert!(
+                r.y >= y && r.y + r.height <= y + GLYPH_HEIGHT * scale,
+                "{r:?}"
+            );
         }
     }
 }

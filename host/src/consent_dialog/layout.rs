@@ -24,7 +24,7 @@ const DIALOG_COLUMNS: i32 = 44;
 /// A question longer than this is cut (file names come from the engineer).
 const MAX_QUESTION_LINES: usize = 6;
 const MIN_WINDOW_WIDTH: i32 = 200;
-const SESSION_COLUMNS: i32 = 30;
+const SESSION_COLUMNS: i32 = 36;
 const ROW_HEIGHT: i32 = 34;
 const STOP_BUTTON_WIDTH: i32 = 84;
 const STOP_BUTTON_HEIGHT: i32 = 28;
@@ -372,8 +372,7 @@ pub fn wrap(text: &str, columns: usize, max_lines: usize) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const QUESTION: &str =
-        "Erin Engineer <erin@example.com> asks for REMOTE CONTROL. Allow?";
+    const QUESTION: &str = "Erin Engineer <erin@example.com> asks for REMOTE CONTROL. Allow?";
 
     #[test]
     fn wrapping_keeps_every_word_and_respects_the_width() {
@@ -424,7 +423,10 @@ mod tests {
     fn the_dialog_says_it_is_the_technicians_approval() {
         let layout = DialogLayout::new(QUESTION, 1920, 1080);
         assert_eq!(layout.title.text, DIALOG_TITLE);
-        assert_eq!(layout.question[0].text, "Erin Engineer <erin@example.com> asks for");
+        assert_eq!(
+            layout.question[0].text,
+            "Erin Engineer <erin@example.com> asks for"
+        );
     }
 
     #[test]
@@ -454,7 +456,10 @@ mod tests {
         for capability in granted {
             let stop = layout.button(SessionButton::Stop(capability)).unwrap();
             let (x, y) = stop.center();
-            assert_eq!(layout.button_at(x, y), Some(SessionButton::Stop(capability)));
+            assert_eq!(
+                layout.button_at(x, y),
+                Some(SessionButton::Stop(capability))
+            );
         }
         let (x, y) = layout.end_session.center();
         assert_eq!(layout.button_at(x, y), Some(SessionButton::EndSession));

@@ -8,19 +8,19 @@ use super::layout::{
     SessionButton, SessionLayout, TextLine, SCALE,
 };
 
-const BACKGROUND: u32 = 0xf5f5f2;
-const BORDER: u32 = 0x202020;
-const TEXT: u32 = 0x141414;
+pub const BACKGROUND: u32 = 0xf5f5f2;
+pub const BORDER: u32 = 0x202020;
+pub const TEXT: u32 = 0x141414;
 /// Amber: the technician's windows look like nothing the instrument shows.
-const BANNER: u32 = 0x8a4b08;
-const BANNER_TEXT: u32 = 0xffffff;
-const COUNTDOWN: u32 = 0x8a1c1c;
-const ALLOW: u32 = 0x1d6b34;
-const DENY: u32 = 0x9c2328;
-const STOP: u32 = 0x9c2328;
-const DISABLED: u32 = 0x9a9a9a;
-const PRESSED: u32 = 0x303030;
-const BUTTON_TEXT: u32 = 0xffffff;
+pub const BANNER: u32 = 0x8a4b08;
+pub const BANNER_TEXT: u32 = 0xffffff;
+pub const COUNTDOWN: u32 = 0x8a1c1c;
+pub const ALLOW: u32 = 0x1d6b34;
+pub const DENY: u32 = 0x9c2328;
+pub const STOP: u32 = 0x9c2328;
+pub const DISABLED: u32 = 0x9a9a9a;
+pub const PRESSED: u32 = 0x303030;
+pub const BUTTON_TEXT: u32 = 0xffffff;
 const BORDER_WIDTH: i32 = 2;
 
 /// Filled rectangles per colour, in drawing order.
@@ -161,7 +161,10 @@ mod tests {
             armed: false,
             pressed: None,
         };
-        assert_eq!(dialog_scene(&layout, waiting).color_at(x, y), Some(DISABLED));
+        assert_eq!(
+            dialog_scene(&layout, waiting).color_at(x, y),
+            Some(DISABLED)
+        );
         let armed = DialogState {
             armed: true,
             ..waiting
@@ -179,7 +182,10 @@ mod tests {
             armed: true,
             pressed: None,
         };
-        assert_ne!(dialog_scene(&layout, state(9)), dialog_scene(&layout, state(8)));
+        assert_ne!(
+            dialog_scene(&layout, state(9)),
+            dialog_scene(&layout, state(8))
+        );
     }
 
     #[test]
@@ -187,7 +193,10 @@ mod tests {
         let layout = SessionLayout::new("Erin", &[Capability::RemoteControl], 1280);
         let stop = layout.rows[0].stop;
         let pressed = Some(SessionButton::Stop(Capability::RemoteControl));
-        assert_eq!(session_scene(&layout, None).color_at(stop.x + 1, stop.y + 1), Some(STOP));
+        assert_eq!(
+            session_scene(&layout, None).color_at(stop.x + 1, stop.y + 1),
+            Some(STOP)
+        );
         assert_eq!(
             session_scene(&layout, pressed).color_at(stop.x + 1, stop.y + 1),
             Some(PRESSED)

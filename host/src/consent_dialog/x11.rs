@@ -13,8 +13,8 @@ use x11rb::errors::{ConnectionError, ReplyError, ReplyOrIdError};
 use x11rb::properties::{WmSizeHints, WmSizeHintsSpecification};
 use x11rb::protocol::xproto::{
     Atom, AtomEnum, ButtonPressEvent, ConfigureWindowAux, ConnectionExt as _, CreateGCAux,
-    CreateWindowAux, EventMask, Gcontext, Pixmap, PropMode, Rectangle, StackMode, VisualClass,
-    Visibility, Window, WindowClass,
+    CreateWindowAux, EventMask, Gcontext, Pixmap, PropMode, Rectangle, StackMode, Visibility,
+    VisualClass, Window, WindowClass,
 };
 use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
@@ -69,7 +69,8 @@ impl Display {
             display: display_name(display),
             reason,
         };
-        let (conn, screen_index) = x11rb::connect(display).map_err(|e| unavailable(e.to_string()))?;
+        let (conn, screen_index) =
+            x11rb::connect(display).map_err(|e| unavailable(e.to_string()))?;
         let screen = conn
             .setup()
             .roots
@@ -226,9 +227,14 @@ impl Windows {
                     drawn: None,
                 });
             }
-            Request::ClosePrompt { id } => {
+            Request::ClosePrompt { id, done } => {
                 if self.dialog.as_ref().is_some_and(|d| d.id == id) {
                     self.close_dialog();
+                }
+                if let Some(done) = done {
+                    // A round trip: the server has handled the destroy.
+                    self.display.conn.sync()?;
+                    let _ = done.send(());
                 }
             }
             Request::ShowSession { engineer, granted } => {
@@ -267,7 +273,11 @@ impl Windows {
         let now = Instant::now();
         match event {
             Event::Expose(e) if e.count == 0 => {
-                if let Some(dialog) = self.dialog.as_mut().filter(|d| d.surface.window == e.window) {
+                if let Some(dialog) = self
+                    .dialog
+                    .as_mut()
+                    .filter(|d| d.surface.window == e.window)
+                {
                     dialog.visible_since.get_or_insert(now);
                     dialog.drawn = None;
                 } else if self.is_session(e.window) {
@@ -283,7 +293,11 @@ impl Windows {
                 {
                     return Ok(());
                 }
-                if let Some(dialog) = self.dialog.as_ref().filter(|d| d.surface.window == e.window) {
+                if let Some(dialog) = self
+                    .dialog
+                    .as_ref()
+                    .filter(|d| d.surface.window == e.window)
+                {
                     // Closing the dialog is a refusal.
                     (self.answers)(dialog.id, false);
                     self.close_dialog();
@@ -293,11 +307,19 @@ impl Windows {
                 }
             }
             Event::VisibilityNotify(e) if e.state != Visibility::UNOBSCURED => {
-                if let Some(dialog) = self.dialog.as_mut().filter(|d| d.surface.window == e.window) {
+                if let Some(dialog) = self
+                    .dialog
+                    .as_mut()
+                    .filter(|d| d.surface.window == e.window)
+                {
                     dialog.surface.raise(&self.display, now)?;
                 } else if self.dialog.is_none() {
                     // Only without a dialog, so the two never fight for the top.
-                    if let Some(session) = self.session.as_mut().filter(|s| s.surface.window == e.window) {
+                    if let Some(session) = self
+                        .session
+                        .as_mut()
+                        .filter(|s| s.surface.window == e.window)
+                    {
                         session.surface.raise(&self.display, now)?;
                     }
                 }
@@ -316,7 +338,11 @@ impl Windows {
             } else {
                 None
             };
-        } else if let Some(session) = self.session.as_mut().filter(|s| s.surface.window == e.event) {
+        } else if let Some(session) = self
+            .session
+            .as_mut()
+            .filter(|s| s.surface.window == e.event)
+        {
             session.pressed = session.layout.button_at(x, y);
             self.draw_session()?;
         }
@@ -334,7 +360,11 @@ impl Windows {
                 (self.answers)(dialog.id, pressed == DialogButton::Allow);
                 self.close_dialog();
             }
-        } else if let Some(session) = self.session.as_mut().filter(|s| s.surface.window == e.event) {
+        } else if let Some(session) = self
+            .session
+            .as_mut()
+            .filter(|s| s.surface.window == e.event)
+        {
             let Some(pressed) = session.pressed.take() else {
                 return Ok(());
             };
@@ -374,7 +404,9 @@ impl Windows {
     }
 
     fn is_session(&self, window: Window) -> bool {
-        self.session.as_ref().is_some_and(|s| s.surface.window == window)
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.surface.window == window)
     }
 
     fn draw_session(&self) -> Result<(), WindowError> {
@@ -472,7 +504,12 @@ impl Surface {
         )?;
         set_atoms(conn, window, atoms.WM_PROTOCOLS, &[atoms.WM_DELETE_WINDOW])?;
         set_atoms(conn, window, atoms._NET_WM_WINDOW_TYPE, &[window_type])?;
-        set_atoms(conn, window, atoms._NET_WM_STATE, &[atoms._NET_WM_STATE_ABOVE])?;
+        set_atoms(
+            conn,
+            window,
+            atoms._NET_WM_STATE,
+            &[atoms._NET_WM_STATE_ABOVE],
+        )?;
         size_hints(area).set_normal_hints(conn, window)?;
         let pixmap = conn.generate_id()?;
         conn.create_pixmap(
@@ -485,7 +522,10 @@ impl Surface {
         let gc = conn.generate_id()?;
         conn.create_gc(gc, pixmap, &CreateGCAux::new().graphics_exposures(0))?;
         conn.map_window(window)?;
-        conn.configure_window(window, &ConfigureWindowAux::new().stack_mode(StackMode::ABOVE))?;
+        conn.configure_window(
+            window,
+            &ConfigureWindowAux::new().stack_mode(StackMode::ABOVE),
+        )?;
         Ok(Self {
             window,
             pixmap,
