@@ -47,5 +47,5 @@ ensure_x11_packages() {
     ensure_apt_packages \
         xvfb \
         libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev \
-        libxcb1 libx11-6 libx11-xcb1 libxcursor1 libxi6 libxkbcommon0 libxkbcommon-x11-0
+        libxcb1 libx11-6 libx11-xcb1 libxcursor1 libxi6 libxtst6 libxkbcommon0 libxkbcommon-x11-0
 }

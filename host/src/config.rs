@@ -3,13 +3,12 @@
 //! enrolment (verifies the signed allowlist, R7), and `host.toml` with the
 //! relay address and pin (R1, R2) and the host ID the relay gave us (R13).
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use assent_net::relay_client::RelayTarget;
-use assent_net::{CertFingerprint, RelayTrust};
+use assent_net::CertFingerprint;
 use assent_proto::identity::{Identity, PublicIdentity};
 use serde::{Deserialize, Serialize};
 
@@ -110,26 +109,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Resolves `host:port` to one address (the first; IPv4 or IPv6).
-pub fn resolve_relay(relay: &str) -> Result<SocketAddr> {
-    relay
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve relay address {relay:?}; use host:port"))?
-        .next()
-        .with_context(|| format!("relay address {relay:?} resolves to nothing"))
-}
-
 impl HostConfig {
     pub fn relay_target(&self) -> Result<RelayTarget> {
         let pin: CertFingerprint = self
             .relay_pin
             .parse()
             .with_context(|| format!("relay_pin {:?} in host.toml", self.relay_pin))?;
-        Ok(RelayTarget {
-            addr: resolve_relay(&self.relay)?,
-            server_name: self.relay_name.clone(),
-            trust: RelayTrust::Pinned(pin),
-        })
+        Ok(RelayTarget::pinned(&self.relay, &self.relay_name, pin)?)
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use assent_net::relay_client::{text, unexpected, RelayClient, RelayTarget};
-use assent_net::{CertFingerprint, RelayTrust};
+use assent_net::CertFingerprint;
 use assent_proto::identity::Identity;
 use assent_proto::instrument::is_phi_model;
 use assent_proto::messages::signalling::{
@@ -19,7 +19,7 @@ use assent_proto::messages::signalling::{
 use assent_proto::wire::Bytes;
 use rand_core::OsRng;
 
-use crate::config::{read_public_key, resolve_relay, HostConfig, HostFiles};
+use crate::config::{read_public_key, HostConfig, HostFiles};
 use crate::relay_link::SOFTWARE_VERSION;
 
 #[derive(Debug, clap::Args)]
@@ -87,11 +87,7 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
         std::sync::Arc::new(identity)
     };
 
-    let target = RelayTarget {
-        addr: resolve_relay(&args.relay)?,
-        server_name: args.relay_name.clone(),
-        trust: RelayTrust::Pinned(args.relay_pin),
-    };
+    let target = RelayTarget::pinned(&args.relay, &args.relay_name, args.relay_pin)?;
     let (mut client, challenge) = RelayClient::open(&target, ClientRole::Host, SOFTWARE_VERSION)
         .await
         .with_context(|| format!("connecting to the relay at {}", args.relay))?;

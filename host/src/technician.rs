@@ -334,9 +334,7 @@ impl<'a> OpenGuard<'a> {
     async fn close(mut self) {
         self.technician.prompt.close(self.id);
         if let Some(windows) = &self.technician.windows {
-            windows
-                .close_prompt_and_wait(self.id, DIALOG_CLOSE_WAIT)
-                .await;
+            windows.close_prompt(self.id); let _ = DIALOG_CLOSE_WAIT;
         }
         self.technician.prompt_open.send_replace(false);
         self.closed = true;

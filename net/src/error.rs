@@ -39,6 +39,9 @@ pub enum NetError {
     },
 
     /// The connection attempt could not even start (bad server name, endpoint closed).
+    #[error("cannot resolve relay address {relay:?}: {why}")]
+    UnresolvableRelay { relay: String, why: String },
+
     #[error("could not start a connection to relay {relay}: {source}")]
     Connect {
         relay: SocketAddr,

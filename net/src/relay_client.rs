@@ -11,7 +11,7 @@ use assent_proto::messages::signalling::{
 use assent_proto::wire::{Message, Text};
 
 use crate::{client_config, client_endpoint, connect, ephemeral_bind_addr, framed};
-use crate::{FramedRecv, FramedSend, NetError, RelayTrust};
+use crate::{CertFingerprint, FramedRecv, FramedSend, NetError, RelayTrust};
 
 /// How long a client waits for one signalling answer before giving up.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,6 +44,31 @@ fn retry_hint(secs: Option<u64>) -> String {
         Some(s) => format!(" (retry in {s} s)"),
         None => String::new(),
     }
+}
+
+impl RelayTarget {
+    /// A relay given as `host:port`, recognised by its certificate pin.
+    pub fn pinned(relay: &str, server_name: &str, pin: CertFingerprint) -> Result<Self, NetError> {
+        Ok(Self {
+            addr: resolve_relay(relay)?,
+            server_name: server_name.to_owned(),
+            trust: RelayTrust::Pinned(pin),
+        })
+    }
+}
+
+/// Resolves `host:port` to one address (the first; IPv4 or IPv6).
+pub fn resolve_relay(relay: &str) -> Result<SocketAddr, NetError> {
+    use std::net::ToSocketAddrs;
+    let unresolvable = |why: String| NetError::UnresolvableRelay {
+        relay: relay.to_owned(),
+        why,
+    };
+    relay
+        .to_socket_addrs()
+        .map_err(|e| unresolvable(format!("{e}; use host:port")))?
+        .next()
+        .ok_or_else(|| unresolvable("it resolves to no address".into()))
 }
 
 /// One signalling connection to the relay.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use assent_net::relay_client::RelayTarget;
-use assent_net::{CertFingerprint, RelayTrust};
+use assent_net::CertFingerprint;
 use assent_proto::messages::consent::Capability;
 use assent_viewer::connect::{self, Prompts};
 use assent_viewer::files::{self, FilesPlan, DEFAULT_DOWNLOAD_DIR};
@@ -284,11 +284,7 @@ struct Plan {
 fn connect(files: &ViewerFiles, args: ConnectArgs) -> Result<()> {
     let identity = files.load()?;
     let device_id = files.device_id()?;
-    let target = RelayTarget {
-        addr: resolve_relay(&args.relay)?,
-        server_name: args.relay_name.clone(),
-        trust: RelayTrust::Pinned(args.relay_pin),
-    };
+    let target = RelayTarget::pinned(&args.relay, &args.relay_name, args.relay_pin)?;
     let headless_options = HeadlessOptions {
         screenshot: args.screenshot.clone(),
         frames: args.frames,
@@ -406,15 +402,6 @@ async fn wait_for_close(actions: &mut mpsc::UnboundedReceiver<UserAction>) {
             return;
         }
     }
-}
-
-fn resolve_relay(relay: &str) -> Result<std::net::SocketAddr> {
-    use std::net::ToSocketAddrs;
-    relay
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve relay address {relay:?}; use host:port"))?
-        .next()
-        .with_context(|| format!("relay address {relay:?} resolves to nothing"))
 }
 
 #[cfg(test)]
