@@ -73,7 +73,7 @@ fn viewer_screenshot_equals_the_host_display_pixel_for_pixel() {
 }
 
 #[test]
-fn input_before_control_consent_never_reaches_the_instrument_and_is_audited() {
+fn input_without_control_consent_never_reaches_the_instrument_and_is_audited() {
     let _one = one_at_a_time();
     let lab = support::lab("DxH 900");
     let panel = lab.instrument_panel(true).unwrap();
@@ -108,6 +108,17 @@ fn input_before_control_consent_never_reaches_the_instrument_and_is_audited() {
         rogue.type_text("ok").await;
         panel.wait_for("key 111 o");
         panel.wait_for("key 107 k");
+        // The technician revokes control: input stops at once.
+        host.type_line("rc");
+        match rogue.next_control().await {
+            SessionMessage::CapabilityRevoked(r) => {
+                assert_eq!(r.capability, Capability::RemoteControl)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        rogue.type_text("z").await;
+        let (at, _) = host.wait_for_from(0, "remote control is now REVOKED");
+        host.wait_for_from(at, "dropped");
     });
     let typed: Vec<String> = panel
         .lines()
@@ -117,7 +128,7 @@ fn input_before_control_consent_never_reaches_the_instrument_and_is_audited() {
     assert_eq!(
         typed,
         ["key 111 o", "key 107 k"],
-        "only input after the grant arrives"
+        "only input while control is granted arrives"
     );
     let audit = audit_list(&lab, "input_dropped");
     assert!(audit.contains("input_dropped"), "no audit record:\n{audit}");
