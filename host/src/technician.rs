@@ -140,17 +140,9 @@ pub struct Technician {
 }
 
 impl Technician {
-    /// Terminal only: starts reading stdin; returns the prompter and the
-    /// command stream.
-    pub fn from_stdin() -> (Self, mpsc::UnboundedReceiver<TechnicianCommand>) {
-        let (commands, receiver) = mpsc::unbounded_channel();
-        let technician = Self::terminal_only();
-        technician.read_lines(BufReader::new(std::io::stdin()), commands);
-        (technician, receiver)
-    }
-
     /// Starts reading stdin and, as `settings` say, opens the dialog
-    /// display. `auto` falls back to the terminal when the display cannot be
+    /// display; returns the prompter and the command stream (terminal keys
+    /// and session-window buttons alike). `auto` falls back to the terminal when the display cannot be
     /// opened; `gui` fails then.
     pub async fn start(
         settings: &PromptSettings,
@@ -158,8 +150,8 @@ impl Technician {
         Self::start_with_input(settings, BufReader::new(std::io::stdin())).await
     }
 
-    /// [`Technician::start`] with terminal lines from `input` (tests use a
-    /// pipe).
+    /// [`Technician::start`] with terminal lines from `input` instead of
+    /// stdin (tests type into it).
     pub async fn start_with_input(
         settings: &PromptSettings,
         input: impl BufRead + Send + 'static,
@@ -334,7 +326,9 @@ impl<'a> OpenGuard<'a> {
     async fn close(mut self) {
         self.technician.prompt.close(self.id);
         if let Some(windows) = &self.technician.windows {
-            windows.close_prompt(self.id); let _ = DIALOG_CLOSE_WAIT;
+            windows
+                .close_prompt_and_wait(self.id, DIALOG_CLOSE_WAIT)
+                .await;
         }
         self.technician.prompt_open.send_replace(false);
         self.closed = true;

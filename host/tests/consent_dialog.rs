@@ -11,7 +11,9 @@ use std::io::{BufReader, Read};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use assent_host::consent_dialog::layout::{DialogLayout, Rect, SessionButton, SessionLayout};
+use assent_host::consent_dialog::layout::{
+    DialogLayout, Rect, SessionButton, SessionLayout, DIALOG_TITLE,
+};
 use assent_host::consent_dialog::paint::{ALLOW, BORDER, DENY, DISABLED, PRESSED, STOP};
 use assent_host::consent_dialog::ARMING_DELAY;
 use assent_host::session::Grants;
@@ -20,7 +22,8 @@ use assent_proto::messages::consent::Capability;
 use tokio::sync::{mpsc, watch};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
-    Window, BUTTON_PRESS_EVENT, BUTTON_RELEASE_EVENT, MOTION_NOTIFY_EVENT,
+    ClientMessageEvent, ConnectionExt as _, EventMask, Window, BUTTON_PRESS_EVENT,
+    BUTTON_RELEASE_EVENT, MOTION_NOTIFY_EVENT,
 };
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
@@ -92,6 +95,36 @@ impl Screen {
             !DIALOG_COLORS.contains(&color),
             "{what}: still shown at {point:?} after the answer"
         );
+    }
+
+    fn atom(&self, name: &[u8]) -> u32 {
+        let cookie = self.conn.intern_atom(false, name).expect("intern an atom");
+        cookie.reply().expect("the atom's id").atom
+    }
+
+    /// The top-level window whose `_NET_WM_NAME` is `title`.
+    fn window_titled(&self, title: &str) -> Option<Window> {
+        let conn = &self.conn;
+        let net_wm_name = self.atom(b"_NET_WM_NAME");
+        let utf8 = self.atom(b"UTF8_STRING");
+        let tree = conn.query_tree(self.root).unwrap().reply().unwrap();
+        tree.children.into_iter().find(|&window| {
+            conn.get_property(false, window, net_wm_name, utf8, 0, 256)
+                .ok()
+                .and_then(|cookie| cookie.reply().ok())
+                .is_some_and(|reply| reply.value == title.as_bytes())
+        })
+    }
+
+    /// Asks `window` to close, as a window manager's close button does.
+    fn close_window(&self, window: Window) {
+        let conn = &self.conn;
+        let protocols = self.atom(b"WM_PROTOCOLS");
+        let delete = self.atom(b"WM_DELETE_WINDOW");
+        let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
+        conn.send_event(false, window, EventMask::NO_EVENT, event)
+            .expect("send WM_DELETE_WINDOW");
+        conn.sync().expect("the X server took the request");
     }
 
     /// A left click at screen point (x, y), as the local mouse would make it.
@@ -282,6 +315,22 @@ async fn the_terminal_answers_too_and_closes_the_dialog() {
     screen.wait_for(probe(buttons.allow), &[ALLOW], "the second dialog");
     screen.click(buttons.allow.center());
     assert_eq!(answer_of(asking).await, Answer::Yes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_dialog_refuses_and_its_title_names_the_technician() {
+    let screen = Screen::start();
+    let (technician, _commands, _terminal) = technician_on(&screen).await;
+    let buttons = dialog_buttons();
+
+    let asking = ask(&technician, Duration::from_secs(60));
+    screen.wait_for(probe(buttons.allow), &[DISABLED, ALLOW], "the dialog");
+    let dialog = screen
+        .window_titled(DIALOG_TITLE)
+        .expect("a window titled as the technician's approval");
+    screen.close_window(dialog);
+    assert_eq!(answer_of(asking).await, Answer::No);
+    screen.assert_gone(probe(buttons.allow), "the closed dialog");
 }
 
 async fn next_command(

@@ -158,7 +158,9 @@ impl RogueSession {
 
     /// Drops the connection at once, as a crashed viewer would.
     pub fn vanish(self) {
-        self.client.connection.close(quinn::VarInt::from_u32(9), b"gone");
+        self.client
+            .connection
+            .close(quinn::VarInt::from_u32(9), b"gone");
     }
 
     /// The next control message, bounded in time.

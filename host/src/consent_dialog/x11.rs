@@ -27,9 +27,11 @@ use super::paint::{dialog_scene, session_scene, DialogState, Scene};
 use super::{display_name, AnswerSink, DialogError, Request, ARMING_DELAY};
 use crate::technician::TechnicianCommand;
 
-/// How often the thread looks at X events while a window is open; the X
+/// How often the thread looks at X events while the dialog is open; the X
 /// connection and the request queue cannot be waited on together.
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
+const DIALOG_POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// The same while only the session window is open (the whole session).
+const SESSION_POLL_INTERVAL: Duration = Duration::from_millis(60);
 /// Windows are raised at least this often, so an instrument UI that raises
 /// itself cannot hide them for long; and at most this often, so two windows
 /// that both want to be on top cannot fight.
@@ -187,7 +189,12 @@ impl Windows {
                     Err(_) => return Ok(()),
                 }
             } else {
-                match requests.recv_timeout(POLL_INTERVAL) {
+                let interval = if self.dialog.is_some() {
+                    DIALOG_POLL_INTERVAL
+                } else {
+                    SESSION_POLL_INTERVAL
+                };
+                match requests.recv_timeout(interval) {
                     Ok(request) => Some(request),
                     Err(std_mpsc::RecvTimeoutError::Timeout) => None,
                     Err(std_mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
