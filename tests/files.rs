@@ -75,9 +75,14 @@ fn files_go_both_ways_with_their_hash_checked_and_audited() {
         std::fs::read(downloads.join("instrument.log")).unwrap(),
         std::fs::read(&from_host).unwrap()
     );
-    let audit = lab.audit(&["--host", &lab.host_id, "--kind", "file_transfer"]).unwrap();
+    let audit = lab
+        .audit(&["--host", &lab.host_id, "--kind", "file_transfer"])
+        .unwrap();
     assert_eq!(audit.matches("file_transfer").count(), 2, "{audit}");
-    assert!(audit.contains("qc-report.csv") && audit.contains("instrument.log"), "{audit}");
+    assert!(
+        audit.contains("qc-report.csv") && audit.contains("instrument.log"),
+        "{audit}"
+    );
 }
 
 #[test]
@@ -87,15 +92,23 @@ fn traversal_names_are_refused_and_an_interrupted_transfer_leaves_no_file() {
     let (mut host, password) = lab.support(&[]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mut rogue = rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
+        let mut rogue =
+            rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
         rogue.request(Capability::FileTransfer).await;
         host.wait_for("asks for FILE TRANSFER");
         host.type_line("y");
         match rogue.next_control().await {
-            SessionMessage::CapabilityDecision(d) => assert_eq!(d.outcome, DecisionOutcome::Granted),
+            SessionMessage::CapabilityDecision(d) => {
+                assert_eq!(d.outcome, DecisionOutcome::Granted)
+            }
             other => panic!("unexpected {other:?}"),
         }
-        for (id, name) in [(1, "../../.bashrc"), (2, "/etc/cron.d/evil"), (3, "CON.txt"), (4, "a\\..\\b")] {
+        for (id, name) in [
+            (1, "../../.bashrc"),
+            (2, "/etc/cron.d/evil"),
+            (3, "CON.txt"),
+            (4, "a\\..\\b"),
+        ] {
             let offer = FileOffer {
                 transfer_id: id,
                 name: Text::new(name).unwrap(),
@@ -139,7 +152,11 @@ fn traversal_names_are_refused_and_an_interrupted_transfer_leaves_no_file() {
     });
     host.wait_for("Session ended");
     let _ = host.wait_exit();
-    assert_eq!(entries(&received(&lab)), Vec::<String>::new(), "nothing, not even a partial file");
+    assert_eq!(
+        entries(&received(&lab)),
+        Vec::<String>::new(),
+        "nothing, not even a partial file"
+    );
     assert!(!lab.path("host").join(".bashrc").exists());
     let failed = host.stdout_text();
     assert!(failed.contains("half.bin"), "{failed}");

@@ -25,21 +25,9 @@ use crate::session::{Grants, SessionEvent};
 /// How often dropped-input counts are reported (and audited).
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Receives input for the whole session, never pausing for prompts.
-/// Kept only until `session.rs` calls [`run_with_prompt_pause`].
-pub async fn run(
-    recv: SealedRecv,
-    grants: watch::Receiver<Grants>,
-    display: Option<String>,
-    events: mpsc::Sender<SessionEvent>,
-) {
-    let (_never, prompt_open) = watch::channel(false);
-    run_with_prompt_pause(recv, grants, prompt_open, display, events).await;
-}
-
 /// Receives input for the whole session; `prompt_open` is
 /// `Technician::prompt_open()`.
-pub async fn run_with_prompt_pause(
+pub async fn run(
     mut recv: SealedRecv,
     mut grants: watch::Receiver<Grants>,
     mut prompt_open: watch::Receiver<bool>,

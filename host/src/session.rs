@@ -126,6 +126,8 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
     ));
     println!("{COMMAND_HELP}");
     let engineer = format!("{} <{}>", viewer.name, viewer.email);
+    // The technician's Stop / End session buttons (GUI mode), kept current.
+    technician.show_session_window(&engineer, grants.clone());
     #[cfg(feature = "file-transfer")]
     let mut files = crate::file_transfer::FilesHandle::new(receive_dir, options.max_file_size);
     #[cfg(not(feature = "file-transfer"))]
@@ -190,7 +192,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                             }
                             Channel::Input => {
                                 let recv = SealedRecv::new(recv, &keys, Channel::Input);
-                                tokio::spawn(remote_input::run(recv, channel_grants, options.display.clone(), events_tx.clone()));
+                                tokio::spawn(remote_input::run(recv, channel_grants, technician.prompt_open(), options.display.clone(), events_tx.clone()));
                             }
                             #[cfg(feature = "file-transfer")]
                             Channel::Files => {
@@ -210,7 +212,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                         control.send(&SessionError::new(SessionErrorCode::Unavailable, &why).into()).await?;
                     }
                     SessionEvent::InputDropped(count) => {
-                        println!("dropped {count} input event(s) from the engineer: remote control is not granted");
+                        println!("dropped {count} input event(s) from the engineer: remote control is not granted, or a consent prompt is open");
                         audit.record(AuditEvent::InputDropped { host_id: host_text(&host_id), session_id, count }).await?;
                     }
                     SessionEvent::Problem(error) => {

@@ -54,6 +54,9 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
     let identity = files.load_identity()?;
     let operator = files.load_operator_key()?;
     let target = config.relay_target()?;
+    // Before anything is opened at the relay: a prompt that cannot be shown
+    // must not leave a support request waiting.
+    let (technician, mut commands) = Technician::start(&options.prompt).await?;
 
     let mut client = login(&target, &identity, &config.host_id).await?;
     let allowlist = fetch_allowlist(&mut client, &operator).await?;
@@ -91,7 +94,6 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
         opened.expires_in_secs
     );
 
-    let (technician, mut commands) = Technician::start(&options.prompt).await?;
     let context = AttemptContext {
         credentials: &credentials,
         allowlist: &allowlist,

@@ -107,7 +107,10 @@ fn run(options: &Options) -> Result<()> {
         lab.xvfb.display()
     );
 
-    let (host, password) = lab.start_support(&["--consent-timeout", "60"], Some("[host] "))?;
+    let (host, password) = lab.start_support(
+        &["--consent-timeout", "60", "--prompt", "auto"],
+        Some("[host] "),
+    )?;
     let host = Arc::new(Mutex::new(host));
     answer_prompts(host.clone(), options.yes);
 
