@@ -22,6 +22,7 @@
 //!
 //! Run: `cargo bench --bench tiles`.
 
+use assent_host::consent_dialog::font::glyph;
 use std::time::{Duration, Instant};
 
 use assent_proto::messages::screen::FrameUpdate;
@@ -678,37 +679,4 @@ const READOUT_NAMES: [&str; 8] = [
 fn blend(a: u32, b: u32) -> u32 {
     let channel = |shift: u32| (((a >> shift) & 0xff) * 2 + ((b >> shift) & 0xff) * 3) / 5;
     channel(16) << 16 | channel(8) << 8 | channel(0)
-}
-
-/// Rows of a 5×7 glyph (bit 4 is the left column). Digits and punctuation
-/// are drawn; letters get a fixed pseudo-glyph each, which compresses like
-/// text without carrying a whole font here.
-fn glyph(ch: char) -> [u8; 7] {
-    match ch {
-        '0' => [0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e],
-        '1' => [0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e],
-        '2' => [0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f],
-        '3' => [0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e],
-        '4' => [0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02],
-        '5' => [0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e],
-        '6' => [0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e],
-        '7' => [0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
-        '8' => [0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e],
-        '9' => [0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c],
-        '.' => [0, 0, 0, 0, 0, 0x0c, 0x0c],
-        ':' => [0, 0x0c, 0x0c, 0, 0x0c, 0x0c, 0],
-        '-' => [0, 0, 0, 0x1f, 0, 0, 0],
-        ' ' => [0; 7],
-        other => {
-            let mut h = (other as u32).wrapping_mul(0x9e37_79b9);
-            let mut rows = [0u8; 7];
-            for row in &mut rows {
-                h ^= h >> 13;
-                h = h.wrapping_mul(0x85eb_ca6b);
-                // Strokes: keep the left or right column often, like letters.
-                *row = (h as u8 & 0x1f) | (0x10 * u8::from(h & 0x100 != 0));
-            }
-            rows
-        }
-    }
 }
