@@ -370,3 +370,28 @@ fn the_engineer_types_and_clicks_on_the_instrument_once_control_is_granted() {
     panel.wait_for("key 107 k");
     assert!(viewer.wait_exit().success(), "{}", viewer.stderr_text());
 }
+
+#[test]
+fn the_host_service_stays_online_outbound_only_and_reconnects_after_a_relay_restart() {
+    let _one = one_at_a_time();
+    let mut lab = support::lab("DxH 900");
+    let mut service = support::lab::Proc::spawn(
+        "assent-host run",
+        std::process::Command::new(&lab.host_binary)
+            .arg("--data-dir")
+            .arg(lab.path("host"))
+            .arg("run"),
+    );
+    service.wait_for(&format!("online as {}", lab.host_id));
+    service.wait_for("allowlist serial");
+    let sockets = support::sockets::of_process(service.pid());
+    assert!(sockets.iter().all(|s| !s.tcp_listening), "{sockets:?}");
+
+    lab.restart_relay().unwrap();
+    let (offline, _) = service.wait_for_from(0, "offline:");
+    let (online_again, _) = service.wait_for_from(offline, "online as");
+    assert!(online_again > offline);
+    let presence = lab.audit(&["--host", &lab.host_id]).unwrap();
+    assert!(presence.contains("host_enrolled"), "{presence}");
+    service.kill();
+}

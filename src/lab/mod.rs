@@ -109,19 +109,7 @@ impl Lab {
         let mut relay = start(
             &options,
             "assent-relay",
-            Command::new(bin("assent-relay"))
-                .arg("--config")
-                .arg(&config)
-                .args([
-                    "serve",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--metrics-listen",
-                    "127.0.0.1:0",
-                ])
-                .arg("--data-dir")
-                .arg(&relay_dir)
-                .env_remove("ASSENT_RELAY_DATA_KEY"),
+            &mut relay_command(&bin("assent-relay"), &relay_dir, "127.0.0.1:0"),
         )?;
         let pin = after(&relay, "relay certificate fingerprint: ")?;
         let relay_addr = after(&relay, "listening on ")?;
@@ -172,6 +160,21 @@ impl Lab {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// Stops the relay (as a crash would) and starts it again on the same
+    /// address and data directory: same certificate, same state.
+    pub fn restart_relay(&mut self) -> Result<()> {
+        self.relay.kill();
+        let relay_dir = self.path("relay");
+        let mut command = relay_command(&self.bin("assent-relay"), &relay_dir, &self.relay_addr);
+        self.relay = Proc::start("assent-relay", &mut command, None)?;
+        let pin = after(&self.relay, "relay certificate fingerprint: ")?;
+        if pin != self.relay_pin {
+            bail!("the restarted relay has another certificate: {pin}");
+        }
+        after(&self.relay, "listening on ")?;
+        Ok(())
     }
 
     pub fn bin(&self, name: &str) -> PathBuf {
@@ -292,6 +295,25 @@ impl Lab {
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
+}
+
+/// `assent-relay serve` on `listen` with the lab's config and data directory.
+fn relay_command(binary: &Path, relay_dir: &Path, listen: &str) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .arg("--config")
+        .arg(relay_dir.join("relay.toml"))
+        .args([
+            "serve",
+            "--listen",
+            listen,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(relay_dir)
+        .env_remove("ASSENT_RELAY_DATA_KEY");
+    command
 }
 
 fn start(options: &LabOptions, name: &str, command: &mut Command) -> Result<Proc> {
