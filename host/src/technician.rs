@@ -218,6 +218,7 @@ impl Technician {
         // Pause remote input before anything can be clicked; the guard
         // closes everything even if this future is dropped.
         let open = OpenGuard::open(self, id, reply);
+        discard_typed_ahead_input();
         println!(
             "\n>>> {question} [y/N] (refused automatically in {} s)",
             timeout.as_secs()
@@ -382,6 +383,19 @@ pub fn parse_command(line: &str) -> Option<TechnicianCommand> {
         }
         _ => return None,
     })
+}
+
+/// Throws away a half-typed terminal line before a prompt opens, so text
+/// typed earlier (possibly by an engineer with remote control of this
+/// desktop) cannot become the answer when the technician presses Enter.
+fn discard_typed_ahead_input() {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        // SAFETY: tcflush on fd 0 takes no pointers; a failure changes nothing.
+        unsafe {
+            libc::tcflush(libc::STDIN_FILENO, libc::TCIFLUSH);
+        }
+    }
 }
 
 #[cfg(test)]
