@@ -175,11 +175,12 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                 match event {
                     SessionEvent::Answered(capability, answer) => {
                         let now = Instant::now();
-                        let decision = match answer {
-                            Answer::NoAnswer => consent.expire(now).into_iter().find(|d| d.capability == capability),
-                            _ => consent.answer(capability, answer == Answer::Yes, now).ok(),
+                        // Silence expires every overdue prompt, not only this one.
+                        let decisions: Vec<_> = match answer {
+                            Answer::NoAnswer => consent.expire(now),
+                            _ => consent.answer(capability, answer == Answer::Yes, now).into_iter().collect(),
                         };
-                        if let Some(decision) = decision {
+                        for decision in decisions {
                             apply(decision, &grants_tx, &audit, &mut control).await?;
                         }
                     }

@@ -5,7 +5,6 @@
 //! to the relay and counted against this password with doubling waits until
 //! it is burned (R6). The first good handshake becomes the session.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -13,7 +12,6 @@ use assent_net::{accept_channel, channel::channel_of, FramedRecv, FramedSend};
 use assent_proto::allowlist::{AllowListEntry, VerifiedAllowList};
 use assent_proto::handshake::host::HostCredentials;
 use assent_proto::handshake::{Channel, HandshakeError, SessionKeys};
-use assent_proto::identity::Identity;
 use assent_proto::lockout::{Lockout, LockoutError, LockoutPolicy};
 use assent_proto::messages::audit_event::AuditEvent;
 use assent_proto::messages::handshake::{AbortReason, HandshakeAbort, ViewerFinish, ViewerHello};
@@ -97,7 +95,6 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
     let context = AttemptContext {
         credentials: &credentials,
         allowlist: &allowlist,
-        identity: &identity,
     };
     let mut lockout = Lockout::new(options.lockout);
     let expires = tokio::time::sleep(Duration::from_secs(opened.expires_in_secs.into()));
@@ -226,7 +223,6 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
 struct AttemptContext<'a> {
     credentials: &'a HostCredentials,
     allowlist: &'a VerifiedAllowList,
-    identity: &'a Arc<Identity>,
 }
 
 struct Failure {
@@ -240,7 +236,6 @@ async fn attempt(
     mut send: FramedSend,
     mut recv: FramedRecv,
 ) -> Result<Admitted, Failure> {
-    let _ = context.identity;
     recv.set_recv_timeout(Some(HANDSHAKE_STEP_TIMEOUT));
     let hello: ViewerHello = match next(&mut recv).await {
         Some(hello) => hello,
