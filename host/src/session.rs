@@ -168,7 +168,11 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                 Err(ChannelError::Decode(e)) => {
                     control.send(&SessionError::from_decode_error(&e).into()).await?;
                 }
-                Err(e) => break format!("the control channel failed: {e}"),
+                // A lost relay often shows first as a failed read here.
+                Err(e) => break match connection.close_reason() {
+                    Some(closed) => format!("the relay connection was lost ({closed})"),
+                    None => format!("the control channel failed: {e}"),
+                },
             },
             event = events.recv() => {
                 let Some(event) = event else { break "internal error".to_owned() };
