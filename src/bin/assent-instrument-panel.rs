@@ -8,7 +8,7 @@
 //! bitmap font drawn as filled rectangles, so the pixels are the same on
 //! every X server.
 
-use assent_host::consent_dialog::font::glyph;
+use assent_host::consent_dialog::font::text_rects;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -463,29 +463,8 @@ impl Painter {
     /// Draws `text` with its top-left corner at (x, y), each font pixel a
     /// `scale`×`scale` square; runs of set pixels become one rectangle.
     fn text(&mut self, color: u32, x: i32, y: i32, scale: i32, text: &str) {
-        for (i, c) in text.chars().enumerate() {
-            let left = x + i as i32 * 6 * scale;
-            for (row, bits) in glyph(c).iter().enumerate() {
-                let top = y + row as i32 * scale;
-                let mut col = 0;
-                while col < 5 {
-                    if bits & (0x10 >> col) == 0 {
-                        col += 1;
-                        continue;
-                    }
-                    let start = col;
-                    while col < 5 && bits & (0x10 >> col) != 0 {
-                        col += 1;
-                    }
-                    self.fill(
-                        color,
-                        left + start * scale,
-                        top,
-                        (col - start) * scale,
-                        scale,
-                    );
-                }
-            }
+        for r in text_rects(text, x, y, scale) {
+            self.fill(color, r.x, r.y, r.width, r.height);
         }
     }
 
