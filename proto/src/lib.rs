@@ -21,6 +21,8 @@
 //! | [`screen_codec`] | lossless damage-tracked tile codec for screen frames | R17 |
 //! | [`pacing`] | frame pacing under a bandwidth budget | R17 |
 //! | [`file_transfer`] | file names, transfer state (absent from PHI builds) | R11, R12 |
+//! | [`notification_intake`] | the host's local JSON notification intake | R15 |
+//! | [`release`] | signed release manifests, upgrade decisions, package checks | R16 |
 //! | [`secret_file`] | owner-only key files, never half-written or overwritten | R4, R13 |
 
 #![forbid(unsafe_code)]
@@ -35,9 +37,11 @@ pub mod identity;
 pub mod instrument;
 pub mod lockout;
 pub mod messages;
+pub mod notification_intake;
 pub mod pacing;
 pub mod password;
 pub mod record;
+pub mod release;
 pub mod screen_codec;
 pub mod secret_file;
 #[cfg(any(test, feature = "test-support"))]

@@ -18,6 +18,44 @@ use crate::wire::{DecodeError, Field, Reader, Text};
 const FILE_TRANSFER_TAG: u8 = 5;
 
 crate::wire_enum! {
+    /// One step of an upgrade on a host (R16); every step is audited.
+    pub enum UpgradeStepCode {
+        /// A signed release newer than the installed one was found.
+        Available = 1,
+        /// The technician approved installing the release.
+        Approved = 2,
+        /// The technician declined (or did not answer).
+        Declined = 3,
+        /// The technician approved a capability the release adds.
+        CapabilityApproved = 4,
+        /// The technician declined a capability the release adds.
+        CapabilityDeclined = 5,
+        /// The release was verified and swapped in.
+        Installed = 6,
+        /// Signature, key, hash, size, version or target check failed.
+        Refused = 7,
+        /// The previous binary was restored.
+        RolledBack = 8,
+    }
+}
+
+impl UpgradeStepCode {
+    /// Stable snake_case name, for audit listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Approved => "approved",
+            Self::Declined => "declined",
+            Self::CapabilityApproved => "capability_approved",
+            Self::CapabilityDeclined => "capability_declined",
+            Self::Installed => "installed",
+            Self::Refused => "refused",
+            Self::RolledBack => "rolled_back",
+        }
+    }
+}
+
+crate::wire_enum! {
     /// How a consent prompt ended (R10).
     pub enum ConsentOutcomeCode {
         Granted = 1,
@@ -183,6 +221,15 @@ audit_events! {
         host_id: Text<64>,
         model: Text<128>,
     }
+    /// A step of checking, approving, installing or rolling back a release (R16).
+    Upgrade = 12, "upgrade" {
+        host_id: Text<64>,
+        /// The release concerned, `MAJOR.MINOR.PATCH`.
+        version: Text<32>,
+        step: UpgradeStepCode,
+        /// The capability for capability steps, the reason for refusals.
+        detail: Text<256>,
+    }
 }
 
 impl AuditEvent {
@@ -197,7 +244,8 @@ impl AuditEvent {
             | Self::HostEnrolled { host_id, .. }
             | Self::SessionStarted { host_id, .. }
             | Self::SessionEnded { host_id, .. }
-            | Self::FileTransferCapabilityApproved { host_id, .. } => Some(host_id.as_str()),
+            | Self::FileTransferCapabilityApproved { host_id, .. }
+            | Self::Upgrade { host_id, .. } => Some(host_id.as_str()),
             #[cfg(feature = "file-transfer")]
             Self::FileTransfer { host_id, .. } => Some(host_id.as_str()),
             Self::IntrusionDetected { .. } => None,

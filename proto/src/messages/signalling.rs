@@ -24,6 +24,7 @@ use super::notification::{Notification, NotificationCleared};
 use super::session::lossy_text;
 use crate::allowlist::SignedAllowList;
 use crate::identity::{Fingerprint, Identity, IdentityError, PublicIdentity, SIGNATURE_LEN};
+use crate::release::{SignedRelease, COMPONENT_MAX, TARGET_MAX, VERSION_MAX};
 use crate::wire::{Bytes, Field, Text};
 
 #[cfg(test)]
@@ -202,7 +203,10 @@ crate::wire_struct! {
 
 crate::wire_struct! {
     /// Relay to client: logged in; requests may follow.
-    pub struct LoginAccepted : LoginAccepted {}
+    pub struct LoginAccepted : LoginAccepted {
+        /// The relay's clock, so a host can warn about skew (R15).
+        pub relay_unix_ms: u64,
+    }
 }
 
 crate::wire_struct! {
@@ -320,6 +324,47 @@ crate::wire_struct! {
     /// an allowlist request with nothing newer) is done and durable. Acks
     /// come in the order the requests arrived on that stream.
     pub struct Ack : Ack {}
+}
+
+/// Largest piece of a release package in one [`PackageChunk`].
+pub const PACKAGE_CHUNK_MAX: usize = 256 * 1024;
+
+crate::wire_struct! {
+    /// Host to relay (R16): the newest release published for this component
+    /// and target. The relay answers with a [`ReleaseOffer`].
+    pub struct ReleaseQuery : ReleaseQuery {
+        pub component: Text<COMPONENT_MAX>,
+        pub target: Text<TARGET_MAX>,
+        /// What the host runs now, for the operator's logs.
+        pub installed_version: Text<VERSION_MAX>,
+    }
+}
+
+crate::wire_struct! {
+    /// Relay to host: the most recently published signed release, if any.
+    /// The host verifies it against its pinned release key; the relay's
+    /// word counts for nothing.
+    pub struct ReleaseOffer : ReleaseOffer {
+        pub release: Option<SignedRelease>,
+    }
+}
+
+crate::wire_struct! {
+    /// Host to relay: the next piece of the package with this SHA-256.
+    pub struct PackageRequest : PackageRequest {
+        pub sha256: [u8; 32],
+        pub offset: u64,
+    }
+}
+
+crate::wire_struct! {
+    /// Relay to host: package bytes from `offset`; empty at the end.
+    pub struct PackageChunk : PackageChunk {
+        pub offset: u64,
+        /// Size of the whole package as the relay stores it.
+        pub total: u64,
+        pub data: Bytes<PACKAGE_CHUNK_MAX>,
+    }
 }
 
 crate::wire_enum! {
@@ -519,5 +564,9 @@ crate::dispatch_enum! {
         OpenChannel(OpenChannel),
         Notification(Notification),
         NotificationCleared(NotificationCleared),
+        ReleaseQuery(ReleaseQuery),
+        ReleaseOffer(ReleaseOffer),
+        PackageRequest(PackageRequest),
+        PackageChunk(PackageChunk),
     }
 }

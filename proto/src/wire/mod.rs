@@ -121,6 +121,10 @@ message_types! {
     AuditReport = 0x0113, max 8 * KIB;
     Ack = 0x0114, max 64;
     OpenChannel = 0x0115, max 64;
+    ReleaseQuery = 0x0116, max 256;
+    ReleaseOffer = 0x0117, max crate::release::BODY_MAX + 2 * KIB;
+    PackageRequest = 0x0118, max 128;
+    PackageChunk = 0x0119, max crate::messages::signalling::PACKAGE_CHUNK_MAX + 64;
 
     // 0x02xx end-to-end handshake (viewer <-> host, relayed blind).
     ViewerHello = 0x0201, max 4 * KIB;

@@ -688,6 +688,16 @@ fn event_fields(event: &AuditEvent) -> Vec<(&'static str, Value<'_>)> {
         AuditEvent::FileTransferCapabilityApproved { host_id: _, model } => {
             vec![("model", Text(model))]
         }
+        AuditEvent::Upgrade {
+            host_id: _,
+            version,
+            step,
+            detail,
+        } => vec![
+            ("version", Text(version)),
+            ("step", Word(step.name())),
+            ("detail", Text(detail)),
+        ],
     }
 }
 

@@ -124,7 +124,10 @@ pub(crate) async fn login(
                         "host login signature does not verify",
                     )
                 })?;
-            send.send(&LoginAccepted {}).await?;
+            send.send(&LoginAccepted {
+                relay_unix_ms: now_unix_ms(),
+            })
+            .await?;
             host_online(state, &record, source).await?;
             Ok(LoggedIn::Host(record))
         }
@@ -162,7 +165,10 @@ pub(crate) async fn login(
                 network,
             };
             confirm_location(state, send, recv, &entry, location).await?;
-            send.send(&LoginAccepted {}).await?;
+            send.send(&LoginAccepted {
+                relay_unix_ms: now_unix_ms(),
+            })
+            .await?;
             info!(viewer = %fingerprint, "engineer logged in");
             Ok(LoggedIn::Viewer(ViewerSession { fingerprint, entry }))
         }

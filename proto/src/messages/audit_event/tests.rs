@@ -75,6 +75,12 @@ pub(crate) fn sample_events() -> Vec<AuditEvent> {
             host_id: text("cellmek-2"),
             model: text("CellMek SPS"),
         },
+        AuditEvent::Upgrade {
+            host_id: text("cellmek-2"),
+            version: text("1.4.0"),
+            step: UpgradeStepCode::CapabilityApproved,
+            detail: text("file-transfer"),
+        },
     ]
 }
 
@@ -121,7 +127,7 @@ fn every_event_names_its_host_except_relay_wide_intrusions() {
 
 #[test]
 fn unknown_event_tag_is_refused() {
-    for tag in [0u8, 12, 200, 255] {
+    for tag in [0u8, 13, 200, 255] {
         assert_eq!(
             AuditEvent::from_bytes(&[tag]),
             Err(DecodeError::InvalidValue {
@@ -303,6 +309,14 @@ pub(crate) fn arb_event() -> impl Strategy<Value = AuditEvent> {
             .prop_map(
                 |(host_id, model)| AuditEvent::FileTransferCapabilityApproved { host_id, model },
             )
+            .boxed(),
+        (h(), arb_text(), 1u8..=8, arb_text())
+            .prop_map(|(host_id, version, step, detail)| AuditEvent::Upgrade {
+                host_id,
+                version,
+                step: UpgradeStepCode::from_bytes(&[step]).unwrap(),
+                detail,
+            })
             .boxed(),
     ];
     #[cfg(feature = "file-transfer")]

@@ -116,7 +116,7 @@ fn signalling_message() -> BoxedStrategy<SignallingMessage> {
                 signature,
             },
         )),
-        boxed(Just(LoginAccepted {})),
+        boxed(any::<u64>().prop_map(|relay_unix_ms| LoginAccepted { relay_unix_ms })),
         boxed(any::<[u8; 32]>().prop_map(|session_id| SupportOpen { session_id })),
         boxed(
             (any::<[u8; 32]>(), any::<u32>()).prop_map(|(session_id, expires_in_secs)| {
@@ -185,6 +185,37 @@ fn signalling_message() -> BoxedStrategy<SignallingMessage> {
         ),
         boxed(notification::notification()),
         boxed(notification::notification_cleared()),
+        boxed(
+            (text(), text(), text()).prop_map(|(component, target, installed_version)| {
+                ReleaseQuery {
+                    component,
+                    target,
+                    installed_version,
+                }
+            }),
+        ),
+        boxed(
+            proptest::option::of((bytes(), fingerprint(), bytes())).prop_map(|release| {
+                ReleaseOffer {
+                    release: release.map(|(body, signer, signature)| SignedRelease {
+                        body,
+                        signer,
+                        signature,
+                    }),
+                }
+            }),
+        ),
+        boxed(
+            (any::<[u8; 32]>(), any::<u64>())
+                .prop_map(|(sha256, offset)| PackageRequest { sha256, offset }),
+        ),
+        boxed(
+            (any::<u64>(), any::<u64>(), bytes()).prop_map(|(offset, total, data)| PackageChunk {
+                offset,
+                total,
+                data,
+            }),
+        ),
     ])
     .boxed()
 }
@@ -228,7 +259,10 @@ fn largest_instances() -> Vec<SignallingMessage> {
             signature: largest(),
         }
         .into(),
-        LoginAccepted {}.into(),
+        LoginAccepted {
+            relay_unix_ms: largest(),
+        }
+        .into(),
         SupportOpen {
             session_id: largest(),
         }
@@ -282,6 +316,31 @@ fn largest_instances() -> Vec<SignallingMessage> {
         .into(),
         notification::largest_notification().into(),
         notification::largest_notification_cleared().into(),
+        ReleaseQuery {
+            component: largest(),
+            target: largest(),
+            installed_version: largest(),
+        }
+        .into(),
+        ReleaseOffer {
+            release: Some(SignedRelease {
+                body: largest(),
+                signer: largest(),
+                signature: largest(),
+            }),
+        }
+        .into(),
+        PackageRequest {
+            sha256: largest(),
+            offset: largest(),
+        }
+        .into(),
+        PackageChunk {
+            offset: largest(),
+            total: largest(),
+            data: largest(),
+        }
+        .into(),
     ]
 }
 
