@@ -15,6 +15,8 @@
 //! | [`remote_input`] | injection only while granted; dropped input audited | R10 |
 //! | [`capture`] | X11 screen and cursor capture | R17 |
 //! | [`control`] | X11 input injection, no stuck keys, rate limit | R10 |
+//! | [`notifications`] | local intake, Assent's own checks, durable queue to the relay | R15 |
+//! | [`upgrade`] | signed upgrades: check, approve, install, roll back | R16 |
 //! | `file_transfer` | files both ways (absent from PHI builds) | R11, R12 |
 
 pub mod capture;
@@ -24,6 +26,7 @@ pub mod control;
 pub mod enroll;
 #[cfg(feature = "file-transfer")]
 pub mod file_transfer;
+pub mod notifications;
 pub mod relay_link;
 pub mod remote_input;
 pub mod run;
@@ -31,3 +34,4 @@ pub mod screen_stream;
 pub mod session;
 pub mod support;
 pub mod technician;
+pub mod upgrade;

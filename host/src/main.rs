@@ -45,8 +45,14 @@ enum Command {
     /// identity and registers the instrument.
     Enroll(EnrollArgs),
     /// Stay connected to the relay (the always-on service): presence,
-    /// allowlist refresh, reconnect with backoff.
-    Run,
+    /// allowlist refresh, reconnect with backoff, the notification intake
+    /// and Assent's own checks, periodic upgrade checks.
+    Run(assent_host::run::RunArgs),
+    /// Show this instrument's active notifications (R15).
+    Notifications(assent_host::notifications::NotificationsArgs),
+    /// Check for, install or roll back signed releases of assent-host (R16).
+    #[command(subcommand)]
+    Upgrade(assent_host::upgrade::UpgradeCommand),
     /// Start a support request: shows the host ID and a fresh one-time
     /// password, then asks you about each capability the engineer requests.
     /// Consent prompts are answered in a dialog on the display or on this
@@ -98,7 +104,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .try_init();
     let Some(command) = cli.command else {
-        eprintln!("assent-host: give a command (enroll, run, support); see --help");
+        eprintln!("assent-host: give a command (enroll, run, support, notifications, upgrade); see --help");
         return ExitCode::from(2);
     };
     let files = HostFiles::new(cli.data_dir.unwrap_or_else(default_data_dir));
@@ -124,7 +130,9 @@ fn main() -> ExitCode {
 async fn dispatch(files: &HostFiles, command: Command) -> Result<()> {
     match command {
         Command::Enroll(args) => enroll::run(files, args).await,
-        Command::Run => assent_host::run::run(files).await,
+        Command::Run(args) => assent_host::run::run(files, args).await,
+        Command::Notifications(args) => assent_host::notifications::run_cli(files, args).await,
+        Command::Upgrade(command) => assent_host::upgrade::run_cli(files, command).await,
         Command::Support(args) => {
             let options = SupportOptions {
                 prompt: PromptSettings {

@@ -15,7 +15,11 @@ const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const ALLOWLIST_REFRESH: Duration = Duration::from_secs(300);
 
-pub async fn run(files: &HostFiles) -> Result<()> {
+/// `assent-host run`.
+#[derive(clap::Args, Default)]
+pub struct RunArgs {}
+
+pub async fn run(files: &HostFiles, _args: RunArgs) -> Result<()> {
     let config = files.load_config()?;
     let identity = files.load_identity()?;
     let operator = files.load_operator_key()?;
