@@ -1,5 +1,6 @@
 //! The session shown in the viewer window ([`crate::window`]): frames,
-//! cursor, grants, status lines and file transfers go to the window; what
+//! cursor, grants, status lines, file transfers and the host's notification
+//! count go to the window; what
 //! the engineer does there comes back as [`UserAction`]s through the
 //! session's action channel.
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use assent_proto::screen_codec::Framebuffer;
 
+use crate::notifications::ActiveNotifications;
 use crate::session::{Frontend, SessionEnd, SessionEvent};
 use crate::stats::ScreenStats;
 use crate::window::{GrantedCapabilities, UserAction, WindowCommand, WindowRemote};
@@ -67,6 +69,9 @@ impl Frontend for WindowFrontend {
                 self.show(WindowCommand::Status(line.to_owned()))
             }
             SessionEvent::File(report) => self.show(WindowCommand::Status(report.line())),
+            SessionEvent::Notifications(summary) => {
+                self.show(WindowCommand::Notifications(summary))
+            }
             SessionEvent::ScreenSize { .. } => ControlFlow::Continue(()),
         }
     }
@@ -76,6 +81,7 @@ impl Frontend for WindowFrontend {
         end: &SessionEnd,
         _framebuffer: Option<&Framebuffer>,
         _stats: &ScreenStats,
+        _notifications: &ActiveNotifications,
     ) -> Result<()> {
         println!("session ended: {}", end.reason());
         self.remote

@@ -6,6 +6,7 @@
 //! | [`connect`] | relay login, location confirmation, pairing, password, handshake (R1–R8) |
 //! | [`session`] | channels, one-at-a-time consent requests, screen decoding, input gating (R3, R10) |
 //! | [`files`] | file transfer: Files channel, auto-accept only while granted, send queue (R10–R12) |
+//! | [`notifications`] | the host's active notifications, their lines, the Notifications channel (R15) |
 //! | [`headless`] | `connect --headless`: screenshots, frame counts, scripted input |
 //! | [`gui`] | the session shown in the [`window`] |
 //! | [`stats`] | `--stats` arithmetic (R17) |
@@ -18,6 +19,7 @@ pub mod files;
 pub mod gui;
 pub mod headless;
 pub mod identity;
+pub mod notifications;
 pub mod session;
 pub mod stats;
 pub mod window;

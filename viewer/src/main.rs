@@ -105,6 +105,10 @@ Output lines (stdout) that scripts may rely on:
   file offered: NAME (SIZE bytes, sha256 HEX)   the host offers a file
   file received: NAME (SIZE bytes, SHA-256 verified) -> PATH
   file transfer failed: NAME: ERROR   either way; nothing partial is kept
+  notification [SEVERITY] TITLE — DETAIL (SOURCE, KIND, id ID)   raised or updated on the host
+  notification cleared: ID
+  notifications: N active             at the end, with --stats or --notifications
+  active notification [SEVERITY] ...  at the end, one per active one, with --notifications
   stats: frames=N bytes=N kbit/s=X fps=X interval_ms_mean=.. interval_ms_p50=.. assembly_ms_mean=.. assembly_ms_p50=..
   session ended: REASON
 Errors go to stderr. Exit status 0 only when the run did what it was asked:
@@ -192,6 +196,12 @@ struct ConnectArgs {
     /// verified. Requests file transfer.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     receive: Option<u64>,
+    /// Headless: at the end, print the host's notifications still active,
+    /// one `active notification [SEVERITY] ...` line each, after a
+    /// `notifications: N active` line. Changes are printed as they arrive
+    /// in every mode.
+    #[arg(long)]
+    notifications: bool,
 }
 
 impl ConnectArgs {
@@ -206,6 +216,7 @@ impl ConnectArgs {
             || self.wait_for_grant.is_some()
             || !self.send.is_empty()
             || self.receive.is_some()
+            || self.notifications
     }
 
     fn runs_headless(&self, has_display: bool) -> bool {
@@ -298,6 +309,7 @@ fn connect(files: &ViewerFiles, args: ConnectArgs) -> Result<()> {
         wait_for_grant: args.wait_for_grant.map(Capability::from),
         send: args.send.clone(),
         receive: args.receive,
+        notifications: args.notifications,
     };
     let mut requests: Vec<Capability> = args.request.iter().map(|&c| c.into()).collect();
     for needed in headless_options.needed() {
@@ -450,6 +462,7 @@ mod tests {
             &["--wait-for-grant", "control"],
             &["--screenshot", "s.png"],
             &["--receive", "1"],
+            &["--notifications"],
         ] {
             assert!(connect_args(option).runs_headless(true), "{option:?}");
         }

@@ -7,6 +7,10 @@
 //! File transfer ([`crate::files`]): the files channel is opened just before
 //! file transfer is first requested, so a session that never asks for it
 //! (e.g. with a PHI host, R11) never touches it.
+//!
+//! Notifications ([`crate::notifications`], R15): one receive-only channel
+//! opened with the others; each change is printed, and a host that never
+//! serves it or breaks it costs that channel only, never the session.
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -29,6 +33,9 @@ use tracing::{debug, warn};
 
 use crate::connect::Established;
 use crate::files::{FileReport, FileTransfers, FilesPlan};
+use crate::notifications::{
+    ActiveNotifications, FeedEvent, NotificationChannel, NotificationSummary,
+};
 use crate::stats::ScreenStats;
 use crate::window::{GrantedCapabilities, UserAction};
 
@@ -63,6 +70,8 @@ pub enum SessionEvent<'a> {
     Status(&'a str),
     /// A file offered, received, sent or failed (already printed).
     File(&'a FileReport),
+    /// The host's active notifications changed (the change already printed).
+    Notifications(NotificationSummary),
 }
 
 /// Why a session ended.
@@ -104,12 +113,14 @@ pub trait Frontend {
         ControlFlow::Continue(())
     }
 
-    /// The session is over; `framebuffer` is the last screen, if any.
+    /// The session is over; `framebuffer` is the last screen, if any, and
+    /// `notifications` the host's notifications still active.
     fn finish(
         &mut self,
         end: &SessionEnd,
         framebuffer: Option<&Framebuffer>,
         stats: &ScreenStats,
+        notifications: &ActiveNotifications,
     ) -> Result<()>;
 }
 
@@ -168,6 +179,7 @@ struct Channels {
     screen: SealedSend,
     screen_in: Option<SealedRecv>,
     input: SealedSend,
+    notifications: NotificationChannel,
     /// Kept to open the files channel on the first file-transfer request;
     /// dropped once it is open.
     files_keys: Option<SessionKeys>,
@@ -200,12 +212,22 @@ pub async fn run(
         .context("opening the input channel")?;
     // The host never sends on the input channel; its receive half is unused.
     drop(input_recv);
+    let notifications = match open(ChannelKind::Notifications).await {
+        Ok((send, recv)) => {
+            NotificationChannel::new(send, SealedRecv::new(recv, &keys, Channel::Notifications))
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot open the notifications channel; the session goes on without notifications");
+            NotificationChannel::absent()
+        }
+    };
     let mut channels = Channels {
         control: SealedSend::new(control_send, &keys, Channel::Control),
         control_in: SealedRecv::new(control_recv, &keys, Channel::Control),
         screen: SealedSend::new(screen_send, &keys, Channel::Screen),
         screen_in: Some(SealedRecv::new(screen_recv, &keys, Channel::Screen)),
         input: SealedSend::new(input_send, &keys, Channel::Input),
+        notifications,
         files_keys: Some(keys),
         session_id,
     };
@@ -216,6 +238,7 @@ pub async fn run(
         stats: ScreenStats::default(),
         dropped_input: 0,
         files: FileTransfers::new(files),
+        notifications: ActiveNotifications::default(),
     };
     for &capability in requests {
         state.requests.push(capability);
@@ -237,8 +260,14 @@ pub async fn run(
     channels.control.finish();
     channels.screen.finish();
     channels.input.finish();
+    channels.notifications.close();
     relay.close().await;
-    frontend.finish(&end, state.framebuffer.as_ref(), &state.stats)?;
+    frontend.finish(
+        &end,
+        state.framebuffer.as_ref(),
+        &state.stats,
+        &state.notifications,
+    )?;
     Ok(end)
 }
 
@@ -250,6 +279,7 @@ struct SessionState {
     /// Input dropped because control was not granted (told once).
     dropped_input: u64,
     files: FileTransfers,
+    notifications: ActiveNotifications,
 }
 
 async fn drive(
@@ -302,6 +332,9 @@ async fn drive(
             input = state.files.next() => {
                 let reports = state.files.handle(input).await;
                 show_files(&reports, state, frontend, &mut actions)
+            }
+            event = channels.notifications.next(&mut state.notifications) => {
+                on_notifications(event, state, frontend, &mut actions)
             }
             signal = relay.next() => on_signalling(signal),
             _ = sleep_until(deadline) => frontend.on_deadline(&mut actions),
@@ -550,6 +583,34 @@ fn on_screen(
     }
 }
 
+/// Shows a change to the host's notifications. The channel's end, clean or
+/// not, is logged and the session goes on (an older host never serves it).
+fn on_notifications(
+    event: FeedEvent,
+    state: &SessionState,
+    frontend: &mut dyn Frontend,
+    actions: &mut Vec<UserAction>,
+) -> ControlFlow<SessionEnd> {
+    match event {
+        FeedEvent::Changed(change) => {
+            println!("{}", change.line());
+            frontend.on_event(
+                SessionEvent::Notifications(state.notifications.summary()),
+                state.granted,
+                actions,
+            )
+        }
+        FeedEvent::Ended => {
+            debug!("the host finished the notifications channel");
+            ControlFlow::Continue(())
+        }
+        FeedEvent::Failed(why) => {
+            warn!(error = %why, "closed the notifications channel; the session goes on without live notifications");
+            ControlFlow::Continue(())
+        }
+    }
+}
+
 fn on_signalling(
     signal: Result<SignallingMessage, assent_net::RelayClientError>,
 ) -> ControlFlow<SessionEnd> {
@@ -617,64 +678,4 @@ fn set_granted(granted: &mut GrantedCapabilities, capability: Capability, value:
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn capability_requests_go_one_at_a_time_in_order() {
-        let mut requests = Requests::default();
-        requests.push(Capability::ScreenView);
-        requests.push(Capability::RemoteControl);
-        assert_eq!(requests.next(), Some(Capability::ScreenView));
-        assert_eq!(requests.next(), None, "one prompt in flight at a time");
-        requests.answered(Capability::ScreenView);
-        assert_eq!(requests.next(), Some(Capability::RemoteControl));
-        requests.answered(Capability::RemoteControl);
-        assert_eq!(requests.next(), None);
-    }
-
-    #[test]
-    fn a_capability_is_not_requested_twice_while_queued_or_in_flight() {
-        let mut requests = Requests::default();
-        requests.push(Capability::ScreenView);
-        assert_eq!(requests.next(), Some(Capability::ScreenView));
-        requests.push(Capability::ScreenView);
-        requests.push(Capability::RemoteControl);
-        requests.push(Capability::RemoteControl);
-        requests.answered(Capability::ScreenView);
-        assert_eq!(requests.next(), Some(Capability::RemoteControl));
-        assert_eq!(requests.fail_awaiting(), Some(Capability::RemoteControl));
-        assert_eq!(requests.fail_awaiting(), None);
-        assert_eq!(requests.next(), None);
-    }
-
-    #[test]
-    fn a_phi_hosts_file_transfer_refusal_fails_only_a_file_transfer_request() {
-        let mut requests = Requests::default();
-        requests.push(Capability::FileTransfer);
-        requests.push(Capability::RemoteControl);
-        assert_eq!(requests.next(), Some(Capability::FileTransfer));
-        // The request and the files channel are each refused: two errors.
-        assert_eq!(
-            requests.fail_on_error(FILE_TRANSFER_UNAVAILABLE),
-            Some(Capability::FileTransfer)
-        );
-        assert_eq!(requests.next(), Some(Capability::RemoteControl));
-        assert_eq!(requests.fail_on_error(FILE_TRANSFER_UNAVAILABLE), None);
-        assert_eq!(
-            requests.fail_on_error("a request is already pending"),
-            Some(Capability::RemoteControl),
-            "any other refusal answers the request in flight"
-        );
-    }
-
-    #[test]
-    fn a_decision_for_another_capability_does_not_release_the_one_in_flight() {
-        let mut requests = Requests::default();
-        requests.push(Capability::RemoteControl);
-        requests.push(Capability::ScreenView);
-        assert_eq!(requests.next(), Some(Capability::RemoteControl));
-        requests.answered(Capability::ScreenView);
-        assert_eq!(requests.next(), None);
-    }
-}
+mod tests;

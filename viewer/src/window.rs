@@ -14,7 +14,9 @@
 //!   most the monitor size). A larger window shows the image at its top-left
 //!   corner on a dark background; a smaller window shows a cropped view that
 //!   pans with Ctrl+Alt+arrows, and input coordinates follow the pan.
-//! - The title: `<title> — screen ✓ control ✗ files ✗ — <latest status>`.
+//! - The title: `<title> — screen ✓ control ✗ files ✗ — <latest status>`,
+//!   with `· 2 notifications (ERROR)` after the grants while the host has
+//!   active notifications (their lines go to the terminal).
 //! - A small inverting cross at the remote cursor when the host reports one.
 //! - When screen view is revoked the last frame is dropped, so nothing stale
 //!   looks live.
@@ -59,6 +61,7 @@ pub mod viewport;
 
 use std::sync::Arc;
 
+use crate::notifications::NotificationSummary;
 use anyhow::anyhow;
 use assent_proto::messages::consent::Capability;
 use assent_proto::messages::session::SessionMessage;
@@ -90,6 +93,8 @@ pub enum WindowCommand {
     Cursor { x: i32, y: i32, visible: bool },
     /// What the technician has granted right now.
     Capabilities(GrantedCapabilities),
+    /// How many notifications the host has active, and the worst.
+    Notifications(NotificationSummary),
     /// One line for the engineer, e.g. "file report.csv received (12 KiB)".
     Status(String),
     /// The session ended: the reason goes into the title and the window

@@ -19,6 +19,7 @@ use super::shortcuts::{shortcut_for, Shortcut};
 use super::surface::{RemoteFrame, ScreenSurface};
 use super::viewport::Viewport;
 use super::{GrantedCapabilities, UserAction, WindowCommand};
+use crate::notifications::NotificationSummary;
 
 /// Window size before the first frame says how big the remote screen is.
 const INITIAL_SIZE: (u32, u32) = (960, 600);
@@ -35,6 +36,7 @@ pub(super) struct ViewerApp {
     cursor: Option<(i32, i32)>,
     viewport: Viewport,
     capabilities: GrantedCapabilities,
+    notifications: NotificationSummary,
     status: Option<String>,
     gate: InputGate,
     modifiers: ModifiersState,
@@ -54,6 +56,7 @@ impl ViewerApp {
             cursor: None,
             viewport: Viewport::new(INITIAL_SIZE, (0, 0)),
             capabilities: GrantedCapabilities::default(),
+            notifications: NotificationSummary::default(),
             status: None,
             gate: InputGate::default(),
             modifiers: ModifiersState::empty(),
@@ -101,7 +104,12 @@ impl ViewerApp {
     }
 
     fn window_title(&self) -> String {
-        window_title(&self.title, self.capabilities, self.status.as_deref())
+        window_title(
+            &self.title,
+            self.capabilities,
+            self.notifications,
+            self.status.as_deref(),
+        )
     }
 
     fn refresh_title(&self) {
@@ -176,6 +184,12 @@ impl ViewerApp {
                 }
                 self.capabilities = granted;
                 self.refresh_title();
+            }
+            WindowCommand::Notifications(summary) => {
+                if summary != self.notifications {
+                    self.notifications = summary;
+                    self.refresh_title();
+                }
             }
             WindowCommand::Status(status) => self.set_status(&status),
             WindowCommand::Close(reason) => {
@@ -334,10 +348,11 @@ impl ApplicationHandler<WindowCommand> for ViewerApp {
     }
 }
 
-/// `<title> — screen ✓ control ✗ files ✗ — <status>`.
+/// `<title> — screen ✓ control ✗ files ✗ · 2 notifications (ERROR) — <status>`.
 pub(super) fn window_title(
     title: &str,
     granted: GrantedCapabilities,
+    notifications: NotificationSummary,
     status: Option<&str>,
 ) -> String {
     let mark = |on: bool| if on { '✓' } else { '✗' };
@@ -347,6 +362,10 @@ pub(super) fn window_title(
         mark(granted.control),
         mark(granted.files)
     );
+    if let Some(label) = notifications.label() {
+        out.push_str(" · ");
+        out.push_str(&label);
+    }
     if let Some(status) = status.filter(|s| !s.is_empty()) {
         out.push_str(" — ");
         out.push_str(status);
@@ -368,6 +387,7 @@ fn clean_status(status: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use assent_proto::messages::notification::Severity;
 
     #[test]
     fn the_title_shows_each_capability_and_the_latest_status() {
@@ -380,13 +400,36 @@ mod tests {
             window_title(
                 "Assent — lab-pc-7",
                 granted,
+                NotificationSummary::default(),
                 Some("file a.csv received (12 KiB)")
             ),
             "Assent — lab-pc-7 — screen ✓ control ✗ files ✓ — file a.csv received (12 KiB)"
         );
         assert_eq!(
-            window_title("Assent", GrantedCapabilities::default(), None),
+            window_title(
+                "Assent",
+                GrantedCapabilities::default(),
+                NotificationSummary::default(),
+                None
+            ),
             "Assent — screen ✗ control ✗ files ✗"
+        );
+    }
+
+    #[test]
+    fn the_title_shows_the_notification_count_and_worst_severity_after_the_grants() {
+        let notifications = NotificationSummary {
+            active: 2,
+            highest: Some(Severity::Error),
+        };
+        assert_eq!(
+            window_title(
+                "Assent",
+                GrantedCapabilities::default(),
+                notifications,
+                Some("screen view: Granted")
+            ),
+            "Assent — screen ✗ control ✗ files ✗ · 2 notifications (ERROR) — screen view: Granted"
         );
     }
 
