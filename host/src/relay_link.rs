@@ -39,6 +39,32 @@ pub async fn login(
     identity: &Identity,
     host_id: &str,
 ) -> Result<RelayClient> {
+    Ok(login_with_clock(target, identity, host_id).await?.client)
+}
+
+/// A login and what the relay said about its clock.
+pub struct LoggedIn {
+    pub client: RelayClient,
+    /// The relay's clock when it accepted the login, unix milliseconds.
+    pub relay_unix_ms: u64,
+    /// Our clock when the acceptance arrived, unix milliseconds.
+    pub local_unix_ms: u64,
+}
+
+impl LoggedIn {
+    /// How far our clock is ahead of the relay's (negative: behind), in
+    /// milliseconds; off by at most one round trip.
+    pub fn clock_skew_ms(&self) -> i64 {
+        self.local_unix_ms as i64 - self.relay_unix_ms as i64
+    }
+}
+
+/// [`login`], keeping the relay's clock reading for the skew check (R15).
+pub async fn login_with_clock(
+    target: &RelayTarget,
+    identity: &Identity,
+    host_id: &str,
+) -> Result<LoggedIn> {
     let (mut client, challenge) = RelayClient::open(target, ClientRole::Host, SOFTWARE_VERSION)
         .await
         .with_context(|| format!("connecting to the relay at {}", target.addr))?;
@@ -52,7 +78,11 @@ pub async fn login(
         .await
         .context("logging in to the relay")?
     {
-        SignallingMessage::LoginAccepted(_) => Ok(client),
+        SignallingMessage::LoginAccepted(accepted) => Ok(LoggedIn {
+            client,
+            relay_unix_ms: accepted.relay_unix_ms,
+            local_unix_ms: now_unix_ms(),
+        }),
         other => Err(unexpected("LoginAccepted", other)).context("logging in to the relay"),
     }
 }

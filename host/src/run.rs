@@ -1,71 +1,386 @@
 //! `assent-host run`: the always-on service. It keeps an outbound connection
-//! to the relay (R1; it never listens), so the host shows as online (R13),
-//! refreshes and verifies the signed allowlist (R7), and reconnects with
-//! exponential backoff when the relay goes away.
+//! to the relay (R1; it never listens on the network), so the host shows as
+//! online (R13), refreshes and verifies the signed allowlist (R7), and
+//! reconnects with exponential backoff when the relay goes away.
+//!
+//! It also runs the notification client (R15): the local intake (socket
+//! and drop directory), Assent's own checks, delivery of the outbox while
+//! online, and a line on this terminal for every new notification.
+//! Work that needs the relay connection runs in [`start_online_tasks`].
 
-use std::time::Duration;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use assent_net::relay_client::{unexpected, RelayTarget};
+use assent_proto::identity::{Identity, PublicIdentity};
+use assent_proto::messages::signalling::{AllowListRequest, SignallingMessage};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
 use tracing::warn;
 
-use crate::config::HostFiles;
-use crate::relay_link::{fetch_allowlist, login};
+use crate::config::{HostConfig, HostFiles};
+use crate::notifications::book::NotificationBook;
+use crate::notifications::certificate::relay_certificate_not_after;
+use crate::notifications::checks::{self, CheckSettings};
+use crate::notifications::delivery;
+use crate::notifications::intake::{self, IntakeSettings};
+use crate::notifications::record::Report;
+use crate::notifications::shared::SharedBook;
+use crate::relay_link::{fetch_allowlist, login_with_clock, now_unix, now_unix_ms, RelayLink};
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const ALLOWLIST_REFRESH: Duration = Duration::from_secs(300);
+/// Intake counts reach the book file (for `notifications --stats`) this often.
+const COUNTS_SAVE: Duration = Duration::from_secs(1);
+const LOCK_FILE: &str = "run.lock";
 
 /// `assent-host run`.
-#[derive(clap::Args, Default)]
-pub struct RunArgs {}
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Group allowed to report notifications through the intake socket
+    /// (`notify.sock`, mode 0660) and the drop directory (`notify.d/`,
+    /// 0770) in the data directory. The data directory itself must be
+    /// searchable by that group.
+    #[arg(long, value_name = "GROUP")]
+    pub intake_group: Option<String>,
+    /// Raise "disk space low" below this much free space on the data
+    /// directory's filesystem, in MiB.
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    pub disk_low_mib: u64,
+    /// Raise "system clock is off" when this PC's clock and the relay's
+    /// differ by more than this, in seconds.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub clock_skew_secs: u64,
+    /// Raise "relay unreachable" after this many seconds without a relay
+    /// connection; it clears when the connection is back.
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub relay_unreachable_secs: u64,
+    /// Warn this many days before the relay's TLS certificate expires.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub certificate_warning_days: u64,
+    /// X display whose screen capture is checked (default: $DISPLAY; no
+    /// check without a display).
+    #[arg(long)]
+    pub display: Option<String>,
+    /// Test hook: ms between Assent's own checks (default one minute).
+    #[arg(long, hide = true, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(50..))]
+    pub check_interval_ms: u64,
+    /// Test hook: ms between looks at the drop directory.
+    #[arg(long, hide = true, default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub drop_poll_ms: u64,
+    /// Test hook: longest wait between reconnection attempts, in ms.
+    #[arg(long, hide = true, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub reconnect_max_ms: u64,
+}
 
-pub async fn run(files: &HostFiles, _args: RunArgs) -> Result<()> {
+/// What the service knows about its relay connection.
+#[derive(Debug, Clone)]
+enum LinkState {
+    Online,
+    Offline { since: Instant, error: String },
+}
+
+/// Everything `assent-host run` holds for its whole life.
+struct Service {
+    config: HostConfig,
+    target: RelayTarget,
+    identity: Arc<Identity>,
+    operator: PublicIdentity,
+    book: SharedBook,
+    clock_skew_limit: Duration,
+    certificate: watch::Sender<Option<i64>>,
+    link_state: watch::Sender<LinkState>,
+    reconnect_max: Duration,
+}
+
+/// The relay connection while logged in, for the work that needs it.
+#[derive(Clone)]
+pub struct Online {
+    pub host_id: String,
+    pub link: RelayLink,
+    pub connection: quinn::Connection,
+    /// Raise notifications for the technician and support here.
+    pub book: SharedBook,
+}
+
+/// Starts the work that runs only while logged in; it is stopped when the
+/// connection is lost and started again after the next login.
+pub fn start_online_tasks(online: &Online) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(delivery::deliver(
+            online.book.clone(),
+            online.link.clone(),
+            online.connection.clone(),
+        )),
+        // The periodic upgrade check (R16) belongs here: it asks the relay
+        // through `online.link` and tells the technician through
+        // `online.book` when a release is available.
+    ]
+}
+
+pub async fn run(files: &HostFiles, args: RunArgs) -> Result<()> {
     let config = files.load_config()?;
     let identity = files.load_identity()?;
     let operator = files.load_operator_key()?;
     let target = config.relay_target()?;
+    let _lock = RunLock::acquire(&files.dir)?;
+    let dir = files.dir.clone();
+    let book =
+        tokio::task::spawn_blocking(move || NotificationBook::open(&dir, now_unix_ms())).await??;
+    let book = SharedBook::new(book);
+    let (active, waiting) = book.read(|b| (b.active().len(), b.outbox_len()));
+    println!("{active} active notification(s), {waiting} report(s) waiting for the relay");
+    let intake = intake::start(
+        &files.dir,
+        book.clone(),
+        IntakeSettings {
+            group: args.intake_group.clone(),
+            drop_poll: Duration::from_millis(args.drop_poll_ms),
+        },
+    )?;
+    println!(
+        "notification intake: socket {}, drop directory {}",
+        intake.socket.display(),
+        intake.drop_dir.display()
+    );
+
+    let (certificate, certificate_date) = watch::channel(None);
+    let (link_state, link_states) = watch::channel(LinkState::Offline {
+        since: Instant::now(),
+        error: "not connected yet".into(),
+    });
+    let display = args
+        .display
+        .clone()
+        .or_else(|| std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()));
+    let checks = CheckSettings {
+        data_dir: files.dir.clone(),
+        disk_low_bytes: args.disk_low_mib.saturating_mul(1024 * 1024),
+        clock_skew_limit: Duration::from_secs(args.clock_skew_secs),
+        certificate_warning: Duration::from_secs(
+            args.certificate_warning_days.saturating_mul(86_400),
+        ),
+        display,
+        interval: Duration::from_millis(args.check_interval_ms),
+    };
+    let background = [
+        tokio::spawn(show_reports(book.subscribe())),
+        tokio::spawn(save_counts(book.clone())),
+        tokio::spawn(watch_reachability(
+            book.clone(),
+            config.relay.clone(),
+            Duration::from_secs(args.relay_unreachable_secs),
+            link_states,
+        )),
+        tokio::spawn(checks::run_periodic(book.clone(), checks, certificate_date)),
+    ];
+    let service = Service {
+        config,
+        target,
+        identity,
+        operator,
+        book: book.clone(),
+        clock_skew_limit: Duration::from_secs(args.clock_skew_secs),
+        certificate,
+        link_state,
+        reconnect_max: Duration::from_millis(args.reconnect_max_ms),
+    };
+    let result = tokio::select! {
+        result = stay_connected(&service) => result,
+        _ = tokio::signal::ctrl_c() => {
+            println!("stopping");
+            Ok(())
+        }
+    };
+    for task in background {
+        task.abort();
+    }
+    drop(intake);
+    let _ = std::fs::remove_file(files.dir.join(intake::SOCKET_FILE));
+    if let Err(e) = book.save_counts().await {
+        warn!(error = %e, "could not save the intake counts");
+    }
+    result
+}
+
+/// Logs in, serves while online, and reconnects with backoff, forever.
+async fn stay_connected(service: &Service) -> Result<()> {
     let mut backoff = BACKOFF_FIRST;
     loop {
-        let session = async {
-            let mut client = login(&target, &identity, &config.host_id).await?;
-            let list = fetch_allowlist(&mut client, &operator).await?;
-            println!(
-                "online as {} (allowlist serial {}, {} engineer(s))",
-                config.host_id,
-                list.serial(),
-                list.entries().len()
-            );
+        let Err(e) = serve_while_online(service).await;
+        let was_online = matches!(*service.link_state.borrow(), LinkState::Online);
+        if was_online {
             backoff = BACKOFF_FIRST;
-            loop {
-                tokio::select! {
-                    closed = client.connection.closed() => {
-                        anyhow::bail!("connection to the relay lost: {closed}");
-                    }
-                    _ = tokio::time::sleep(ALLOWLIST_REFRESH) => {
-                        let list = fetch_allowlist(&mut client, &operator).await?;
-                        tracing::info!(serial = list.serial(), "allowlist refreshed");
-                    }
-                }
+        }
+        let error = format!("{e:#}");
+        service.link_state.send_modify(|state| {
+            *state = match state {
+                LinkState::Offline { since, .. } => LinkState::Offline {
+                    since: *since,
+                    error: error.clone(),
+                },
+                LinkState::Online => LinkState::Offline {
+                    since: Instant::now(),
+                    error: error.clone(),
+                },
             }
-            #[allow(unreachable_code)]
-            Ok::<(), anyhow::Error>(())
-        };
+        });
+        warn!(%error, "relay connection");
+        println!(
+            "offline: {error}; reconnecting in {} ms",
+            backoff.as_millis()
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(service.reconnect_max);
+    }
+}
+
+/// One connection: login, own checks that need the relay, then presence
+/// until the connection fails (it never ends otherwise).
+async fn serve_while_online(service: &Service) -> Result<std::convert::Infallible> {
+    let logged_in =
+        login_with_clock(&service.target, &service.identity, &service.config.host_id).await?;
+    let skew_ms = logged_in.clock_skew_ms();
+    let mut client = logged_in.client;
+    let list = fetch_allowlist(&mut client, &service.operator).await?;
+    checks::report(
+        &service.book,
+        checks::CLOCK_SKEW,
+        checks::clock_finding(skew_ms, service.clock_skew_limit),
+    )
+    .await;
+    service
+        .certificate
+        .send_replace(relay_certificate_not_after(&client.connection));
+    println!(
+        "online as {} (allowlist serial {}, {} engineer(s))",
+        service.config.host_id,
+        list.serial(),
+        list.entries().len()
+    );
+    service.link_state.send_replace(LinkState::Online);
+    let connection = client.connection.clone();
+    let online = Online {
+        host_id: service.config.host_id.clone(),
+        link: RelayLink::spawn(client, &service.config.host_id),
+        connection: connection.clone(),
+        book: service.book.clone(),
+    };
+    let _tasks = AbortOnDrop(start_online_tasks(&online));
+    loop {
         tokio::select! {
-            result = session => {
-                if let Err(e) = result {
-                    warn!(error = %format!("{e:#}"), "relay connection");
-                    println!("offline: {e:#}; reconnecting in {} s", backoff.as_secs());
-                }
-            }
-            _ = tokio::signal::ctrl_c() => {
-                println!("stopping");
-                return Ok(());
+            closed = connection.closed() => bail!("connection to the relay lost: {closed}"),
+            _ = tokio::time::sleep(ALLOWLIST_REFRESH) => {
+                let serial = refresh_allowlist(&online.link, &service.operator).await?;
+                tracing::info!(serial, "allowlist refreshed");
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+    }
+}
+
+async fn refresh_allowlist(link: &RelayLink, operator: &PublicIdentity) -> Result<u64> {
+    let answer = link
+        .call(AllowListRequest { known_serial: None }.into())
+        .await
+        .context("refreshing the engineer allowlist")?;
+    let SignallingMessage::AllowListDocument(document) = answer else {
+        return Err(unexpected("AllowListDocument", answer)).context("refreshing the allowlist");
+    };
+    let list = document.list.verify(operator, now_unix()).context(
+        "the allowlist from the relay does not verify against the operator key pinned at enrolment",
+    )?;
+    Ok(list.serial())
+}
+
+/// Raises "relay unreachable" once the relay has been away for `after`,
+/// and clears it when the connection is back. Both are reports like any
+/// other: queued while offline, delivered in order after the login.
+async fn watch_reachability(
+    book: SharedBook,
+    relay: String,
+    after: Duration,
+    mut states: watch::Receiver<LinkState>,
+) {
+    loop {
+        let state = states.borrow_and_update().clone();
+        match state {
+            LinkState::Online => checks::report(&book, checks::RELAY_UNREACHABLE, None).await,
+            LinkState::Offline { since, error } => {
+                let due = since + after;
+                if Instant::now() < due {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(due.into()) => continue,
+                        changed = states.changed() => {
+                            if changed.is_err() { return }
+                            continue;
+                        }
+                    }
+                }
+                let problem = checks::unreachable_problem(&relay, since.elapsed(), &error);
+                checks::report(&book, checks::RELAY_UNREACHABLE, Some(problem)).await;
+            }
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        if states.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The technician sees every new notification on this terminal.
+async fn show_reports(mut reports: broadcast::Receiver<Report>) {
+    loop {
+        match reports.recv().await {
+            Ok(report) => println!("{}", report.describe()),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                println!("({missed} more notification changes; see `assent-host notifications`)")
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn save_counts(book: SharedBook) {
+    loop {
+        tokio::time::sleep(COUNTS_SAVE).await;
+        if let Err(e) = book.save_counts().await {
+            warn!(error = %e, "could not save the intake counts");
+        }
+    }
+}
+
+struct AbortOnDrop(Vec<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// One `assent-host run` per data directory: two would share the intake
+/// socket and both write the book.
+struct RunLock(#[allow(dead_code)] std::fs::File);
+
+impl RunLock {
+    fn acquire(dir: &Path) -> Result<Self> {
+        let path = dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: flock on a descriptor we own; released when it closes.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            bail!(
+                "another `assent-host run` is already using {}; stop it first",
+                dir.display()
+            );
+        }
+        Ok(Self(file))
     }
 }

@@ -79,6 +79,9 @@ pub struct SessionSetup {
     pub technician: Technician,
     pub commands: mpsc::UnboundedReceiver<TechnicianCommand>,
     pub receive_dir: Option<PathBuf>,
+    /// The host data directory, whose notification book the
+    /// notifications channel shows the engineer (R15).
+    pub data_dir: PathBuf,
 }
 
 /// What the session's helper tasks tell the control loop.
@@ -107,6 +110,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
         technician,
         mut commands,
         receive_dir,
+        data_dir,
     } = setup;
     let mut control = SealedSend::new(control_send, &keys, Channel::Control);
     let mut control_in = SealedRecv::new(control_recv, &keys, Channel::Control);
@@ -210,7 +214,12 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                                     crate::file_transfer::TransferContext { host_id: host_id.clone(), session_id, engineer: engineer.clone() },
                                 );
                             }
-                            Channel::Control | Channel::Notifications => debug!(?channel, "channel not used by this build"),
+                            // Status only, no screen or control: no consent asked (R10, R15).
+                            Channel::Notifications => {
+                                let send = SealedSend::new(send, &keys, Channel::Notifications);
+                                tokio::spawn(crate::notifications::session_feed::run(send, data_dir.clone()));
+                            }
+                            Channel::Control => debug!(?channel, "a session has one control channel"),
                         }
                     }
                     SessionEvent::ChannelRefused(why) => {

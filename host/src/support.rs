@@ -202,6 +202,7 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
         technician,
         commands,
         receive_dir: config.receive_dir.clone(),
+        data_dir: files.dir.clone(),
     };
     let end = run_session(setup, options.session).await;
     let reason = match &end {
