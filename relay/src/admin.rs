@@ -2,7 +2,9 @@
 //! `assent-relay allowlist add|remove|sign|list` manages the enrolled viewer
 //! identities and issues the operator-signed list hosts fetch and verify (R7);
 //! `assent-relay audit list|verify|export` reads, checks and exports the
-//! sealed audit chain (R12, R13).
+//! sealed audit chain (R12, R13); `assent-relay release keygen|publish|list`
+//! signs and stores host releases (R16); `assent-relay notifications
+//! list|watch` shows what hosts report (R15).
 //!
 //! Each command is a clap subcommand enum plus a `run_*` function over an
 //! [`AdminContext`] (store, data key, operator key, clock, output), so the
@@ -19,10 +21,14 @@ use crate::store::{DataKey, StateStore};
 
 mod allowlist;
 mod audit;
+mod notifications;
+mod releases;
 
 pub use crate::civil_time::{parse_duration_secs, DateError, GivenTime};
 pub use allowlist::{AddArgs, AllowListCommand, Expiry, SigningArgs, DEFAULT_LIST_VALIDITY};
 pub use audit::{AuditCommand, AuditFilter, AuditOutcome, ExportFormat, ListArgs, ViewerFilter};
+pub use notifications::{NotificationsCommand, StopFlag, WATCH_POLL};
+pub use releases::{ManifestFile, ReleaseCommand, ReleaseKeyFiles, BUILD_TARGET};
 
 #[cfg(test)]
 mod test_support;
@@ -63,6 +69,35 @@ pub fn run_allowlist(cmd: &AllowListCommand, ctx: &mut AdminContext<'_>) -> anyh
 /// the outcome to stderr and exit 1. `Err` means it could not run at all.
 pub fn run_audit(cmd: &AuditCommand, ctx: &mut AdminContext<'_>) -> anyhow::Result<AuditOutcome> {
     audit::run(cmd, ctx)
+}
+
+/// Runs a `release` subcommand (R16). `keygen` needs no store: call
+/// [`release_keygen`] for it without opening one.
+pub fn run_release(
+    cmd: &ReleaseCommand,
+    ctx: &mut AdminContext<'_>,
+    files: &ReleaseKeyFiles,
+) -> anyhow::Result<()> {
+    releases::run(cmd, ctx, files)
+}
+
+/// `release keygen`: writes a new release key pair, never replacing one.
+pub fn release_keygen(
+    files: &ReleaseKeyFiles,
+    out_path: Option<&std::path::Path>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    releases::keygen(files, out_path, out)
+}
+
+/// Runs a `notifications` subcommand (R15). `watch` runs until `stop` is
+/// raised or its output is closed.
+pub fn run_notifications(
+    cmd: &NotificationsCommand,
+    ctx: &mut AdminContext<'_>,
+    stop: &StopFlag,
+) -> anyhow::Result<()> {
+    notifications::run(cmd, ctx, stop)
 }
 
 /// Refusals an operator can act on.

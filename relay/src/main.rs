@@ -1,7 +1,8 @@
 //! `assent-relay`: the QUIC relay operators deploy (see the library docs for
 //! what each module owns). This binary reads the configuration, opens the
 //! state store and keys, and serves until SIGTERM or ctrl-c; its subcommands
-//! manage the allowlist and query the audit log.
+//! manage the allowlist, query the audit log, publish signed host releases
+//! and show host notifications.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +11,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use assent_proto::identity::Identity;
-use assent_relay::admin::{self, AdminContext, AllowListCommand, AuditCommand};
+use assent_relay::admin::{
+    self, AdminContext, AllowListCommand, AuditCommand, NotificationsCommand, ReleaseCommand,
+    ReleaseKeyFiles, StopFlag,
+};
 use assent_relay::config::{CliOverrides, DataKeySource, LogFormat, RelayConfig};
 use assent_relay::intrusion::IdsLimits;
 use assent_relay::metrics::{serve_metrics, RelayMetrics};
@@ -72,6 +76,12 @@ enum Command {
     /// List, verify and export the sealed audit log (R12).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Create the release key, sign and publish host releases, list them (R16).
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+    /// Show the notifications hosts report, or follow them live (R15).
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
 }
 
 fn main() -> ExitCode {
@@ -122,6 +132,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }),
+        Command::Release(ReleaseCommand::Keygen { out }) => {
+            data_dir(&config)?;
+            let files = ReleaseKeyFiles::in_data_dir(&config.data_dir);
+            admin::release_keygen(&files, out.as_deref(), &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Release(cmd) => with_admin(&config, |ctx| {
+            let files = ReleaseKeyFiles::in_data_dir(&config.data_dir);
+            admin::run_release(&cmd, ctx, &files).map(|()| ExitCode::SUCCESS)
+        }),
+        Command::Notifications(cmd) => {
+            let stop = stop_on_signal()?;
+            with_admin(&config, |ctx| {
+                admin::run_notifications(&cmd, ctx, &stop).map(|()| ExitCode::SUCCESS)
+            })
+        }
         Command::ExampleConfig => unreachable!("handled above"),
     }
 }
@@ -297,6 +323,41 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A flag raised on SIGTERM or ctrl-c, for admin commands that run until
+/// stopped (`notifications watch`); they then end normally and exit 0.
+fn stop_on_signal() -> Result<Arc<StopFlag>> {
+    let stop = Arc::new(StopFlag::new(false));
+    let raise = stop.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal handler")?;
+    // Register the handlers before returning, so a signal sent right after
+    // the command starts is not lost (or fatal).
+    #[cfg(unix)]
+    let mut term = runtime
+        .block_on(async {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        })
+        .context("installing the SIGTERM handler")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                #[cfg(unix)]
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+                #[cfg(not(unix))]
+                let _ = tokio::signal::ctrl_c().await;
+            });
+            raise.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+        .context("starting the signal handler")?;
+    Ok(stop)
 }
 
 fn operator_keygen(config: &RelayConfig) -> Result<ExitCode> {

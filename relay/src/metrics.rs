@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use assent_proto::messages::notification::Severity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -73,6 +74,26 @@ pub struct RelayMetrics {
     lockouts_total: AtomicU64,
     ids_events_total: [AtomicU64; IdsEventKind::ALL.len()],
     frames_rejected_total: AtomicU64,
+    /// Raises stored (R15), by severity in [`SEVERITIES`] order.
+    notifications_total: [AtomicU64; SEVERITIES.len()],
+    notifications_cleared_total: AtomicU64,
+}
+
+/// Notification severities as `severity` label values, lowest first.
+pub const SEVERITIES: [(Severity, &str); 4] = [
+    (Severity::Info, "info"),
+    (Severity::Warning, "warning"),
+    (Severity::Error, "error"),
+    (Severity::Critical, "critical"),
+];
+
+fn severity_index(severity: Severity) -> usize {
+    match severity {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Error => 2,
+        Severity::Critical => 3,
+    }
 }
 
 /// The values at one moment, for tests and the status page.
@@ -88,6 +109,9 @@ pub struct MetricsSnapshot {
     /// In [`IdsEventKind::ALL`] order.
     pub ids_events_total: [u64; IdsEventKind::ALL.len()],
     pub frames_rejected_total: u64,
+    /// In [`SEVERITIES`] order.
+    pub notifications_total: [u64; SEVERITIES.len()],
+    pub notifications_cleared_total: u64,
 }
 
 /// Keeps a gauge raised while it lives, so an early return or a cancelled
@@ -185,6 +209,15 @@ impl RelayMetrics {
         bump(&self.frames_rejected_total);
     }
 
+    /// A host's notification was stored (not counted again when re-sent).
+    pub fn notification_raised(&self, severity: Severity) {
+        bump(&self.notifications_total[severity_index(severity)]);
+    }
+
+    pub fn notification_cleared(&self) {
+        bump(&self.notifications_cleared_total);
+    }
+
     pub fn snapshot(&self) -> MetricsSnapshot {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         MetricsSnapshot {
@@ -197,6 +230,8 @@ impl RelayMetrics {
             lockouts_total: get(&self.lockouts_total),
             ids_events_total: self.ids_events_total.each_ref().map(get),
             frames_rejected_total: get(&self.frames_rejected_total),
+            notifications_total: self.notifications_total.each_ref().map(get),
+            notifications_cleared_total: get(&self.notifications_cleared_total),
         }
     }
 
@@ -269,6 +304,29 @@ impl RelayMetrics {
                 kind.label()
             );
         }
+        family(
+            &mut out,
+            "notifications_total",
+            "counter",
+            "Host notifications stored (R15) by severity; a re-sent one counts once.",
+        );
+        for ((_, label), value) in SEVERITIES.iter().zip(s.notifications_total) {
+            let _ = writeln!(
+                out,
+                "assent_relay_notifications_total{{severity=\"{label}\"}} {value}"
+            );
+        }
+        family(
+            &mut out,
+            "notifications_cleared_total",
+            "counter",
+            "Host notifications cleared (R15).",
+        );
+        let _ = writeln!(
+            out,
+            "assent_relay_notifications_cleared_total {}",
+            s.notifications_cleared_total
+        );
         out
     }
 }

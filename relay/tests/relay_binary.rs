@@ -83,3 +83,44 @@ fn relay_starts_prints_its_pin_serves_pinned_clients_and_stops_on_sigterm() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+#[test]
+fn release_keygen_writes_an_owner_only_key_and_its_public_half_and_never_replaces_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let keygen = || {
+        Command::new(env!("CARGO_BIN_EXE_assent-relay"))
+            .args(["release", "keygen", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = keygen();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stdout = String::from_utf8(first.stdout).unwrap();
+    let printed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("release key fingerprint: "))
+        .expect("the fingerprint is printed");
+    let key_path = dir.path().join("release.key");
+    let key = assent_proto::identity::Identity::load(&key_path).expect("an owner-only key");
+    assert_eq!(printed, hex::encode(key.fingerprint().0));
+    let public = std::fs::read(dir.path().join("release.pub.pem")).unwrap();
+    let public = assent_proto::identity::PublicIdentity::from_spki_pem_or_der(&public).unwrap();
+    assert_eq!(public.fingerprint(), key.fingerprint());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "release.key is readable by others");
+    }
+
+    let before = std::fs::read(&key_path).unwrap();
+    let second = keygen();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already exists"));
+    assert_eq!(std::fs::read(&key_path).unwrap(), before);
+}

@@ -42,7 +42,8 @@ fn parse_exposition(text: &str) -> Exposition {
             );
             if let Some(labels) = sample.strip_prefix(name).filter(|l| !l.is_empty()) {
                 assert!(
-                    labels.starts_with("{kind=\"") && labels.ends_with("\"}"),
+                    (labels.starts_with("{kind=\"") || labels.starts_with("{severity=\""))
+                        && labels.ends_with("\"}"),
                     "{labels}"
                 );
             }
@@ -70,6 +71,8 @@ fn render_is_prometheus_text_with_help_and_type_for_every_family() {
         ("lockouts_total", "counter"),
         ("frames_rejected_total", "counter"),
         ("ids_events_total", "counter"),
+        ("notifications_total", "counter"),
+        ("notifications_cleared_total", "counter"),
     ];
     assert_eq!(exposition.families.len(), expected.len());
     for (name, kind) in expected {
@@ -118,6 +121,22 @@ fn render_reports_every_counter_and_gauge_update() {
     assert_eq!(get("ids_events_total{kind=\"host_id_scanning\"}"), 1);
     assert_eq!(get("ids_events_total{kind=\"password_guessing\"}"), 0);
     assert_eq!(get("ids_events_total{kind=\"malformed_frames\"}"), 0);
+}
+
+#[test]
+fn notifications_are_counted_by_severity_label_and_clears_apart() {
+    let metrics = RelayMetrics::new();
+    metrics.notification_raised(Severity::Error);
+    metrics.notification_raised(Severity::Error);
+    metrics.notification_raised(Severity::Critical);
+    metrics.notification_cleared();
+    let samples = parse_exposition(&metrics.render()).samples;
+    let get = |name: &str| samples[&format!("assent_relay_{name}")];
+    assert_eq!(get("notifications_total{severity=\"error\"}"), 2);
+    assert_eq!(get("notifications_total{severity=\"critical\"}"), 1);
+    assert_eq!(get("notifications_total{severity=\"warning\"}"), 0);
+    assert_eq!(get("notifications_total{severity=\"info\"}"), 0);
+    assert_eq!(get("notifications_cleared_total"), 1);
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! A logged-in host's signalling (R9, R6, R12): open and close support
-//! requests, fetch the signed allowlist, report failed handshakes and audit
-//! events. Each report is durable before it is acknowledged.
+//! A logged-in host's signalling (R9, R6, R12, R15, R16): open and close
+//! support requests, fetch the signed allowlist, report failed handshakes,
+//! audit events and notifications, and fetch signed releases and their
+//! packages. Each report is durable before it is acknowledged.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,14 +11,16 @@ use assent_net::{FramedRecv, FramedSend};
 use assent_proto::lockout::LockoutError;
 use assent_proto::messages::audit_event::AuditEvent;
 use assent_proto::messages::signalling::{
-    Ack, AllowListDocument, AuthFailureReport, RelayErrorCode, SignallingMessage, SupportOpened,
+    Ack, AllowListDocument, AuthFailureReport, PackageChunk, PackageRequest, RelayErrorCode,
+    ReleaseOffer, SignallingMessage, SupportOpened,
 };
+use assent_proto::wire::Bytes;
 use tracing::info;
 
 use super::lockouts::LockoutScope;
 use super::{network_of, now_unix_ms, refuse, text, HostLink, RelayState, ServerError};
 use crate::board::BoardError;
-use crate::store::{HostRecord, PresenceEvent};
+use crate::store::{HostRecord, NotificationIntake, PresenceEvent, StoreError};
 
 pub(crate) async fn serve(
     state: &Arc<RelayState>,
@@ -164,14 +167,43 @@ async fn serve_requests(
                     .await?;
                 send.send(&Ack {}).await?;
             }
-            SignallingMessage::Notification(_) | SignallingMessage::NotificationCleared(_) => {
-                refuse(
-                    send,
-                    RelayErrorCode::Unavailable,
-                    "this relay does not take notifications yet",
-                    None,
-                )
-                .await?
+            SignallingMessage::Notification(notification) => {
+                let severity = notification.severity;
+                let id = host_id.to_owned();
+                let stored = state
+                    .with_store(move |store| {
+                        store.record_notification(&id, &notification, now_unix_ms())
+                    })
+                    .await;
+                if let Some(recorded) = acknowledge(send, stored).await? {
+                    if recorded {
+                        state.metrics.notification_raised(severity);
+                    }
+                }
+            }
+            SignallingMessage::NotificationCleared(cleared) => {
+                let id = host_id.to_owned();
+                let stored = state
+                    .with_store(move |store| {
+                        store.record_notification_cleared(&id, &cleared, now_unix_ms())
+                    })
+                    .await;
+                if acknowledge(send, stored).await? == Some(true) {
+                    state.metrics.notification_cleared();
+                }
+            }
+            SignallingMessage::ReleaseQuery(query) => {
+                info!(%host_id, component = %query.component, target = %query.target, installed = %query.installed_version, "host asks for releases");
+                let latest = state
+                    .with_store(move |store| store.latest_release(&query.component, &query.target))
+                    .await?;
+                send.send(&ReleaseOffer {
+                    release: latest.map(|record| record.signed),
+                })
+                .await?;
+            }
+            SignallingMessage::PackageRequest(request) => {
+                package_chunk(state, send, request).await?;
             }
             other => {
                 refuse(
@@ -184,6 +216,60 @@ async fn serve_requests(
             }
         }
     }
+}
+
+/// R15: answers a notification report once the store has it: `Ack` (also
+/// for a re-sent one, which is stored once), or a refusal when the host is
+/// at its bound. `Some(true)` when the report changed the store.
+async fn acknowledge(
+    send: &mut FramedSend,
+    stored: Result<NotificationIntake, ServerError>,
+) -> Result<Option<bool>, ServerError> {
+    match stored {
+        Ok(intake) => {
+            send.send(&Ack {}).await?;
+            Ok(Some(matches!(intake, NotificationIntake::Recorded { .. })))
+        }
+        Err(ServerError::Store(StoreError::Full(message))) => {
+            refuse(send, RelayErrorCode::Unavailable, &message, None).await?;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// R16: the next piece of a published package, read from the store in one
+/// bounded piece. Only whole, published packages are served.
+async fn package_chunk(
+    state: &Arc<RelayState>,
+    send: &mut FramedSend,
+    request: PackageRequest,
+) -> Result<(), ServerError> {
+    let PackageRequest { sha256, offset } = request;
+    let slice = state
+        .with_store(move |store| store.package_slice(&sha256, offset))
+        .await?;
+    let Some(slice) = slice else {
+        return refuse(
+            send,
+            RelayErrorCode::NotFound,
+            &format!(
+                "no published package has SHA-256 {}; ask for the current release again",
+                hex::encode(sha256)
+            ),
+            None,
+        )
+        .await;
+    };
+    let data = Bytes::new(slice.data)
+        .map_err(|e| ServerError::Internal(format!("stored package piece too large: {e}")))?;
+    send.send(&PackageChunk {
+        offset,
+        total: slice.total,
+        data,
+    })
+    .await?;
+    Ok(())
 }
 
 /// R6/R14: the host saw a handshake fail (the relay cannot). The failure

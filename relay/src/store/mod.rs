@@ -1,7 +1,9 @@
 //! The relay's durable state behind one trait, [`StateStore`]: the host
 //! registry and presence history (R13), the viewer allowlist and the signed
 //! lists issued from it (R7), lockout counters (R6), new-location
-//! confirmations and their pending codes (R8), and the sealed audit chain (R12).
+//! confirmations and their pending codes (R8), the sealed audit chain (R12),
+//! host notifications (R15, [`notifications`]) and signed releases with
+//! their packages (R16, [`releases`]).
 //!
 //! SQLite ([`SqliteStore`], one WAL file) is the embedded default. The trait
 //! speaks only domain types and does every read-modify-write (audit append,
@@ -24,6 +26,7 @@ use assent_proto::allowlist::{AllowListEntry, SignedAllowList};
 use assent_proto::audit::{AuditError, ChainHead, SealedAuditRecord};
 use assent_proto::identity::{Fingerprint, PublicIdentity};
 use assent_proto::lockout::LockoutSnapshot;
+use assent_proto::messages::notification::{Notification, NotificationCleared};
 use assent_proto::messages::signalling::{
     EnrollRequest, FileTransferInstall, HostId, EMAIL_MAX, INSTRUMENT_ID_MAX, INSTRUMENT_MODEL_MAX,
     NAME_MAX, SERIAL_NUMBER_MAX,
@@ -31,6 +34,8 @@ use assent_proto::messages::signalling::{
 use assent_proto::wire::Text;
 use rand_core::CryptoRngCore;
 
+pub mod notifications;
+pub mod releases;
 mod sealing;
 mod sqlite;
 
@@ -39,6 +44,12 @@ mod sqlite;
 pub use sealing::{DataKey, DataKeyError};
 #[allow(unused_imports)]
 pub use sqlite::SqliteStore;
+
+pub use notifications::{
+    ActiveNotification, ActiveSnapshot, NotificationChange, NotificationEvent, NotificationFilter,
+    NotificationIntake, NotificationLimits,
+};
+pub use releases::{PackageSlice, ReleaseRecord, PACKAGE_PIECE};
 
 #[cfg(test)]
 mod tests;
@@ -66,6 +77,10 @@ pub enum StoreError {
     SchemaTooNew { found: i64, supported: i64 },
     #[error("value refused by the state store: {0}")]
     Invalid(String),
+    /// A per-host bound was reached (e.g. active notifications); the message
+    /// says which and what frees room.
+    #[error("{0}")]
+    Full(String),
     #[error("audit record could not be sealed: {0}")]
     Audit(#[from] AuditError),
     #[error("cannot open state database {}: {detail}", path.display())]
@@ -311,6 +326,68 @@ pub trait StateStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<SealedAuditRecord>, StoreError>;
     fn audit_count(&self) -> Result<u64, StoreError>;
+
+    // Notifications (R15). Each report is durable (fsync'd) when these return.
+
+    /// Stores a raise (replacing the active one with its ID) and logs it,
+    /// unless its `seq` is not above the host's last accepted one
+    /// (`Duplicate`). A new ID beyond the host's active limit is `Full`.
+    fn record_notification(
+        &self,
+        host_id: &str,
+        notification: &Notification,
+        received_unix_ms: u64,
+    ) -> Result<NotificationIntake, StoreError>;
+    /// Removes the active notification with the report's ID and logs the
+    /// clear; `NothingActive` if none was, `Duplicate` as for raises.
+    fn record_notification_cleared(
+        &self,
+        host_id: &str,
+        cleared: &NotificationCleared,
+        received_unix_ms: u64,
+    ) -> Result<NotificationIntake, StoreError>;
+    /// Active notifications matching `filter` (by host, then ID hash; at most
+    /// `limit`, capped at [`PAGE_MAX`]) and the last log event, read together.
+    fn active_notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: usize,
+    ) -> Result<ActiveSnapshot, StoreError>;
+    /// Log events after `after_event` matching `filter`, oldest first (at
+    /// most `limit`, capped at [`PAGE_MAX`]). Cheap enough to poll.
+    fn notification_events(
+        &self,
+        after_event: u64,
+        filter: &NotificationFilter,
+        limit: usize,
+    ) -> Result<Vec<NotificationEvent>, StoreError>;
+
+    // Releases (R16).
+
+    /// Stores a release and its package, read from `package` in bounded
+    /// pieces. The bytes must match `release.size` and `release.sha256`,
+    /// else nothing is published (`Invalid`). The release becomes visible
+    /// only with its whole package, in one commit.
+    fn publish_release(
+        &self,
+        release: &ReleaseRecord,
+        package: &mut dyn std::io::Read,
+    ) -> Result<(), StoreError>;
+    /// The most recently published release for a component and target.
+    fn latest_release(
+        &self,
+        component: &str,
+        target: &str,
+    ) -> Result<Option<ReleaseRecord>, StoreError>;
+    /// Published releases, newest first (at most `limit`, capped at [`PAGE_MAX`]).
+    fn releases(&self, limit: usize) -> Result<Vec<ReleaseRecord>, StoreError>;
+    /// Up to [`PACKAGE_PIECE`] bytes of a published package from `offset`
+    /// (empty at or after its end); `None` if no published package has this hash.
+    fn package_slice(
+        &self,
+        sha256: &[u8; 32],
+        offset: u64,
+    ) -> Result<Option<PackageSlice>, StoreError>;
 }
 
 /// A fresh host ID: `H-` and [`HOST_ID_CHARS`] characters of the session

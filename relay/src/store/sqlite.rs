@@ -19,13 +19,17 @@ use zeroize::Zeroizing;
 
 use super::sealing::{Cell, ColumnSealer};
 use super::{
-    AuditSeal, CodeRedemption, DataKey, HostRecord, HostRegistration, Location, PendingCode,
-    PendingCodeStatus, PresenceEvent, PresenceRecord, StateStore, StoreError, StoredAllowList,
-    PAGE_MAX,
+    ActiveSnapshot, AuditSeal, CodeRedemption, DataKey, HostRecord, HostRegistration, Location,
+    NotificationEvent, NotificationFilter, NotificationIntake, NotificationLimits, PackageSlice,
+    PendingCode, PendingCodeStatus, PresenceEvent, PresenceRecord, ReleaseRecord, StateStore,
+    StoreError, StoredAllowList, PAGE_MAX,
 };
+use assent_proto::messages::notification::{Notification, NotificationCleared};
 
 mod locations;
+mod notifications;
 mod registry;
+mod releases;
 mod schema;
 
 /// How long a write waits for another process holding the database.
@@ -36,6 +40,7 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
     sealer: ColumnSealer,
     path: PathBuf,
+    notification_limits: NotificationLimits,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -77,7 +82,15 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             sealer,
             path: path.to_path_buf(),
+            notification_limits: NotificationLimits::default(),
         })
+    }
+
+    /// The same store with other per-host notification bounds (tests, and
+    /// operators with unusually chatty instruments).
+    pub fn with_notification_limits(mut self, limits: NotificationLimits) -> Self {
+        self.notification_limits = limits;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -364,6 +377,87 @@ impl StateStore for SqliteStore {
             )?;
             Ok(record)
         })
+    }
+
+    fn record_notification(
+        &self,
+        host_id: &str,
+        notification: &Notification,
+        received_unix_ms: u64,
+    ) -> Result<NotificationIntake, StoreError> {
+        self.write(|tx| {
+            notifications::raise(
+                tx,
+                &self.sealer,
+                &self.notification_limits,
+                host_id,
+                notification,
+                received_unix_ms,
+            )
+        })
+    }
+
+    fn record_notification_cleared(
+        &self,
+        host_id: &str,
+        cleared: &NotificationCleared,
+        received_unix_ms: u64,
+    ) -> Result<NotificationIntake, StoreError> {
+        self.write(|tx| {
+            notifications::clear(
+                tx,
+                &self.sealer,
+                &self.notification_limits,
+                host_id,
+                cleared,
+                received_unix_ms,
+            )
+        })
+    }
+
+    fn active_notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: usize,
+    ) -> Result<ActiveSnapshot, StoreError> {
+        self.read(|tx| notifications::active(tx, &self.sealer, filter, limit))
+    }
+
+    fn notification_events(
+        &self,
+        after_event: u64,
+        filter: &NotificationFilter,
+        limit: usize,
+    ) -> Result<Vec<NotificationEvent>, StoreError> {
+        self.read(|tx| notifications::events(tx, &self.sealer, after_event, filter, limit))
+    }
+
+    fn publish_release(
+        &self,
+        release: &ReleaseRecord,
+        package: &mut dyn std::io::Read,
+    ) -> Result<(), StoreError> {
+        releases::publish(self, release, package)
+    }
+
+    fn latest_release(
+        &self,
+        component: &str,
+        target: &str,
+    ) -> Result<Option<ReleaseRecord>, StoreError> {
+        self.read(|tx| releases::latest(tx, component, target))
+    }
+
+    fn releases(&self, limit: usize) -> Result<Vec<ReleaseRecord>, StoreError> {
+        self.read(|tx| releases::list(tx, limit))
+    }
+
+    fn package_slice(
+        &self,
+        sha256: &[u8; 32],
+        offset: u64,
+    ) -> Result<Option<PackageSlice>, StoreError> {
+        self.read(|tx| releases::slice(tx, sha256, offset))
     }
 
     fn audit_head(&self) -> Result<ChainHead, StoreError> {

@@ -23,7 +23,7 @@ use assent_proto::wire::{Bytes, Frame, Message, Text};
 use assent_relay::metrics::RelayMetrics;
 use assent_relay::notifier::{Notifier, OutboxNotifier};
 use assent_relay::server::{AuditLog, RelayServer, RelayState, ServerSettings};
-use assent_relay::store::{DataKey, SqliteStore, StateStore};
+use assent_relay::store::{DataKey, NotificationLimits, SqliteStore, StateStore};
 use rand_core::OsRng;
 use tokio::sync::watch;
 
@@ -44,6 +44,9 @@ pub struct TestRelay {
     pub pin: CertFingerprint,
     pub store: Arc<dyn StateStore>,
     pub data_key: DataKey,
+    /// The same key as bytes, for a second store on the same file (as the
+    /// admin CLI, another process, opens it).
+    pub data_key_bytes: [u8; 32],
     pub outbox: PathBuf,
     pub metrics: Arc<RelayMetrics>,
     pub db_path: PathBuf,
@@ -67,10 +70,21 @@ impl TestRelay {
     }
 
     pub async fn start_with(settings: ServerSettings) -> Self {
+        Self::start_with_limits(settings, NotificationLimits::default()).await
+    }
+
+    /// A relay whose store keeps at most these notifications per host.
+    pub async fn start_with_limits(settings: ServerSettings, limits: NotificationLimits) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let data_key = DataKey::generate(&mut OsRng);
+        let mut data_key_bytes = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut OsRng, &mut data_key_bytes);
+        let data_key = DataKey::from_bytes(data_key_bytes);
         let db_path = dir.path().join("relay.db");
-        let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(&db_path, &data_key).unwrap());
+        let store: Arc<dyn StateStore> = Arc::new(
+            SqliteStore::open(&db_path, &data_key)
+                .unwrap()
+                .with_notification_limits(limits),
+        );
         let outbox = dir.path().join("outbox");
         let notifier: Arc<dyn Notifier> = Arc::new(OutboxNotifier::new(outbox.clone()));
         let metrics = Arc::new(RelayMetrics::new());
@@ -92,6 +106,7 @@ impl TestRelay {
             pin,
             store,
             data_key,
+            data_key_bytes,
             outbox,
             metrics,
             db_path,

@@ -81,6 +81,61 @@ const MIGRATIONS: &[&str] = &[
         last_hash BLOB NOT NULL
     ) STRICT;
     INSERT INTO audit_head (id, next_seq, last_hash) VALUES (1, 0, zeroblob(32));",
+    // 2: signed releases and their packages (R16). Not sealed: a release is
+    // meant for every host, and hosts check its signature, not the relay.
+    // A package counts only once `complete`, set in the commit that adds its
+    // first release row, so a half-uploaded package is never served.
+    "CREATE TABLE release_packages (
+        sha256 BLOB PRIMARY KEY,
+        size INTEGER NOT NULL,
+        complete INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE release_package_pieces (
+        sha256 BLOB NOT NULL REFERENCES release_packages (sha256) ON DELETE CASCADE,
+        piece INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (sha256, piece)
+    ) STRICT;
+    CREATE TABLE releases (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        component TEXT NOT NULL,
+        target TEXT NOT NULL,
+        version TEXT NOT NULL,
+        sha256 BLOB NOT NULL REFERENCES release_packages (sha256),
+        size INTEGER NOT NULL,
+        rollback INTEGER NOT NULL,
+        published_unix_ms INTEGER NOT NULL,
+        -- the signed manifest exactly as the operator signed it
+        signed BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX releases_latest ON releases (component, target, id);",
+    // 3: host notifications (R15).
+    "CREATE TABLE notification_hosts (
+        host_id TEXT PRIMARY KEY REFERENCES hosts (host_id) ON DELETE CASCADE,
+        last_seq INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE active_notifications (
+        host_id TEXT NOT NULL REFERENCES hosts (host_id) ON DELETE CASCADE,
+        -- keyed hash of the notification ID
+        notification BLOB NOT NULL,
+        severity INTEGER NOT NULL,
+        received_unix_ms INTEGER NOT NULL,
+        -- sealed: the whole notification (ID, source, kind, title, detail)
+        body BLOB NOT NULL,
+        PRIMARY KEY (host_id, notification)
+    ) STRICT;
+    CREATE TABLE notification_events (
+        -- AUTOINCREMENT: an event number is never reused, also after pruning
+        event INTEGER PRIMARY KEY AUTOINCREMENT,
+        host_id TEXT NOT NULL REFERENCES hosts (host_id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        change INTEGER NOT NULL,
+        severity INTEGER NOT NULL,
+        recorded_unix_ms INTEGER NOT NULL,
+        -- sealed: the raise or clear as the host sent it
+        body BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX notification_events_by_host ON notification_events (host_id, event);",
 ];
 
 /// The schema version this relay writes.
