@@ -17,7 +17,6 @@
 pub mod book;
 pub mod certificate;
 pub mod checks;
-mod civil_time;
 pub mod delivery;
 pub mod drop_dir;
 pub mod intake;
@@ -32,7 +31,7 @@ use crate::config::HostFiles;
 use book::{IntakeCounts, NotificationBook};
 use record::{ClearRecord, NotificationRecord, SeverityName, SourceName};
 
-pub use civil_time::utc_text;
+use assent_proto::civil_time::format_unix_ms;
 
 /// `assent-host notifications`.
 #[derive(clap::Args)]
@@ -97,7 +96,7 @@ pub async fn run_cli(files: &HostFiles, args: NotificationsArgs) -> Result<()> {
     if let Some(cleared) = &listing.recently_cleared {
         println!("recently cleared:");
         for c in cleared {
-            println!("  {} (cleared {})", c.id, utc_text(c.cleared_unix_ms));
+            println!("  {} (cleared {})", c.id, format_unix_ms(c.cleared_unix_ms));
         }
     }
     if let Some(waiting) = book.as_ref().map(|b| b.outbox_len()).filter(|&n| n > 0) {
@@ -117,7 +116,7 @@ fn print_notification(n: &NotificationRecord) {
         "    {} · {} · raised {}",
         SourceName::as_str(n.source).replace('_', " "),
         n.kind.as_str().replace('_', " "),
-        utc_text(n.raised_unix_ms)
+        format_unix_ms(n.raised_unix_ms)
     );
     if !n.detail.is_empty() {
         println!("    {}", n.detail);

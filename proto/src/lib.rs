@@ -9,6 +9,7 @@
 //! | --- | --- | --- |
 //! | [`wire`] | envelope, message registry, canonical encoding | bad input |
 //! | [`messages`] | every message, one module per concern | R9–R12, R15 |
+//! | [`civil_time`] | UTC calendar dates for listings and certificates | — |
 //! | [`identity`] | RSA-4096 identities, fingerprints, PSS signatures | R4 |
 //! | [`instrument`] | instrument models that hold PHI | R11 |
 //! | [`allowlist`] | operator-signed list of viewer identities | R7 |
@@ -29,6 +30,7 @@
 
 pub mod allowlist;
 pub mod audit;
+pub mod civil_time;
 pub mod consent;
 #[cfg(feature = "file-transfer")]
 pub mod file_transfer;

@@ -5,14 +5,12 @@
 
 use std::str::FromStr;
 
+pub(crate) use assent_proto::civil_time::{
+    civil_from_days, days_from_civil, days_in_month, format_unix_ms,
+};
+use assent_proto::civil_time::{LAST_FORMATTED_MS, MS_PER_DAY};
+
 pub(crate) const SECS_PER_DAY: u64 = 86_400;
-const MS_PER_DAY: u64 = SECS_PER_DAY * 1000;
-/// Latest instant formatted: 9999-12-31T23:59:59.999Z. Later times (only a
-/// faulty clock writes them) are shown as that, so output stays RFC 3339.
-const LAST_FORMATTED_MS: u64 = 253_402_300_799_999;
-/// Days from 0000-03-01 to 1970-01-01 (Hinnant's epoch shift).
-const EPOCH_SHIFT_DAYS: i64 = 719_468;
-const DAYS_PER_ERA: i64 = 146_097;
 
 /// Why a date, time or duration typed on the command line was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,65 +21,6 @@ pub enum DateError {
     OutOfRange { input: String, problem: String },
     #[error("{0:?} is not a duration; give a whole number of days, weeks or hours, like 90d, 12w or 36h")]
     MalformedDuration(String),
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`). `month` is 1–12 and `day` 1–31; callers check that
-/// the day exists in the month ([`days_in_month`]).
-pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let month = i64::from(month);
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * DAYS_PER_ERA + doe - EPOCH_SHIFT_DAYS
-}
-
-/// The date `days` after 1970-01-01 (Hinnant's `civil_from_days`): year,
-/// month 1–12, day 1–31.
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + EPOCH_SHIFT_DAYS;
-    let era = z.div_euclid(DAYS_PER_ERA);
-    let doe = z.rem_euclid(DAYS_PER_ERA);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    // Both are small and positive by construction (1..=31, 1..=12).
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn is_leap_year(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// `2027-06-30T14:05:09.042Z`: RFC 3339 in UTC with milliseconds.
-pub(crate) fn format_unix_ms(unix_ms: u64) -> String {
-    let unix_ms = unix_ms.min(LAST_FORMATTED_MS);
-    let (year, month, day) = civil_from_days((unix_ms / MS_PER_DAY) as i64);
-    let ms_of_day = unix_ms % MS_PER_DAY;
-    let secs = ms_of_day / 1000;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60,
-        ms_of_day % 1000
-    )
 }
 
 /// `2027-06-30` for a midnight, `2027-06-30T14:05:09Z` otherwise: a unix

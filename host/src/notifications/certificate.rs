@@ -7,7 +7,7 @@
 //! `Certificate → TBSCertificate → Validity → notAfter`; the certificate
 //! has already been verified against the pin when this runs.
 
-use super::civil_time::days_from_civil;
+use assent_proto::civil_time::days_from_civil;
 
 /// `notAfter` of the relay certificate this connection was made with, in
 /// unix seconds; `None` when it cannot be read.

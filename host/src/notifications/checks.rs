@@ -17,9 +17,9 @@ use assent_proto::notification_intake::RaisedNotification;
 use tokio::sync::watch;
 use tracing::warn;
 
-use super::civil_time::utc_text;
 use super::shared::SharedBook;
 use crate::relay_link::now_unix;
+use assent_proto::civil_time::format_unix_ms;
 
 pub const DISK_SPACE_LOW: &str = "assent.disk-space-low";
 pub const CLOCK_SKEW: &str = "assent.clock-skew";
@@ -87,7 +87,7 @@ pub fn certificate_finding(not_after: i64, now: i64, warning: Duration) -> Findi
     if left > i64::try_from(warning.as_secs()).unwrap_or(i64::MAX) {
         return None;
     }
-    let when = utc_text(u64::try_from(not_after).unwrap_or(0).saturating_mul(1000));
+    let when = format_unix_ms(u64::try_from(not_after).unwrap_or(0).saturating_mul(1000));
     Some(Problem {
         severity: if left <= 0 { Severity::Error } else { Severity::Warning },
         kind: NotificationKind::ConfigurationProblem,
