@@ -1,6 +1,7 @@
 //! What enrolment leaves on disk and every later command reads: the host's
 //! RSA-4096 identity (0600, R4), the operator's public key pinned at
-//! enrolment (verifies the signed allowlist, R7), and `host.toml` with the
+//! enrolment (verifies the signed allowlist, R7), the release key pinned at
+//! enrolment (verifies signed upgrades, R16), and `host.toml` with the
 //! relay address and pin (R1, R2) and the host ID the relay gave us (R13).
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,9 @@ use serde::{Deserialize, Serialize};
 pub const CONFIG_FILE: &str = "host.toml";
 pub const IDENTITY_FILE: &str = "host.key";
 pub const OPERATOR_KEY_FILE: &str = "operator.pub.pem";
+pub const RELEASE_KEY_FILE: &str = "release.pub.pem";
+/// What `assent-host upgrade install` last installed (R16).
+pub const RELEASE_RECORD_FILE: &str = "release.toml";
 
 /// `host.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +65,14 @@ impl HostFiles {
         self.dir.join(OPERATOR_KEY_FILE)
     }
 
+    pub fn release_key_path(&self) -> PathBuf {
+        self.dir.join(RELEASE_KEY_FILE)
+    }
+
+    pub fn release_record_path(&self) -> PathBuf {
+        self.dir.join(RELEASE_RECORD_FILE)
+    }
+
     pub fn load_config(&self) -> Result<HostConfig> {
         let path = self.config_path();
         let text = std::fs::read_to_string(&path).with_context(|| {
@@ -87,6 +99,22 @@ impl HostFiles {
 
     pub fn load_operator_key(&self) -> Result<PublicIdentity> {
         read_public_key(&self.operator_key_path())
+    }
+
+    /// The release key pinned at enrolment (R16). Hosts enrolled before
+    /// release keys existed have none, and install no upgrades until one is
+    /// pinned.
+    pub fn load_release_key(&self) -> Result<PublicIdentity> {
+        let path = self.release_key_path();
+        if !path.exists() {
+            bail!(
+                "no release key is pinned ({} is missing): this host was enrolled without \
+                 --release-key, so no upgrade can be verified. An administrator can pin the \
+                 operator's release.pub.pem by copying it to that path",
+                path.display()
+            );
+        }
+        read_public_key(&path)
     }
 }
 

@@ -1,7 +1,8 @@
 //! `assent-host enroll`: once per instrument PC. Creates the device's
-//! RSA-4096 identity (0600, R4), pins the relay certificate and the operator
-//! key, and registers the instrument with the relay (R13). On a PHI model
-//! (R11) a build with file transfer enrols only if the installer approves
+//! RSA-4096 identity (0600, R4), pins the relay certificate, the operator
+//! key and (optionally) the release key that signs upgrades (R16), and
+//! registers the instrument with the relay (R13). On a PHI model (R11) a
+//! build with file transfer enrols only if the installer approves
 //! the capability twice: by flag and again at an interactive prompt; the
 //! relay audits that approval.
 
@@ -39,6 +40,12 @@ pub struct EnrollArgs {
     /// allowlist with it.
     #[arg(long, value_name = "PATH")]
     pub operator_key: PathBuf,
+    /// The operator's release public key (`release.pub.pem` from
+    /// `assent-relay release keygen`); upgrades are installed only when
+    /// signed by it (R16). Without it `assent-host upgrade` refuses.
+    // Boxed: a flat path would make `enroll` the one oversized command.
+    #[arg(long, value_name = "PATH", value_parser = boxed_path)]
+    pub release_key: Option<Box<PathBuf>>,
     /// Registrant's e-mail address.
     #[arg(long)]
     pub email: String,
@@ -73,6 +80,17 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
     }
     let file_transfer = install_declaration(&args)?;
     let operator = read_public_key(&args.operator_key)?;
+    let release = args
+        .release_key
+        .as_deref()
+        .map(|path| read_public_key(path))
+        .transpose()?;
+    if release
+        .as_ref()
+        .is_some_and(|r| r.fingerprint() == operator.fingerprint())
+    {
+        bail!("--release-key is the operator key; the release key must be a distinct key");
+    }
     std::fs::create_dir_all(&files.dir)
         .with_context(|| format!("creating {}", files.dir.display()))?;
 
@@ -110,6 +128,10 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
 
     std::fs::write(files.operator_key_path(), operator.to_spki_pem())
         .with_context(|| format!("writing {}", files.operator_key_path().display()))?;
+    if let Some(release) = &release {
+        std::fs::write(files.release_key_path(), release.to_spki_pem())
+            .with_context(|| format!("writing {}", files.release_key_path().display()))?;
+    }
     let receive_dir = if cfg!(feature = "file-transfer") {
         let dir = args
             .receive_dir
@@ -132,6 +154,9 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
     })?;
     println!("enrolled: host ID {}", accepted.host_id);
     println!("host key fingerprint: {}", identity.fingerprint());
+    if let Some(release) = &release {
+        println!("release key pinned: {}", release.fingerprint());
+    }
     Ok(())
 }
 
@@ -165,6 +190,10 @@ fn install_declaration(args: &EnrollArgs) -> Result<FileTransferInstall> {
         bail!("file transfer was not approved; nothing was enrolled");
     }
     Ok(FileTransferInstall::ApprovedByInstaller)
+}
+
+fn boxed_path(value: &str) -> Result<Box<PathBuf>, std::convert::Infallible> {
+    Ok(Box::new(PathBuf::from(value)))
 }
 
 fn field<const MAX: usize>(flag: &str, value: &str) -> Result<assent_proto::wire::Text<MAX>> {

@@ -1,7 +1,7 @@
 //! A whole support lab on loopback, through the real binaries: an Xvfb
 //! display with the instrument panel, `assent-relay serve` on a fresh data
 //! directory, an allowlisted engineer identity for `assent-viewer`, and an
-//! enrolled `assent-host`. The end-to-end tests and the demo both use it;
+//! enrolled `assent-host` that pinned the operator's release key (R16). The end-to-end tests and the demo both use it;
 //! tests hand in cached keys (RSA-4096 generation is slow), the demo makes
 //! fresh ones with the programs' own `keygen` commands.
 
@@ -22,6 +22,10 @@ use xvfb::Xvfb;
 pub const ENGINEER_NAME: &str = "Erin Engineer";
 pub const ENGINEER_EMAIL: &str = "erin@support.example";
 pub const SCREEN: (u32, u32) = (800, 600);
+/// The release signing key and its public half in the relay's data
+/// directory, as `assent-relay release keygen` writes them.
+pub const RELEASE_KEY: &str = "release.key";
+pub const RELEASE_PUB: &str = "release.pub.pem";
 
 /// Where the identities come from.
 pub enum LabKeys {
@@ -55,12 +59,28 @@ pub struct Lab {
     pub host_id: String,
     pub viewer_identity: PathBuf,
     pub host_binary: PathBuf,
+    /// The release signing key in the relay's data directory
+    /// (`release.key`), when the host pinned one at enrolment.
+    pub release_key: Option<PathBuf>,
     bin_dir: PathBuf,
 }
 
 impl Lab {
     /// Relay up, operator key in place, engineer allowlisted, host enrolled.
+    /// Generated keys include a release key the host pins; with provided
+    /// keys the host pins none (see [`Lab::start_with_release_key`]).
     pub fn start(options: LabOptions) -> Result<Lab> {
+        Self::start_with(options, None)
+    }
+
+    /// [`Lab::start`] with provided keys plus `release` as the operator's
+    /// release key, written to the relay's `release.key` and pinned by the
+    /// host at enrolment.
+    pub fn start_with_release_key(options: LabOptions, release: Arc<Identity>) -> Result<Lab> {
+        Self::start_with(options, Some(release))
+    }
+
+    fn start_with(options: LabOptions, release: Option<Arc<Identity>>) -> Result<Lab> {
         let dir = tempfile::tempdir().context("creating the lab directory")?;
         let xvfb = Xvfb::start(SCREEN.0, SCREEN.1);
         let bin = |name: &str| options.bin_dir.join(name);
@@ -73,6 +93,13 @@ impl Lab {
         let viewer_identity = viewer_dir.join("viewer.key");
         let viewer_pub = viewer_dir.join("viewer.pub.pem");
         let operator_pub = relay_dir.join("operator.pub.pem");
+        let release_key = relay_dir.join(RELEASE_KEY);
+        let release_pub = relay_dir.join(RELEASE_PUB);
+        let mut pin_release = release.is_some();
+        if let Some(release) = &release {
+            release.save(&release_key)?;
+            std::fs::write(&release_pub, release.public().to_spki_pem())?;
+        }
         match &options.keys {
             LabKeys::Provided {
                 operator,
@@ -96,8 +123,21 @@ impl Lab {
                 viewer.arg("--identity").arg(&viewer_identity).arg("keygen");
                 let mut operator = start(&options, "operator-keygen", &mut operator)?;
                 let mut viewer = start(&options, "viewer keygen", &mut viewer)?;
+                let mut keygen = Command::new(bin("assent-relay"));
+                keygen
+                    .arg("--data-dir")
+                    .arg(&relay_dir)
+                    .args(["release", "keygen"]);
+                let mut release_keygen = match release {
+                    Some(_) => None,
+                    None => Some(start(&options, "release keygen", &mut keygen)?),
+                };
                 finish(&mut operator)?;
                 finish(&mut viewer)?;
+                if let Some(keygen) = &mut release_keygen {
+                    finish(keygen)?;
+                }
+                pin_release = true;
             }
         }
         let config = relay_dir.join("relay.toml");
@@ -130,19 +170,20 @@ impl Lab {
             .arg(&viewer_pub);
         finish(&mut start(&options, "allowlist add", &mut allow)?)?;
 
-        let mut enroll = start(
-            &options,
-            "assent-host enroll",
-            Command::new(&options.host_binary)
-                .arg("--data-dir")
-                .arg(&host_dir)
-                .args(["enroll", "--relay", &relay_addr, "--relay-pin", &pin])
-                .arg("--operator-key")
-                .arg(&operator_pub)
-                .args(["--email", "tess@lab.example", "--name", "Tess Technician"])
-                .args(["--model", &options.model])
-                .args(["--instrument-id", "INSTR-7", "--serial", "SN-1234"]),
-        )?;
+        let mut enroll = Command::new(&options.host_binary);
+        enroll
+            .arg("--data-dir")
+            .arg(&host_dir)
+            .args(["enroll", "--relay", &relay_addr, "--relay-pin", &pin])
+            .arg("--operator-key")
+            .arg(&operator_pub)
+            .args(["--email", "tess@lab.example", "--name", "Tess Technician"])
+            .args(["--model", &options.model])
+            .args(["--instrument-id", "INSTR-7", "--serial", "SN-1234"]);
+        if pin_release {
+            enroll.arg("--release-key").arg(&release_pub);
+        }
+        let mut enroll = start(&options, "assent-host enroll", &mut enroll)?;
         let host_id = after(&enroll, "enrolled: host ID ")?;
         finish(&mut enroll)?;
         Ok(Lab {
@@ -154,12 +195,55 @@ impl Lab {
             host_id,
             viewer_identity,
             host_binary: options.host_binary,
+            release_key: pin_release.then_some(release_key),
             bin_dir: options.bin_dir,
         })
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// The relay's data directory (keys, database, stored releases).
+    pub fn relay_dir(&self) -> PathBuf {
+        self.path("relay")
+    }
+
+    /// The host's data directory (`--data-dir` of `assent-host`).
+    pub fn host_dir(&self) -> PathBuf {
+        self.path("host")
+    }
+
+    /// `assent-relay release publish PACKAGE --manifest MANIFEST`, signed
+    /// with `release_key` (default: the relay's own `release.key`).
+    pub fn publish_release(
+        &self,
+        package: &Path,
+        manifest: &Path,
+        release_key: Option<&Path>,
+    ) -> Result<String> {
+        let mut command = Command::new(self.bin("assent-relay"));
+        command
+            .arg("--data-dir")
+            .arg(self.relay_dir())
+            .args(["release", "publish"])
+            .arg(package)
+            .arg("--manifest")
+            .arg(manifest)
+            .env_remove("ASSENT_RELAY_DATA_KEY");
+        if let Some(key) = release_key {
+            command.arg("--release-key").arg(key);
+        }
+        let out = command
+            .output()
+            .context("running assent-relay release publish")?;
+        if !out.status.success() {
+            bail!(
+                "release publish failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Stops the relay (as a crash would) and starts it again on the same
