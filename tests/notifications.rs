@@ -404,3 +404,40 @@ fn stats(lab: &Lab) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[test]
+fn the_engineer_sees_the_hosts_active_notifications_and_their_changes_in_a_session() {
+    let lab = support::lab("DxH 900");
+    let _run = start_run(&lab, &[]);
+    assert_eq!(notify(&lab, &[PUMP]), ["ok"]);
+    let (mut host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(
+        &password,
+        &["--request", "screen", "--duration", "8", "--notifications"],
+    );
+    host.wait_for("asks for SCREEN VIEW");
+    host.type_line("y");
+    // Active before the session: sent when the viewer opens the channel.
+    viewer.wait_for("notification [ERROR] Pump pressure low — 12 bar (instrument_software, failure, id pump-pressure)");
+    // Raised and cleared during the session: sent as they happen.
+    assert_eq!(notify(&lab, &[DOOR]), ["ok"]);
+    viewer.wait_for("notification [WARNING] Reagent door open (instrument, configuration_problem, id door-open)");
+    assert_eq!(
+        notify(&lab, &[r#"{"id":"pump-pressure","clear":true}"#]),
+        ["ok"]
+    );
+    viewer.wait_for("notification cleared: pump-pressure");
+    assert!(viewer.wait_exit().success(), "{}", viewer.stderr_text());
+    let active: Vec<_> = viewer
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("active notification"))
+        .collect();
+    assert_eq!(
+        active,
+        ["active notification [WARNING] Reagent door open (instrument, configuration_problem, id door-open)"],
+        "{}",
+        viewer.stdout_text()
+    );
+    viewer.wait_for("notifications: 1 active");
+}
