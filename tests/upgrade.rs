@@ -4,14 +4,15 @@
 //! of a binary in a temporary directory. Every refusal leaves that binary
 //! byte-identical with no stray file beside it. Tampering a relay could do
 //! (a broken signature, other package bytes, a short package, a release
-//! relabelled for this target) is done to the relay's SQLite file with the
-//! `sqlite3` tool while the relay runs.
+//! relabelled for this target) is done to the relay's SQLite file while the
+//! relay runs.
 
 mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use support::binary;
 use support::lab::{self, Lab};
@@ -163,17 +164,11 @@ fn succeeded(out: &Output) -> bool {
 
 /// Runs SQL on the running relay's database, as a tampering relay could.
 fn tamper(lab: &Lab, sql: &str) {
-    let out = Command::new("sqlite3")
-        .args(["-cmd", ".timeout 10000"])
-        .arg(lab.relay_dir().join("relay.db"))
-        .arg(sql)
-        .output()
-        .expect("the sqlite3 tool is installed");
-    assert!(
-        out.status.success(),
-        "sqlite3: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let db = rusqlite::Connection::open(lab.relay_dir().join("relay.db")).expect("open relay.db");
+    db.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("set a busy timeout");
+    db.execute_batch(sql)
+        .unwrap_or_else(|e| panic!("tampering with {sql:?}: {e}"));
 }
 
 fn upgrade_audit(lab: &Lab) -> String {
@@ -561,4 +556,51 @@ fn enrolment_pins_the_release_key_and_refuses_the_operator_key_in_its_place() {
     assert!(stderr(&out).contains("distinct key"), "{out:?}");
     assert!(!data.join("host.toml").exists());
     assert!(!data.join("release.pub.pem").exists());
+}
+
+/// `assent-relay notifications list` for the lab's host.
+fn relay_notifications(lab: &Lab) -> String {
+    stdout(
+        &Command::new(lab.bin("assent-relay"))
+            .arg("--data-dir")
+            .arg(lab.relay_dir())
+            .args(["notifications", "list", "--host", &lab.host_id])
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn the_running_service_tells_the_technician_and_support_when_a_release_is_available() {
+    let lab = release_lab();
+    let mut run = lab::Proc::spawn(
+        "assent-host run",
+        Command::new(&lab.host_binary)
+            .arg("--data-dir")
+            .arg(lab.host_dir())
+            .args(["run", "--upgrade-check-ms", "300"])
+            .env_remove("DISPLAY"),
+    );
+    run.wait_for("online as");
+    publish(&lab, &script("9.9.9"), "9.9.9", ALL_CAPABILITIES, "");
+    // On the technician's terminal, from the periodic check...
+    run.wait_for("Upgrade available: assent-host 9.9.9");
+    // ...and at the relay for support.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut list = relay_notifications(&lab);
+    while !list.contains("id=assent.upgrade ") {
+        assert!(Instant::now() < deadline, "never at the relay:\n{list}");
+        std::thread::sleep(Duration::from_millis(200));
+        list = relay_notifications(&lab);
+    }
+    assert!(
+        list.contains("Upgrade available: assent-host 9.9.9"),
+        "{list}"
+    );
+    // Several periods later the finding is still audited once.
+    std::thread::sleep(Duration::from_secs(2));
+    let audit = upgrade_audit(&lab);
+    let available = audit.lines().filter(|l| l.contains("step=available"));
+    assert_eq!(available.count(), 1, "{audit}");
+    run.kill();
 }

@@ -6,10 +6,11 @@
 //! It also runs the notification client (R15): the local intake (socket
 //! and drop directory), Assent's own checks, delivery of the outbox while
 //! online, and a line on this terminal for every new notification.
-//! Work that needs the relay connection runs in [`start_online_tasks`].
+//! Work that needs the relay connection runs in [`start_online_tasks`],
+//! including the periodic check for a signed upgrade (R16).
 
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ use crate::notifications::intake::{self, IntakeSettings};
 use crate::notifications::record::Report;
 use crate::notifications::shared::SharedBook;
 use crate::relay_link::{fetch_allowlist, login_with_clock, now_unix, now_unix_ms, RelayLink};
+use crate::upgrade;
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const ALLOWLIST_REFRESH: Duration = Duration::from_secs(300);
@@ -71,6 +73,13 @@ pub struct RunArgs {
     /// Test hook: ms between looks at the drop directory.
     #[arg(long, hide = true, default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub drop_poll_ms: u64,
+    /// Hours between checks for a signed upgrade (R16); a release found is
+    /// shown as a notification, never installed without you.
+    #[arg(long, default_value_t = 6, value_name = "HOURS", value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub upgrade_check_hours: u64,
+    /// Test hook: ms between upgrade checks (overrides the hours).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(100..))]
+    pub upgrade_check_ms: Option<u64>,
     /// Test hook: longest wait between reconnection attempts, in ms.
     #[arg(long, hide = true, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub reconnect_max_ms: u64,
@@ -94,6 +103,8 @@ struct Service {
     certificate: watch::Sender<Option<i64>>,
     link_state: watch::Sender<LinkState>,
     reconnect_max: Duration,
+    data_dir: PathBuf,
+    upgrade_check_interval: Duration,
 }
 
 /// The relay connection while logged in, for the work that needs it.
@@ -104,6 +115,8 @@ pub struct Online {
     pub connection: quinn::Connection,
     /// Raise notifications for the technician and support here.
     pub book: SharedBook,
+    pub data_dir: PathBuf,
+    pub upgrade_check_interval: Duration,
 }
 
 /// Starts the work that runs only while logged in; it is stopped when the
@@ -115,9 +128,12 @@ pub fn start_online_tasks(online: &Online) -> Vec<JoinHandle<()>> {
             online.link.clone(),
             online.connection.clone(),
         )),
-        // The periodic upgrade check (R16) belongs here: it asks the relay
-        // through `online.link` and tells the technician through
-        // `online.book` when a release is available.
+        tokio::spawn(upgrade::periodic::check_periodically(
+            online.data_dir.clone(),
+            online.link.clone(),
+            online.book.clone(),
+            online.upgrade_check_interval,
+        )),
     ]
 }
 
@@ -187,6 +203,11 @@ pub async fn run(files: &HostFiles, args: RunArgs) -> Result<()> {
         certificate,
         link_state,
         reconnect_max: Duration::from_millis(args.reconnect_max_ms),
+        data_dir: files.dir.clone(),
+        upgrade_check_interval: args.upgrade_check_ms.map_or(
+            Duration::from_secs(args.upgrade_check_hours * 3600),
+            Duration::from_millis,
+        ),
     };
     let result = tokio::select! {
         result = stay_connected(&service) => result,
@@ -268,6 +289,8 @@ async fn serve_while_online(service: &Service) -> Result<std::convert::Infallibl
         link: RelayLink::spawn(client, &service.config.host_id),
         connection: connection.clone(),
         book: service.book.clone(),
+        data_dir: service.data_dir.clone(),
+        upgrade_check_interval: service.upgrade_check_interval,
     };
     let _tasks = AbortOnDrop(start_online_tasks(&online));
     loop {

@@ -19,6 +19,7 @@ pub mod binary_file;
 pub mod install;
 pub mod installed;
 pub mod offer;
+pub mod periodic;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,144 @@
+//! `assent-host run` asks the relay for a newer signed release now and then
+//! (R16) and tells the technician through a notification, which also
+//! reaches support through the relay. It never installs anything: that
+//! takes `assent-host upgrade install` and the technician's approval.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use assent_proto::identity::PublicIdentity;
+use assent_proto::messages::notification::{NotificationKind, Severity};
+use tracing::{debug, warn};
+
+use super::installed::{default_binary, InstalledState};
+use super::offer::{check, CheckOutcome};
+use super::record_check;
+use crate::config::HostFiles;
+use crate::notifications::checks::{self, Finding, Problem};
+use crate::notifications::shared::SharedBook;
+use crate::relay_link::RelayLink;
+
+/// Notification ID of the upgrade check's finding.
+pub const UPGRADE_ID: &str = "assent.upgrade";
+
+/// Checks at once, then every `interval`, while the connection lasts (the
+/// caller aborts the task when it drops). Without a pinned release key
+/// there is nothing to verify against, so nothing is checked.
+pub async fn check_periodically(
+    data_dir: PathBuf,
+    link: RelayLink,
+    book: SharedBook,
+    interval: Duration,
+) {
+    let files = HostFiles::new(data_dir);
+    let release_key = match files.load_release_key() {
+        Ok(key) => key,
+        Err(e) => {
+            debug!(error = %format!("{e:#}"), "no upgrade checks");
+            return;
+        }
+    };
+    // Audit a result once, not every period: only when it changes.
+    let mut last_audited: Option<String> = None;
+    loop {
+        match check_once(&files, &link, &release_key).await {
+            Ok(outcome) => {
+                let summary = format!("{outcome:?}");
+                if last_audited.as_ref() != Some(&summary) {
+                    match record_check(&link, &outcome).await {
+                        Ok(()) => last_audited = Some(summary),
+                        Err(e) => warn!(error = %format!("{e:#}"), "auditing an upgrade check"),
+                    }
+                }
+                checks::report(&book, UPGRADE_ID, finding(&outcome)).await;
+            }
+            Err(e) => warn!(error = %format!("{e:#}"), "upgrade check"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+async fn check_once(
+    files: &HostFiles,
+    link: &RelayLink,
+    release_key: &PublicIdentity,
+) -> anyhow::Result<CheckOutcome> {
+    let binary = default_binary()?;
+    let dir = files.dir.clone();
+    // Hashing the binary reads it whole: off the async threads.
+    let state =
+        tokio::task::spawn_blocking(move || InstalledState::at(&HostFiles::new(dir), &binary))
+            .await??;
+    check(link, release_key, &state.release).await
+}
+
+/// What the technician should hear about an outcome.
+pub fn finding(outcome: &CheckOutcome) -> Finding {
+    match outcome {
+        CheckOutcome::NothingPublished | CheckOutcome::UpToDate { .. } => None,
+        CheckOutcome::Available(available) => {
+            let plan = &available.plan;
+            let mut detail = format!(
+                "assent-host {} → {}{}; install with `assent-host upgrade install`",
+                plan.from,
+                plan.to,
+                if plan.rollback {
+                    " (a rollback signed by the operator)"
+                } else {
+                    ""
+                }
+            );
+            if !plan.new_capabilities.is_empty() {
+                let names: Vec<_> = plan.new_capabilities.iter().map(|c| c.name()).collect();
+                detail.push_str(&format!(
+                    "; adds {} (each needs your separate approval)",
+                    names.join(", ")
+                ));
+            }
+            if let Some(notes) = available.manifest.notes.lines().next() {
+                detail.push_str(&format!("; notes: {notes}"));
+            }
+            Some(Problem {
+                severity: Severity::Info,
+                kind: NotificationKind::ConfigurationProblem,
+                title: format!("Upgrade available: assent-host {}", plan.to),
+                detail,
+            })
+        }
+        CheckOutcome::Refused {
+            claimed_version,
+            reason,
+        } => Some(Problem {
+            severity: Severity::Warning,
+            kind: NotificationKind::ConfigurationProblem,
+            title: format!("Release {claimed_version} offered by the relay was refused"),
+            detail: format!("{reason}; tell the operator"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use assent_proto::release::{ReleaseError, ReleaseVersion};
+
+    use super::*;
+
+    #[test]
+    fn nothing_to_install_clears_the_notification() {
+        assert_eq!(finding(&CheckOutcome::NothingPublished), None);
+        let version: ReleaseVersion = "1.0.0".parse().unwrap();
+        assert_eq!(finding(&CheckOutcome::UpToDate { version }), None);
+    }
+
+    #[test]
+    fn a_refused_offer_is_a_warning_naming_the_reason() {
+        let problem = finding(&CheckOutcome::Refused {
+            claimed_version: "9.9.9".into(),
+            reason: ReleaseError::BadSignature,
+        })
+        .expect("a refusal is reported");
+        assert_eq!(problem.severity, Severity::Warning);
+        assert!(problem.title.contains("9.9.9"));
+        assert!(problem.detail.contains("signature"), "{}", problem.detail);
+    }
+}
