@@ -3,8 +3,6 @@
 //! re-encodes to the same bytes, and a forged signature never verifies.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use assent_proto::identity::PublicIdentity;
 use assent_proto::release::{ReleaseManifest, SignedRelease};
 use assent_proto::test_keys;
@@ -12,8 +10,7 @@ use assent_proto::wire::Field;
 use libfuzzer_sys::fuzz_target;
 
 fn release_key() -> &'static PublicIdentity {
-    static KEY: OnceLock<PublicIdentity> = OnceLock::new();
-    KEY.get_or_init(|| test_keys::operator().public())
+    test_keys::operator().public()
 }
 
 fuzz_target!(|data: &[u8]| {

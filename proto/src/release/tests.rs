@@ -43,7 +43,7 @@ fn a_signed_manifest_verifies_under_its_key_and_round_trips() {
     let m = manifest("1.2.3", b"package");
     let signed = m.sign(release_key(), &mut OsRng).unwrap();
     let again = SignedRelease::from_bytes(&signed.to_bytes()).unwrap();
-    assert_eq!(again.verify(&release_key().public()).unwrap(), m);
+    assert_eq!(again.verify(release_key().public()).unwrap(), m);
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn a_manifest_signed_by_another_key_is_refused_as_wrong_key() {
         .sign(test_keys::other(), &mut OsRng)
         .unwrap();
     assert!(matches!(
-        signed.verify(&release_key().public()),
+        signed.verify(release_key().public()),
         Err(ReleaseError::WrongKey { .. })
     ));
 }
@@ -67,7 +67,7 @@ fn an_edited_manifest_body_fails_the_signature() {
     body[last] ^= 1;
     signed.body = Bytes::new(body).unwrap();
     assert_eq!(
-        signed.verify(&release_key().public()),
+        signed.verify(release_key().public()),
         Err(ReleaseError::BadSignature)
     );
 }
@@ -80,7 +80,7 @@ fn a_forged_signer_field_does_not_help() {
         .unwrap();
     signed.signer = release_key().fingerprint();
     assert_eq!(
-        signed.verify(&release_key().public()),
+        signed.verify(release_key().public()),
         Err(ReleaseError::BadSignature)
     );
 }
