@@ -48,7 +48,7 @@ fn main() -> Result<()> {
     let lab = Lab::start(LabOptions {
         bin_dir: bin_dir.clone(),
         host_binary: bin_dir.join("assent-host"),
-        model: "Navios EX".into(),
+        model: "DxH 900".into(),
         keys: LabKeys::Provided {
             operator: assent_proto::test_keys::key("operator"),
             viewer: assent_proto::test_keys::key("viewer"),
