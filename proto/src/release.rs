@@ -166,9 +166,11 @@ crate::wire_struct! {
         /// Everything the new build can do.
         pub capabilities: List<ReleaseCapability, CAPABILITIES_MAX>,
         pub notes: Text<NOTES_MAX>,
-        /// The operator deliberately publishes an older version to undo a
-        /// bad release; without this flag a lower version is refused.
-        pub rollback: bool,
+        /// For a rollback: the version it undoes. The operator deliberately
+        /// publishes an older version to undo a bad release; only a host
+        /// running exactly that release accepts it, so an old rollback
+        /// manifest replayed later cannot downgrade anyone else.
+        pub rolls_back: Option<Text<VERSION_MAX>>,
         pub published_unix: u64,
     }
 }
@@ -271,7 +273,7 @@ pub enum ReleaseError {
     WrongComponent { expected: String, got: String },
     #[error("release is built for {got}, this host is {expected}")]
     WrongTarget { expected: String, got: String },
-    #[error("release {offered} is older than the installed {installed}; a downgrade is installed only when the operator signs it as a rollback")]
+    #[error("release {offered} is older than the installed {installed}; a downgrade is installed only when the operator signs it as a rollback from exactly the installed version")]
     Downgrade {
         installed: ReleaseVersion,
         offered: ReleaseVersion,
@@ -306,9 +308,14 @@ pub fn assess(
         });
     }
     let offered = manifest.version()?;
+    let undoes_installed = manifest
+        .rolls_back
+        .as_ref()
+        .and_then(|v| v.parse::<ReleaseVersion>().ok())
+        == Some(installed.version);
     match offered.cmp(&installed.version) {
         Ordering::Equal => return Err(ReleaseError::AlreadyInstalled(offered)),
-        Ordering::Less if !manifest.rollback => {
+        Ordering::Less if !undoes_installed => {
             return Err(ReleaseError::Downgrade {
                 installed: installed.version,
                 offered,

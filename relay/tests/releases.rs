@@ -265,7 +265,23 @@ async fn an_older_version_is_published_only_when_signed_as_a_rollback() {
             b"version = \"1.2.9\"\ncapabilities = []\nrollback = true\n",
         );
         let store = relay.store.as_ref();
+        // Nothing published yet: nothing to roll back from.
+        let error = publish(&relay, &keys, &package, &rollback, None)
+            .0
+            .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("nothing is published"),
+            "{error:#}"
+        );
         publish(&relay, &keys, &package, &newer, None).0.unwrap();
+        let not_older = keys.write(
+            "not-older.toml",
+            b"version = \"1.4.0\"\ncapabilities = []\nrollback = true\n",
+        );
+        let error = publish(&relay, &keys, &package, &not_older, None)
+            .0
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("not older"), "{error:#}");
         let error = publish(&relay, &keys, &package, &older, None)
             .0
             .unwrap_err();
@@ -279,6 +295,10 @@ async fn an_older_version_is_published_only_when_signed_as_a_rollback() {
             .unwrap()
             .unwrap();
         assert_eq!((latest.version.as_str(), latest.rollback), ("1.2.9", true));
+        // The signed manifest names the release it undoes: hosts on any
+        // other version refuse it.
+        let manifest = latest.signed.verify(key("release").public()).unwrap();
+        assert_eq!(manifest.rolls_back.as_deref(), Some("1.3.0"));
         assert_eq!(store.releases(10).unwrap().len(), 2);
         // `release list`: newest first, the rollback marked.
         let mut out = Vec::new();
@@ -366,7 +386,7 @@ async fn a_package_that_does_not_match_its_manifest_or_breaks_off_is_never_serve
             size: bytes.len() as u64,
             capabilities: assent_proto::wire::List::new(vec![]).unwrap(),
             notes: Text::default(),
-            rollback: false,
+            rolls_back: None,
             published_unix: NOW_UNIX,
         };
         let record = ReleaseRecord {

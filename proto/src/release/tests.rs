@@ -17,7 +17,7 @@ fn manifest(version: &str, package: &[u8]) -> ReleaseManifest {
         ])
         .unwrap(),
         notes: Text::new("fixes").unwrap(),
-        rollback: false,
+        rolls_back: None,
         published_unix: 1_800_000_000,
     }
 }
@@ -102,15 +102,35 @@ fn a_newer_release_is_planned_with_its_new_capabilities() {
 }
 
 #[test]
-fn a_downgrade_is_refused_unless_signed_as_rollback() {
+fn a_downgrade_is_refused_unless_signed_as_rollback_from_the_installed_version() {
     let mut m = manifest("1.2.2", b"p");
     assert!(matches!(
         assess(&installed("1.2.3"), &m),
         Err(ReleaseError::Downgrade { .. })
     ));
-    m.rollback = true;
+    m.rolls_back = Some(Text::new("1.2.3").unwrap());
     let plan = assess(&installed("1.2.3"), &m).unwrap();
     assert!(plan.rollback);
+}
+
+#[test]
+fn a_rollback_manifest_replayed_to_a_host_on_another_version_is_refused() {
+    let mut m = manifest("1.2.2", b"p");
+    m.rolls_back = Some(Text::new("1.2.3").unwrap());
+    for other in ["1.3.0", "2.0.0", "1.2.4"] {
+        assert!(
+            matches!(
+                assess(&installed(other), &m),
+                Err(ReleaseError::Downgrade { .. })
+            ),
+            "{other}"
+        );
+    }
+    m.rolls_back = Some(Text::new("garbage").unwrap());
+    assert!(matches!(
+        assess(&installed("1.2.3"), &m),
+        Err(ReleaseError::Downgrade { .. })
+    ));
 }
 
 #[test]
@@ -224,7 +244,7 @@ proptest! {
     fn manifests_round_trip(version in (0u32..1000, 0u32..1000, 0u32..1000), size in any::<u64>(), rollback in any::<bool>()) {
         let mut m = manifest(&format!("{}.{}.{}", version.0, version.1, version.2), b"");
         m.size = size;
-        m.rollback = rollback;
+        m.rolls_back = rollback.then(|| Text::new("999.0.0").unwrap());
         prop_assert_eq!(ReleaseManifest::from_bytes(&m.to_bytes()).unwrap(), m);
     }
 }

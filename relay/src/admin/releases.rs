@@ -256,12 +256,14 @@ impl ManifestFile {
         Ok(list)
     }
 
-    /// The manifest to sign for a package with this hash and size.
+    /// The manifest to sign for a package with this hash and size;
+    /// `rolls_back` is the published version a rollback undoes.
     fn manifest(
         &self,
         sha256: [u8; 32],
         size: u64,
         published_unix: u64,
+        rolls_back: Option<&str>,
     ) -> anyhow::Result<ReleaseManifest> {
         let text = |key: &str, value: &str| anyhow::anyhow!("{key}: {value:?} is too long");
         Ok(ReleaseManifest {
@@ -275,7 +277,10 @@ impl ManifestFile {
             capabilities: List::new(self.capability_list()?)
                 .map_err(|e| anyhow::anyhow!("capabilities: {e}"))?,
             notes: Text::new(self.notes.as_str()).map_err(|e| anyhow::anyhow!("notes: {e}"))?,
-            rollback: self.rollback,
+            rolls_back: rolls_back
+                .map(Text::new)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("rollback: {e}"))?,
             published_unix,
         })
     }
@@ -365,22 +370,31 @@ fn publish(
         );
     }
     let version = description.release_version()?;
-    if let Some(latest) = ctx
+    let latest = ctx
         .store
         .latest_release(&description.component, &description.target)?
-    {
-        if let Ok(latest_version) = latest.version.parse::<ReleaseVersion>() {
-            if version <= latest_version && !description.rollback {
-                bail!(
-                    "version {version} is not newer than the published {latest_version} for {}; set rollback = true in the manifest to publish it as a rollback",
-                    description.target
-                );
-            }
-        }
-    }
+        .and_then(|latest| latest.version.parse::<ReleaseVersion>().ok());
+    // A rollback names the release it undoes, so hosts accept it only
+    // from that release (a replayed rollback cannot downgrade others).
+    let rolls_back = match (latest, description.rollback) {
+        (Some(latest), false) if version <= latest => bail!(
+            "version {version} is not newer than the published {latest} for {}; set rollback = true in the manifest to publish it as a rollback",
+            description.target
+        ),
+        (Some(latest), true) if version >= latest => bail!(
+            "rollback: version {version} is not older than the published {latest} it would roll back; publish it without rollback = true"
+        ),
+        (None, true) => bail!(
+            "rollback: nothing is published for {} {} to roll back from",
+            description.component,
+            description.target
+        ),
+        (Some(latest), true) => Some(latest.to_string()),
+        (_, false) => None,
+    };
     let (sha256, size) = hash_package(package)?;
     let published_unix_ms = ctx.now_unix.saturating_mul(1000);
-    let manifest = description.manifest(sha256, size, ctx.now_unix)?;
+    let manifest = description.manifest(sha256, size, ctx.now_unix, rolls_back.as_deref())?;
     let signed = manifest.sign(signer, &mut OsRng)?;
     // What hosts will do, done once here: a release that would not verify
     // under the pinned key is never stored.
