@@ -43,6 +43,10 @@ const ALL_CAPABILITIES: &[&str] = &[
     "notifications",
 ];
 const WITHOUT_FILE_TRANSFER: &[&str] = &["screen-view", "remote-control", "notifications"];
+/// Yes to the install and to each of the four capabilities. A binary no
+/// release.toml record describes (other than the running program) is taken
+/// to have none, so each capability of a release is asked about.
+const APPROVE_ALL: &str = "y\napprove\napprove\napprove\napprove\n";
 
 /// The binary being upgraded, alone in its own directory.
 struct Installation {
@@ -193,13 +197,10 @@ fn assert_refused(lab: &Lab, installation: &Installation, reason: &str) {
 /// audited.
 fn assert_install_refused(lab: &Lab, installation: &Installation, reason: &str) {
     let before = installation.bytes();
+    // `check` may have audited a refusal already: this one must add its own.
+    let audited_before = refusals_audited(lab);
     // Even a technician who says yes to everything cannot install it.
-    let install = upgrade(
-        lab,
-        &["install"],
-        &installation.binary,
-        "y\napprove\napprove\n",
-    );
+    let install = upgrade(lab, &["install"], &installation.binary, APPROVE_ALL);
     assert!(
         !install.status.success(),
         "install accepted: {}",
@@ -211,8 +212,19 @@ fn assert_install_refused(lab: &Lab, installation: &Installation, reason: &str) 
         "the technician was asked about a refused release"
     );
     installation.assert_untouched(&before, false);
-    let audit = upgrade_audit(lab);
-    assert!(audit.contains("step=refused"), "{audit}");
+    assert_eq!(
+        refusals_audited(lab),
+        audited_before + 1,
+        "the install's refusal was not audited:\n{}",
+        upgrade_audit(lab)
+    );
+}
+
+fn refusals_audited(lab: &Lab) -> usize {
+    upgrade_audit(lab)
+        .lines()
+        .filter(|l| l.contains("step=refused"))
+        .count()
 }
 
 #[test]
@@ -236,9 +248,37 @@ fn a_signed_release_installs_after_approval_and_the_new_binary_runs() {
         "{said}"
     );
     assert!(said.contains("fixes the flow cell counter"), "{said}");
+    // A copy is not the running program and no record describes it: what it
+    // can do is unknown, so every capability is new.
+    assert!(
+        said.contains(
+            "new capabilities (each asked separately): \
+             screen-view, remote-control, file-transfer, notifications"
+        ),
+        "{said}"
+    );
 
-    let install = upgrade(&lab, &["install"], &installation.binary, "y\n");
+    // Yes to the release alone installs nothing.
+    let refused = upgrade(&lab, &["install"], &installation.binary, "y\n");
+    assert!(!refused.status.success());
+    installation.assert_untouched(&current, false);
+
+    let install = upgrade(
+        &lab,
+        &["install"],
+        &installation.binary,
+        "y\nscreen-view\nremote-control\nfile-transfer\nnotifications\n",
+    );
     assert!(succeeded(&install));
+    let asked = stdout(&install);
+    for question in [
+        "adds SCREEN VIEW",
+        "adds REMOTE CONTROL",
+        "ADDS FILE TRANSFER",
+        "adds NOTIFICATIONS",
+    ] {
+        assert!(asked.contains(question), "{question} not asked:\n{asked}");
+    }
     assert!(
         installation.bytes() == package,
         "the package was not installed"
@@ -280,7 +320,7 @@ fn rollback_restores_the_previous_binary_byte_identical() {
         &lab,
         &["install"],
         &installation.binary,
-        "y\n"
+        APPROVE_ALL
     )));
     let runs = Command::new(&installation.binary).output().unwrap();
     assert!(stdout(&runs).contains("assent-host 9.9.9"), "{runs:?}");
@@ -328,7 +368,7 @@ fn installed_without_file_transfer(lab: &Lab) -> (Installation, Vec<u8>) {
     let first = script("9.9.0");
     publish(lab, &first, "9.9.0", WITHOUT_FILE_TRANSFER, "");
     let installation = Installation::of(&script("0.1.0"));
-    let out = upgrade(lab, &["install"], &installation.binary, "y\n");
+    let out = upgrade(lab, &["install"], &installation.binary, APPROVE_ALL);
     assert!(succeeded(&out));
     assert!(!stdout(&out).contains("ADDS"), "{out:?}");
     assert!(installation.bytes() == first);
@@ -388,6 +428,112 @@ fn a_phi_instrument_refuses_a_release_that_adds_file_transfer() {
     assert!(stderr(&out).contains("holds patient data"), "{out:?}");
     assert!(!stdout(&out).contains("Install assent-host"), "{out:?}");
     installation.assert_untouched(&first, true);
+}
+
+#[test]
+fn a_phi_instrument_refuses_a_file_transfer_release_even_with_file_transfer_installed() {
+    let lab = release_lab();
+    // Installed while the host was a DxH 900: release.toml lists file transfer.
+    publish(&lab, &script("9.9.0"), "9.9.0", ALL_CAPABILITIES, "");
+    let installation = Installation::of(&script("0.1.0"));
+    assert!(succeeded(&upgrade(
+        &lab,
+        &["install"],
+        &installation.binary,
+        APPROVE_ALL
+    )));
+    let config = lab.host_dir().join("host.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("DxH 900", "Navios EX")).unwrap();
+
+    publish(&lab, &script("9.9.1"), "9.9.1", ALL_CAPABILITIES, "");
+    let before = refusals_audited(&lab);
+    let out = upgrade(&lab, &["install"], &installation.binary, APPROVE_ALL);
+    assert!(!out.status.success(), "installed: {out:?}");
+    assert!(stderr(&out).contains("holds patient data"), "{out:?}");
+    assert!(stderr(&out).contains("PHI build"), "{out:?}");
+    assert!(!stdout(&out).contains("Install assent-host"), "{out:?}");
+    installation.assert_untouched(&script("9.9.0"), true);
+    assert_eq!(refusals_audited(&lab), before + 1);
+
+    // The PHI build of the same release installs.
+    publish(&lab, &script("9.9.2"), "9.9.2", WITHOUT_FILE_TRANSFER, "");
+    let out = upgrade(&lab, &["install"], &installation.binary, "y\n");
+    assert!(succeeded(&out));
+    assert!(installation.bytes() == script("9.9.2"));
+}
+
+/// `assent-host upgrade rollback` with the technician's answer held back
+/// until `meanwhile` has run.
+fn rollback_answering_after(
+    lab: &Lab,
+    installation: &Installation,
+    meanwhile: impl FnOnce(),
+) -> Output {
+    use std::io::BufRead;
+    let mut child = Command::new(&lab.host_binary)
+        .arg("--data-dir")
+        .arg(lab.host_dir())
+        .args(["upgrade", "rollback", "--binary"])
+        .arg(&installation.binary)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Roll back") {
+        line.clear();
+        assert!(said.read_line(&mut line).unwrap() > 0, "never asked");
+    }
+    meanwhile();
+    child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut said, &mut rest).unwrap();
+    let mut out = child.wait_with_output().unwrap();
+    out.stdout = rest;
+    out
+}
+
+#[test]
+fn a_kept_binary_changed_while_the_rollback_question_waits_is_not_restored() {
+    let lab = release_lab();
+    publish(&lab, &script("9.9.9"), "9.9.9", ALL_CAPABILITIES, "");
+    let installation = Installation::of(&script("0.1.0"));
+    assert!(succeeded(&upgrade(
+        &lab,
+        &["install"],
+        &installation.binary,
+        APPROVE_ALL
+    )));
+    let planted = script("6.6.6 (planted)");
+    let out = rollback_answering_after(&lab, &installation, || {
+        std::fs::write(installation.previous(), &planted).unwrap();
+    });
+    assert!(!out.status.success(), "restored: {out:?}");
+    assert!(
+        stderr(&out).contains("is not the binary the last install kept"),
+        "{out:?}"
+    );
+    assert!(installation.bytes() == script("9.9.9"));
+    assert!(std::fs::read(installation.previous()).unwrap() == planted);
+}
+
+#[test]
+fn a_previous_binary_no_record_describes_is_restored_only_with_force() {
+    let lab = release_lab();
+    let installation = Installation::of(&script("9.9.9"));
+    std::fs::write(installation.previous(), script("0.1.0")).unwrap();
+    let out = upgrade(&lab, &["rollback"], &installation.binary, "y\n");
+    assert!(!out.status.success(), "restored: {out:?}");
+    assert!(stderr(&out).contains("--force"), "{out:?}");
+    assert!(!stdout(&out).contains("Roll back"), "asked: {out:?}");
+    installation.assert_untouched(&script("9.9.9"), true);
+
+    let out = upgrade(&lab, &["rollback", "--force"], &installation.binary, "y\n");
+    assert!(succeeded(&out));
+    installation.assert_untouched(&script("0.1.0"), false);
 }
 
 #[test]
@@ -473,6 +619,10 @@ fn an_older_release_is_refused_unless_signed_as_a_rollback() {
     let installation = Installation::of(&script("0.1.0"));
     assert_refused(&lab, &installation, "older than the installed");
 
+    publish(&lab, &script("9.9.0"), "9.9.0", ALL_CAPABILITIES, "");
+    let out = upgrade(&lab, &["install"], &installation.binary, APPROVE_ALL);
+    assert!(succeeded(&out));
+    // Signed as rolling back the published 9.9.0, which this host runs.
     publish(
         &lab,
         &script("0.0.8"),
@@ -484,6 +634,56 @@ fn an_older_release_is_refused_unless_signed_as_a_rollback() {
     assert!(succeeded(&out));
     assert!(stdout(&out).contains("signed by the operator as a rollback"));
     assert!(installation.bytes() == script("0.0.8"));
+}
+
+/// Writes release.toml as `upgrade install` would after putting
+/// `version` (with every capability) at `installation`.
+fn record_installed(lab: &Lab, installation: &Installation, version: &str) {
+    use sha2::Digest;
+    let sha256: String = sha2::Sha256::digest(installation.bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let capabilities: Vec<_> = ALL_CAPABILITIES.iter().map(|c| format!("{c:?}")).collect();
+    let record = format!(
+        "binary = {:?}\n\n[installed]\nversion = {version:?}\ncomponent = \"assent-host\"\n\
+         target = \"{}-unknown-linux-gnu\"\nsha256 = {sha256:?}\ncapabilities = [{}]\n",
+        installation.binary.canonicalize().unwrap(),
+        std::env::consts::ARCH,
+        capabilities.join(", ")
+    );
+    std::fs::write(lab.host_dir().join("release.toml"), record).unwrap();
+}
+
+#[test]
+fn a_rollback_installs_only_on_a_host_running_the_release_it_rolls_back() {
+    let lab = release_lab();
+    publish(&lab, &script("2.0.0"), "2.0.0", ALL_CAPABILITIES, "");
+    // Signed by the relay as rolling back from 2.0.0, the latest published.
+    publish(
+        &lab,
+        &script("1.5.0"),
+        "1.5.0",
+        ALL_CAPABILITIES,
+        "rollback = true\n",
+    );
+
+    // A host at 3.0.0 (say, installed from another relay): a downgrade.
+    let ahead = Installation::of(&script("3.0.0"));
+    record_installed(&lab, &ahead, "3.0.0");
+    assert_refused(&lab, &ahead, "older than the installed 3.0.0");
+
+    // A host at 2.0.0 takes it, as the rollback it was signed to be.
+    let at_2 = Installation::of(&script("2.0.0"));
+    record_installed(&lab, &at_2, "2.0.0");
+    let out = upgrade(&lab, &["install"], &at_2.binary, "y\n");
+    assert!(succeeded(&out));
+    assert!(
+        stdout(&out).contains("assent-host 2.0.0 → 1.5.0"),
+        "{out:?}"
+    );
+    assert!(stdout(&out).contains("signed by the operator as a rollback"));
+    assert!(at_2.bytes() == script("1.5.0"));
 }
 
 #[test]

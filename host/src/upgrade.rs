@@ -13,11 +13,13 @@
 //! | [`approval`] | terminal prompts, capability approval, the PHI rule (R11) |
 //! | [`binary_file`] | staging beside the binary, atomic swap, rollback |
 //! | [`install`] | the audited install and rollback flows |
+//! | [`lock`] | one install or rollback at a time per binary |
 
 pub mod approval;
 pub mod binary_file;
 pub mod install;
 pub mod installed;
+pub mod lock;
 pub mod offer;
 pub mod periodic;
 
@@ -47,7 +49,7 @@ pub enum UpgradeCommand {
     /// Put the binary the last install replaced (`<binary>.previous`) back
     /// in place, after you confirm. The binary rolled back from is
     /// discarded.
-    Rollback(PromptArgs),
+    Rollback(RollbackArgs),
 }
 
 #[derive(clap::Args)]
@@ -64,6 +66,16 @@ pub struct PromptArgs {
     /// Seconds each question waits for your answer before refusing.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub answer_timeout: u64,
+}
+
+#[derive(clap::Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub prompt: PromptArgs,
+    /// Restore `<binary>.previous` even though release.toml records no
+    /// install that kept it, so its SHA-256 cannot be checked.
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl BinaryArgs {
@@ -98,10 +110,11 @@ pub async fn run_cli(files: &HostFiles, command: UpgradeCommand) -> Result<()> {
             }
             Ok(())
         }
-        UpgradeCommand::Rollback(args) => {
-            let binary = args.binary.resolve()?;
-            let mut terminal = approval::Terminal::stdin(Duration::from_secs(args.answer_timeout));
-            install::rollback(files, &binary, &mut terminal).await
+        UpgradeCommand::Rollback(RollbackArgs { prompt, force }) => {
+            let binary = prompt.binary.resolve()?;
+            let mut terminal =
+                approval::Terminal::stdin(Duration::from_secs(prompt.answer_timeout));
+            install::rollback(files, &binary, &mut terminal, force).await
         }
     }
 }

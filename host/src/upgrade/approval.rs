@@ -2,7 +2,7 @@
 //! release, then one per capability it adds, each needing the capability's
 //! name typed out (a reflexive "y" does not enable file transfer). Silence
 //! and a closed terminal are refusals. On an instrument that holds patient
-//! data no prompt can add file transfer (R11).
+//! data no prompt can install file transfer (R11).
 
 use std::io::BufRead;
 use std::time::Duration;
@@ -175,34 +175,30 @@ pub fn capability_question(capability: ReleaseCapability, instrument_model: &str
     )
 }
 
-/// R11: a release that would add file transfer to an instrument holding
-/// patient data is refused outright; that needs a different enrolment.
-pub fn phi_refusal(plan: &UpgradePlan, instrument_model: &str) -> Option<String> {
-    (plan
-        .new_capabilities
-        .contains(&ReleaseCapability::FileTransfer)
-        && is_phi_model(instrument_model))
-    .then(|| {
-        format!(
-            "this release adds file transfer, and {instrument_model:?} holds patient data (R11): \
-             file transfer cannot be added by an upgrade on this instrument"
-        )
-    })
+/// R11: on an instrument that holds patient data, no upgrade installs a
+/// release with file transfer, whether or not the installed release already
+/// has it. What is "installed" is only what `release.toml` or the running
+/// program claims, not what the installer approved: a full build put there
+/// with `--binary`, or a host re-classified as a PHI model, must not carry
+/// file transfer on into further releases. host.toml records no installer's
+/// approval of file transfer, so the refusal is outright; a full build on
+/// such an instrument is installed only by enrolling it with
+/// `--approve-file-transfer`.
+pub fn phi_refusal(capabilities: &[ReleaseCapability], instrument_model: &str) -> Option<String> {
+    (capabilities.contains(&ReleaseCapability::FileTransfer) && is_phi_model(instrument_model))
+        .then(|| {
+            format!(
+                "this release includes file transfer, and {instrument_model:?} holds patient data \
+                 (R11): an upgrade cannot install file transfer on this instrument. Publish and \
+                 install the PHI build (file transfer compiled out), or install a full build by \
+                 enrolling this instrument again with --approve-file-transfer"
+            )
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn plan(new: &[ReleaseCapability]) -> UpgradePlan {
-        UpgradePlan {
-            from: "1.0.0".parse().unwrap(),
-            to: "1.1.0".parse().unwrap(),
-            rollback: false,
-            new_capabilities: new.to_vec(),
-            removed_capabilities: vec![],
-        }
-    }
 
     #[test]
     fn only_an_explicit_yes_approves_an_install() {
@@ -224,13 +220,15 @@ mod tests {
     }
 
     #[test]
-    fn adding_file_transfer_on_a_phi_instrument_is_refused() {
-        let adds = plan(&[ReleaseCapability::FileTransfer]);
-        assert!(phi_refusal(&adds, "Navios EX").is_some());
-        assert!(phi_refusal(&adds, "aquios  cl").is_some());
-        assert!(phi_refusal(&adds, "DxH 900").is_none());
-        let other = plan(&[ReleaseCapability::Notifications]);
-        assert!(phi_refusal(&other, "Navios EX").is_none());
+    fn any_release_with_file_transfer_is_refused_on_a_phi_instrument() {
+        use ReleaseCapability::*;
+        // Whatever is installed: the rule looks at the release, not the plan.
+        let full = [ScreenView, RemoteControl, FileTransfer, Notifications];
+        assert!(phi_refusal(&full, "Navios EX").is_some());
+        assert!(phi_refusal(&[FileTransfer], "aquios  cl").is_some());
+        assert!(phi_refusal(&full, "DxH 900").is_none());
+        let phi_build = [ScreenView, RemoteControl, Notifications];
+        assert!(phi_refusal(&phi_build, "Navios EX").is_none());
     }
 
     /// A terminal nobody types into.

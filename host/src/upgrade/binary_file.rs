@@ -33,8 +33,21 @@ pub enum BinaryFileError {
         previous: PathBuf,
         source: std::io::Error,
     },
-    #[error("replacing {binary}: {source}; the binary was not replaced")]
+    #[error(
+        "replacing {binary}: {source}; the binary was not replaced, but {previous} now holds \
+         a copy of it (the binary kept there before is gone)"
+    )]
     Replace {
+        binary: PathBuf,
+        previous: PathBuf,
+        source: std::io::Error,
+    },
+    /// The rename happened but may not survive a power cut.
+    #[error(
+        "the binary at {binary} was replaced, but syncing its directory to disk failed: \
+         {source}; check the disk, then run `assent-host upgrade check`"
+    )]
+    NotDurable {
         binary: PathBuf,
         source: std::io::Error,
     },
@@ -143,15 +156,16 @@ impl StagedFile {
             })
     }
 
-    /// Flushes to disk and makes the file executable (0755).
+    /// Makes the file executable (0755), then flushes it to disk, so the
+    /// mode is as durable as the bytes.
     fn seal(&mut self) -> Result<(), BinaryFileError> {
         let write_error = |source| BinaryFileError::Write {
             path: self.path.clone(),
             source,
         };
         let file = self.file.take().expect("open until consumed");
-        file.sync_all().map_err(write_error)?;
         set_executable(&file).map_err(write_error)?;
+        file.sync_all().map_err(write_error)?;
         Ok(())
     }
 
@@ -193,7 +207,11 @@ fn set_executable(_file: &File) -> std::io::Result<()> {
 /// `<binary>.previous` (through a staging link and a rename, so that name
 /// always holds a whole binary), then renames the package over the binary.
 /// Each rename is atomic; a failure at any step leaves the binary as it was
-/// and no staging file behind.
+/// and no staging file behind. This order keeps the running binary under
+/// one of the two names at every crash point (renaming the package in
+/// first would leave it only under a staging name, which the next install
+/// sweeps); the price is that a failed final rename has already replaced
+/// the old `.previous`, and [`BinaryFileError::Replace`] says so.
 pub fn swap_in(mut package: StagedFile, binary: &Path) -> Result<(), BinaryFileError> {
     package.seal()?;
     let previous = previous_path(binary);
@@ -216,10 +234,10 @@ pub fn swap_in(mut package: StagedFile, binary: &Path) -> Result<(), BinaryFileE
         .rename_to(binary)
         .map_err(|source| BinaryFileError::Replace {
             binary: binary.to_path_buf(),
+            previous: previous.clone(),
             source,
         })?;
-    sync_dir(binary);
-    Ok(())
+    sync_dir(binary)
 }
 
 /// Renames `<binary>.previous` over `binary` (one atomic step); the binary
@@ -235,17 +253,26 @@ pub fn restore_previous(binary: &Path) -> Result<(), BinaryFileError> {
         binary: binary.to_path_buf(),
         source,
     })?;
-    sync_dir(binary);
-    Ok(())
+    sync_dir(binary)
 }
 
-/// Makes the renames durable where the platform allows it.
-fn sync_dir(binary: &Path) {
-    if let Ok((dir, _)) = split(binary) {
-        if let Ok(dir) = File::open(dir) {
-            let _ = dir.sync_all();
-        }
+impl BinaryFileError {
+    /// Whether the binary was replaced even though the step failed.
+    pub fn replaced_the_binary(&self) -> bool {
+        matches!(self, Self::NotDurable { .. })
     }
+}
+
+/// Makes the renames durable; a failure is reported, since a rename that
+/// is not on disk can be undone by a power cut.
+fn sync_dir(binary: &Path) -> Result<(), BinaryFileError> {
+    let (dir, _) = split(binary)?;
+    File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| BinaryFileError::NotDurable {
+            binary: binary.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -340,6 +367,31 @@ mod tests {
         assert!(matches!(error, BinaryFileError::NotAFilePath(_)), "{error}");
         let error = restore_previous(Path::new("/")).unwrap_err();
         assert!(matches!(error, BinaryFileError::NotAFilePath(_)), "{error}");
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_synced_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("gone").join("assent-host");
+        let error = sync_dir(&binary).unwrap_err();
+        assert!(error.replaced_the_binary(), "{error}");
+        assert!(sync_dir(&dir.path().join("assent-host")).is_ok());
+    }
+
+    #[test]
+    fn a_failed_final_rename_says_the_previous_binary_was_replaced() {
+        let error = BinaryFileError::Replace {
+            binary: "/opt/assent-host".into(),
+            previous: "/opt/assent-host.previous".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        let said = error.to_string();
+        assert!(!said.contains("nothing was replaced"), "{said}");
+        assert!(
+            said.contains("/opt/assent-host.previous now holds"),
+            "{said}"
+        );
+        assert!(!error.replaced_the_binary());
     }
 
     #[test]

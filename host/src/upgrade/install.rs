@@ -4,7 +4,8 @@
 //! swapped, `Installed` before the package is renamed over the binary
 //! (grants are recorded before they act, as in sessions). A swap that then
 //! fails is audited as `Refused` with its reason. No refusal, decline or
-//! failure leaves a staging file or a replaced binary.
+//! failure leaves a staging file or a replaced binary. Both flows hold the
+//! binary's [`UpgradeLock`] throughout.
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +16,9 @@ use assent_proto::release::{ReleaseManifest, ReleaseVersion};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::approval::{self, Terminal};
-use super::binary_file::{self, previous_path};
+use super::binary_file::{self, previous_path, BinaryFileError};
 use super::installed::{file_sha256, hex, InstalledState, RecordedRelease, ReleaseRecord};
+use super::lock::UpgradeLock;
 use super::offer::{self, AvailableRelease, CheckOutcome, DownloadError};
 use crate::config::{HostConfig, HostFiles};
 use crate::relay_link::{self, host_text, RelayLink};
@@ -90,6 +92,8 @@ pub async fn install(
     binary: &Path,
     terminal: &mut Terminal,
 ) -> Result<InstallOutcome> {
+    // First: the sweep below would delete a concurrent install's staging file.
+    let _lock = UpgradeLock::acquire(binary)?;
     let release_key = files.load_release_key()?;
     let state = InstalledState::at(files, binary)?;
     let swept = binary_file::sweep_stale_staging(binary);
@@ -118,7 +122,7 @@ pub async fn install(
             bail!("release {version} refused: {detail}; nothing was installed")
         }
     };
-    if let Some(why) = approval::phi_refusal(&plan, &config.instrument_model) {
+    if let Some(why) = approval::phi_refusal(&manifest.capabilities, &config.instrument_model) {
         return refuse(why).await;
     }
 
@@ -186,6 +190,10 @@ pub async fn install(
     )
     .await?;
     if let Err(e) = binary_file::swap_in(staged, binary) {
+        if e.replaced_the_binary() {
+            record_install(files, binary, &state, &manifest)?;
+            return Err(e).context("installing the release");
+        }
         audit_step(
             &link,
             &version,
@@ -223,8 +231,17 @@ fn record_install(
     )
 }
 
-/// `assent-host upgrade rollback`: puts `<binary>.previous` back.
-pub async fn rollback(files: &HostFiles, binary: &Path, terminal: &mut Terminal) -> Result<()> {
+/// `assent-host upgrade rollback`: puts `<binary>.previous` back. Only
+/// the binary the last install kept, by the hash `release.toml` recorded,
+/// checked again right before it is renamed into place; without such a
+/// record only with `force`.
+pub async fn rollback(
+    files: &HostFiles,
+    binary: &Path,
+    terminal: &mut Terminal,
+    force: bool,
+) -> Result<()> {
+    let _lock = UpgradeLock::acquire(binary)?;
     let previous = previous_path(binary);
     if !previous.is_file() {
         bail!(
@@ -234,15 +251,25 @@ pub async fn rollback(files: &HostFiles, binary: &Path, terminal: &mut Terminal)
     }
     let record = ReleaseRecord::load(files)?.filter(|r| r.describes(binary));
     let restored = record.as_ref().and_then(|r| r.previous.clone());
-    if let Some(restored) = &restored {
-        // Only the binary this host kept may come back, not one put there since.
-        if hex(&file_sha256(&previous)?) != restored.sha256 {
-            bail!(
-                "{} is not the binary the last install kept (its SHA-256 changed); not restoring it",
+    // Only the binary this host kept may come back, not one put there since.
+    let is_kept = || -> Result<()> {
+        match &restored {
+            Some(restored) if hex(&file_sha256(&previous)?) != restored.sha256 => bail!(
+                "{} is not the binary the last install kept (its SHA-256 changed); \
+                 not restoring it",
                 previous.display()
-            );
+            ),
+            Some(_) => Ok(()),
+            None if force => Ok(()),
+            None => bail!(
+                "release.toml records no binary kept at {}, so what it is cannot be checked; \
+                 not restoring it. If you know it is the assent-host to go back to, run \
+                 `assent-host upgrade rollback --force`",
+                previous.display()
+            ),
         }
-    }
+    };
+    is_kept()?;
     let version = restored
         .as_ref()
         .map_or_else(|| "unknown".to_owned(), |r| r.version.clone());
@@ -260,7 +287,16 @@ pub async fn rollback(files: &HostFiles, binary: &Path, terminal: &mut Terminal)
         &format!("{} restored over {}", previous.display(), binary.display()),
     )
     .await?;
-    if let Err(e) = binary_file::restore_previous(binary) {
+    // The question may have waited minutes: check again what is renamed in.
+    let restored_result = is_kept().and_then(|()| Ok(binary_file::restore_previous(binary)?));
+    if let Err(e) = restored_result {
+        let replaced = e
+            .downcast_ref::<BinaryFileError>()
+            .is_some_and(BinaryFileError::replaced_the_binary);
+        if replaced {
+            record_rollback(files, record, restored)?;
+            return Err(e).context("rolling back");
+        }
         audit_step(
             &link,
             &version,
@@ -270,6 +306,19 @@ pub async fn rollback(files: &HostFiles, binary: &Path, terminal: &mut Terminal)
         .await?;
         return Err(e).context("rolling back");
     }
+    record_rollback(files, record, restored)?;
+    println!(
+        "rolled back: {} is the previous binary again (version {version})",
+        binary.display()
+    );
+    Ok(())
+}
+
+fn record_rollback(
+    files: &HostFiles,
+    record: Option<ReleaseRecord>,
+    restored: Option<RecordedRelease>,
+) -> Result<()> {
     match (record, restored) {
         (Some(record), Some(restored)) => ReleaseRecord {
             binary: record.binary,
@@ -277,15 +326,11 @@ pub async fn rollback(files: &HostFiles, binary: &Path, terminal: &mut Terminal)
             previous: None,
         }
         .save(files)?,
-        // Nothing recorded about the restored binary: it is taken to be the running build.
+        // Forced: nothing is known of the restored binary, so no record describes it.
         (Some(_), None) => std::fs::remove_file(files.release_record_path())
             .context("removing release.toml after the rollback")?,
         (None, _) => {}
     }
-    println!(
-        "rolled back: {} is the previous binary again (version {version})",
-        binary.display()
-    );
     Ok(())
 }
 
@@ -324,4 +369,39 @@ fn progress_bar(size: u64) -> ProgressBar {
 
 fn absolute(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn install_and_rollback_refuse_while_another_upgrade_holds_the_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("assent-host");
+        std::fs::write(&binary, b"current").unwrap();
+        std::fs::write(previous_path(&binary), b"kept").unwrap();
+        let running = UpgradeLock::acquire(&binary).unwrap();
+        // The running upgrade's download, which a sweep would delete.
+        let mut download = binary_file::StagedFile::beside(&binary).unwrap();
+        download.write(b"half").unwrap();
+
+        let files = HostFiles::new(dir.path().join("data"));
+        let mut terminal = Terminal::from_reader(std::io::Cursor::new("y\n"), Default::default());
+        let error = install(&files, &binary, &mut terminal).await.unwrap_err();
+        assert!(
+            format!("{error:#}").contains("another upgrade is running"),
+            "{error:#}"
+        );
+        let error = rollback(&files, &binary, &mut terminal, true)
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("another upgrade is running"),
+            "{error:#}"
+        );
+        assert!(download.path().exists());
+        assert_eq!(std::fs::read(&binary).unwrap(), b"current");
+        drop(running);
+    }
 }

@@ -166,8 +166,11 @@ pub struct InstalledState {
 
 impl InstalledState {
     /// Reads `binary` and `release.toml`. The record counts only while the
-    /// binary still has the hash it recorded; a binary replaced by other
-    /// means is taken to be the running build.
+    /// binary still has the hash it recorded. Without a record, the running
+    /// build describes `binary` only when it is the running program; any
+    /// other binary is of unknown make, so it is taken to have no
+    /// capabilities and every capability of a release needs its own
+    /// approval.
     pub fn at(files: &HostFiles, binary: &Path) -> Result<Self> {
         let sha256 = file_sha256(binary)?;
         let binary = binary.to_path_buf();
@@ -184,17 +187,26 @@ impl InstalledState {
                 tracing::warn!(
                     binary = %binary.display(),
                     "the binary differs from the release recorded in release.toml; \
-                     comparing against the running build"
+                     not trusting the record"
                 );
             }
         }
+        let mut release = running_build()?;
+        if !is_running_program(&binary) {
+            release.capabilities.clear();
+        }
         Ok(Self {
             binary,
-            release: running_build()?,
+            release,
             sha256,
             recorded: false,
         })
     }
+}
+
+/// Whether `binary` is the program running now.
+fn is_running_program(binary: &Path) -> bool {
+    std::env::current_exe().is_ok_and(|exe| same_path(&exe, binary))
 }
 
 /// SHA-256 of a file, read in pieces.
@@ -290,10 +302,26 @@ mod tests {
         assert!(state.recorded);
         assert_eq!(state.release, recorded);
 
-        // Replaced behind our back: the record no longer describes it.
+        // Replaced behind our back: the record no longer describes it, and
+        // nothing is known of what it can do.
         std::fs::write(&binary, b"something else").unwrap();
         let state = InstalledState::at(&files, &binary).unwrap();
         assert!(!state.recorded);
+        assert_eq!(state.release.version, running_build().unwrap().version);
+        assert_eq!(state.release.capabilities, []);
+    }
+
+    #[test]
+    fn an_unrecorded_binary_other_than_the_running_one_has_no_capabilities() {
+        let (dir, files) = files();
+        let binary = dir.path().join("assent-host");
+        std::fs::copy(std::env::current_exe().unwrap(), &binary).unwrap();
+        let state = InstalledState::at(&files, &binary).unwrap();
+        assert!(!state.recorded);
+        assert_eq!(state.release.capabilities, []);
+        // The running program is described by the running build.
+        let running = std::env::current_exe().unwrap();
+        let state = InstalledState::at(&files, &running).unwrap();
         assert_eq!(state.release, running_build().unwrap());
     }
 

@@ -179,7 +179,7 @@ mod tests {
             size: package.len() as u64,
             capabilities: List::new(vec![ReleaseCapability::ScreenView]).unwrap(),
             notes: text("fixes"),
-            rollback: false,
+            rolls_back: None,
             published_unix: 1,
         }
     }
