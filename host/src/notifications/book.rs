@@ -123,6 +123,7 @@ struct BookFile {
     intake: IntakeCounts,
 }
 
+#[derive(Clone)]
 pub struct NotificationBook {
     path: PathBuf,
     state: State,
@@ -316,12 +317,23 @@ impl NotificationBook {
         self.counts_changed = true;
     }
 
-    /// Writes the intake counts if they changed since the last write.
-    pub fn save_counts(&mut self) -> Result<(), BookError> {
-        if self.counts_changed {
-            self.commit(self.state.clone())?;
+    /// Takes intake counts kept elsewhere (the running host keeps them in
+    /// atomics, see [`super::shared`]); written like [`Self::count_intake`].
+    pub fn set_intake_counts(&mut self, counts: IntakeCounts) {
+        if self.state.intake != counts {
+            self.state.intake = counts;
+            self.counts_changed = true;
         }
-        Ok(())
+    }
+
+    /// Writes the intake counts if they changed since the last write;
+    /// `true` when it wrote.
+    pub fn save_counts(&mut self) -> Result<bool, BookError> {
+        if !self.counts_changed {
+            return Ok(false);
+        }
+        self.commit(self.state.clone())?;
+        Ok(true)
     }
 
     fn commit_report(&mut self, next: State, report: Report) -> Result<Applied, BookError> {

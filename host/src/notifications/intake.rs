@@ -11,7 +11,7 @@
 //! intake. Lines are read with a bound: an over-long line is skipped to
 //! its end without being kept, and refused.
 
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,7 +67,7 @@ pub fn start(dir: &Path, book: SharedBook, settings: IntakeSettings) -> Result<I
     let gid = settings.group.as_deref().map(group_id).transpose()?;
     let socket = dir.join(SOCKET_FILE);
     let listener = bind(&socket, gid)?;
-    let drop_dir = super::drop_dir::prepare(dir, gid)?;
+    let drop_dir = Arc::new(super::drop_dir::prepare(dir, gid)?);
     let tasks = vec![
         tokio::spawn(serve(listener, book.clone())),
         tokio::spawn(super::drop_dir::watch(
@@ -78,7 +78,7 @@ pub fn start(dir: &Path, book: SharedBook, settings: IntakeSettings) -> Result<I
     ];
     Ok(Intake {
         socket,
-        drop_dir,
+        drop_dir: drop_dir.path().to_owned(),
         tasks,
     })
 }
@@ -126,13 +126,39 @@ fn bind(path: &Path, gid: Option<u32>) -> Result<UnixListener> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("checking {}", path.display())),
     }
-    let listener = UnixListener::bind(path)
-        .with_context(|| format!("opening the notification intake socket {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .with_context(|| format!("setting the mode of {}", path.display()))?;
-    if let Some(gid) = gid {
-        give_to_group(path, gid)?;
+    // Bound in a directory only this user may enter, and moved into place
+    // once its mode and group are right: no one else can connect before.
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let private = parent.join(format!(".{SOCKET_FILE}.{}", std::process::id()));
+    match std::fs::symlink_metadata(&private) {
+        // Left by a crashed run with the same process ID.
+        Ok(_) => std::fs::remove_dir_all(&private)
+            .with_context(|| format!("removing the leftover {}", private.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("checking {}", private.display())),
     }
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .with_context(|| format!("creating {}", private.display()))?;
+    let bound = bind_privately(&private.join(SOCKET_FILE), path, gid);
+    let _ = std::fs::remove_dir_all(&private);
+    bound
+}
+
+fn bind_privately(bound: &Path, path: &Path, gid: Option<u32>) -> Result<UnixListener> {
+    let listener = UnixListener::bind(bound)
+        .with_context(|| format!("opening the notification intake socket {}", bound.display()))?;
+    std::fs::set_permissions(bound, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("setting the mode of {}", bound.display()))?;
+    if let Some(gid) = gid {
+        give_to_group(bound, gid)?;
+    }
+    std::fs::rename(bound, path)
+        .with_context(|| format!("moving the intake socket into place at {}", path.display()))?;
     Ok(listener)
 }
 

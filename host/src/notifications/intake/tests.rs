@@ -5,7 +5,6 @@ use tokio::net::UnixStream;
 
 use super::*;
 use crate::notifications::book::NotificationBook;
-use crate::notifications::drop_dir::{prepare, take_dropped, REJECTED_DIR};
 
 const PUMP: &str = r#"{"id":"pump-pressure","severity":"error","kind":"failure","title":"Pump pressure low","detail":"12 bar"}"#;
 
@@ -21,14 +20,6 @@ fn started() -> (tempfile::TempDir, SharedBook, Intake) {
     let book = SharedBook::new(NotificationBook::open(dir.path(), 1).unwrap());
     let intake = start(dir.path(), book.clone(), settings()).unwrap();
     (dir, book, intake)
-}
-
-/// A drop directory without its watcher, so the test decides when it is read.
-fn drop_only() -> (tempfile::TempDir, SharedBook, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let book = SharedBook::new(NotificationBook::open(dir.path(), 1).unwrap());
-    let drop_dir = prepare(dir.path(), None).unwrap();
-    (dir, book, drop_dir)
 }
 
 /// Sends `lines` (each ended by a newline) and reads one answer per line.
@@ -69,7 +60,7 @@ async fn the_socket_answers_ok_once_recorded_and_an_error_with_the_reason_otherw
             .as_deref(),
         Some("Pump pressure low")
     );
-    let counts = book.read(|b| b.intake_counts());
+    let counts = book.intake_counts();
     assert_eq!((counts.socket_accepted, counts.socket_refused), (1, 2));
 }
 
@@ -84,7 +75,7 @@ async fn an_over_long_line_is_refused_and_counted_and_the_client_can_go_on() {
         answers[0]
     );
     assert_eq!(answers[1], "ok");
-    assert_eq!(book.read(|b| b.intake_counts().socket_refused), 1);
+    assert_eq!(book.intake_counts().socket_refused, 1);
 }
 
 #[tokio::test]
@@ -199,62 +190,17 @@ async fn an_unknown_intake_group_is_a_clear_error() {
 }
 
 #[tokio::test]
-async fn dropped_files_are_taken_and_removed_or_set_aside_with_a_reason() {
-    let (_dir, book, drop_dir) = drop_only();
-    let drop_dir = &drop_dir;
-    std::fs::write(drop_dir.join("pump.json"), PUMP).unwrap();
-    std::fs::write(
-        drop_dir.join("bad.json"),
-        b"{\"id\":\"x\",\"clear\":true,\"title\":\"t\"}",
-    )
-    .unwrap();
-    std::fs::write(drop_dir.join("huge.json"), vec![b' '; INTAKE_MAX + 1]).unwrap();
-    std::fs::write(drop_dir.join("half-written.tmp"), b"{").unwrap();
-    take_dropped(drop_dir, &book).await;
-
-    assert!(book.read(|b| b.find("pump-pressure").is_some()));
+async fn the_socket_is_bound_privately_and_only_its_final_path_remains() {
+    let (dir, _book, intake) = started();
+    let meta = std::fs::symlink_metadata(&intake.socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(
-        !drop_dir.join("pump.json").exists(),
-        "accepted files are removed"
+        !names.iter().any(|n| n.starts_with(".notify.sock")),
+        "the private directory it was bound in is gone: {names:?}"
     );
-    let rejected = drop_dir.join(REJECTED_DIR);
-    assert!(rejected.join("bad.json").exists());
-    let reason = std::fs::read_to_string(rejected.join("bad.json.reason")).unwrap();
-    assert!(reason.contains("not allowed with \"clear\""), "{reason}");
-    let reason = std::fs::read_to_string(rejected.join("huge.json.reason")).unwrap();
-    assert!(reason.contains("limit"), "{reason}");
-    assert!(
-        drop_dir.join("half-written.tmp").exists(),
-        "only *.json is taken"
-    );
-    let counts = book.read(|b| b.intake_counts());
-    assert_eq!((counts.drop_accepted, counts.drop_refused), (1, 2));
-}
-
-#[tokio::test]
-async fn a_second_refusal_of_the_same_name_keeps_the_first() {
-    let (_dir, book, drop_dir) = drop_only();
-    for _ in 0..2 {
-        std::fs::write(drop_dir.join("bad.json"), b"garbage").unwrap();
-        take_dropped(&drop_dir, &book).await;
-    }
-    let rejected = drop_dir.join(REJECTED_DIR);
-    assert!(rejected.join("bad.json").exists());
-    assert!(rejected.join("bad.1.json").exists());
-    assert!(rejected.join("bad.1.json.reason").exists());
-}
-
-#[tokio::test]
-async fn a_symlink_in_the_drop_directory_is_not_followed() {
-    let (dir, book, drop_dir) = drop_only();
-    let target = dir.path().join("secret.json");
-    std::fs::write(&target, PUMP).unwrap();
-    std::os::unix::fs::symlink(&target, drop_dir.join("link.json")).unwrap();
-    take_dropped(&drop_dir, &book).await;
-    assert!(book.read(|b| b.active().is_empty()));
-    assert!(target.exists(), "the link's target is untouched");
-    assert!(drop_dir
-        .join(REJECTED_DIR)
-        .join("link.json.reason")
-        .exists());
+    assert_eq!(exchange(&intake.socket, &[PUMP.as_bytes()]).await, ["ok"]);
 }
