@@ -585,29 +585,30 @@ fn the_relay_refuses_to_publish_with_a_key_hosts_do_not_pin() {
     assert!(stdout(&check).contains("up to date"), "{check:?}");
 }
 
+/// A valid release whose stored package the relay then alters with `sql`:
+/// `install` refuses it with `reason`.
+fn assert_altered_package_refused(sql: &str, reason: &str) {
+    let lab = release_lab();
+    publish(&lab, &script("9.9.9"), "9.9.9", ALL_CAPABILITIES, "");
+    tamper(&lab, sql);
+    let installation = Installation::of(&script("0.1.0"));
+    assert_install_refused(&lab, &installation, reason);
+}
+
 #[test]
 fn a_package_whose_bytes_do_not_match_the_signed_hash_is_refused() {
-    let lab = release_lab();
-    let package = script("9.9.9");
-    publish(&lab, &package, "9.9.9", ALL_CAPABILITIES, "");
-    tamper(
-        &lab,
+    assert_altered_package_refused(
         "UPDATE release_package_pieces SET data = zeroblob(length(data));",
+        "does not match its signed manifest",
     );
-    let installation = Installation::of(&script("0.1.0"));
-    assert_install_refused(&lab, &installation, "does not match its signed manifest");
 }
 
 #[test]
 fn a_truncated_package_is_refused() {
-    let lab = release_lab();
-    publish(&lab, &script("9.9.9"), "9.9.9", ALL_CAPABILITIES, "");
-    tamper(
-        &lab,
+    assert_altered_package_refused(
         "UPDATE release_package_pieces SET data = substr(data, 1, 10);",
+        "bytes arrived",
     );
-    let installation = Installation::of(&script("0.1.0"));
-    assert_install_refused(&lab, &installation, "bytes arrived");
 }
 
 #[test]
