@@ -358,6 +358,33 @@ fn manifest_errors_name_the_key_and_what_is_allowed() {
     assert!(!defaults.rollback);
 }
 
+/// A release of `bytes` as 3.0.0, signed with the test release key.
+fn signed_record(bytes: &[u8]) -> ReleaseRecord {
+    let manifest = assent_proto::release::ReleaseManifest {
+        version: Text::new("3.0.0").unwrap(),
+        component: Text::new(HOST_COMPONENT).unwrap(),
+        target: Text::new(BUILD_TARGET).unwrap(),
+        sha256: Sha256::digest(bytes).into(),
+        size: bytes.len() as u64,
+        capabilities: assent_proto::wire::List::new(vec![]).unwrap(),
+        notes: Text::default(),
+        rolls_back: None,
+        published_unix: NOW_UNIX,
+    };
+    ReleaseRecord {
+        component: HOST_COMPONENT.into(),
+        target: BUILD_TARGET.into(),
+        version: "3.0.0".into(),
+        sha256: manifest.sha256,
+        size: manifest.size,
+        rollback: false,
+        published_unix_ms: NOW_UNIX * 1000,
+        signed: manifest
+            .sign(&key("release"), &mut rand_core::OsRng)
+            .unwrap(),
+    }
+}
+
 /// Hands out `good` bytes, then fails: an upload cut short.
 struct FailingReader {
     good: std::io::Cursor<Vec<u8>>,
@@ -378,29 +405,7 @@ async fn a_package_that_does_not_match_its_manifest_or_breaks_off_is_never_serve
         let relay = TestRelay::start().await;
         let keys = ReleaseKeys::of(&key("release"));
         let bytes = package_bytes(PACKAGE_CHUNK_MAX + 100);
-        let manifest = assent_proto::release::ReleaseManifest {
-            version: Text::new("3.0.0").unwrap(),
-            component: Text::new(HOST_COMPONENT).unwrap(),
-            target: Text::new(BUILD_TARGET).unwrap(),
-            sha256: Sha256::digest(&bytes).into(),
-            size: bytes.len() as u64,
-            capabilities: assent_proto::wire::List::new(vec![]).unwrap(),
-            notes: Text::default(),
-            rolls_back: None,
-            published_unix: NOW_UNIX,
-        };
-        let record = ReleaseRecord {
-            component: HOST_COMPONENT.into(),
-            target: BUILD_TARGET.into(),
-            version: "3.0.0".into(),
-            sha256: manifest.sha256,
-            size: manifest.size,
-            rollback: false,
-            published_unix_ms: NOW_UNIX * 1000,
-            signed: manifest
-                .sign(&key("release"), &mut rand_core::OsRng)
-                .unwrap(),
-        };
+        let record = signed_record(&bytes);
         drop(keys);
         let store = relay.store.as_ref();
         let mut altered = bytes.clone();
@@ -431,6 +436,72 @@ async fn a_package_that_does_not_match_its_manifest_or_breaks_off_is_never_serve
         let first = store.package_slice(&record.sha256, 0).unwrap().unwrap();
         assert_eq!(first.total, bytes.len() as u64);
         assert_eq!(first.data, bytes[..PACKAGE_CHUNK_MAX]);
+        relay.stop().await;
+    })
+    .await;
+}
+
+/// Hands out the package; at its end, before the last pieces are stored,
+/// a concurrent `release publish` of the same package replaces the stored
+/// row (and with it the pieces stored so far), as a second run would.
+struct RacedReader {
+    package: std::io::Cursor<Vec<u8>>,
+    db: PathBuf,
+    sha256: [u8; 32],
+    raced: bool,
+}
+
+impl Read for RacedReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.package.read(buf)?;
+        if n == 0 && !self.raced {
+            self.raced = true;
+            let size = self.package.get_ref().len() as i64;
+            let db = rusqlite::Connection::open(&self.db).map_err(std::io::Error::other)?;
+            db.busy_timeout(std::time::Duration::from_secs(10))
+                .and_then(|()| db.execute_batch("PRAGMA foreign_keys = ON;"))
+                .and_then(|()| {
+                    db.execute(
+                        "DELETE FROM release_packages WHERE sha256 = ?1",
+                        [&self.sha256[..]],
+                    )
+                })
+                .and_then(|_| {
+                    db.execute(
+                        "INSERT INTO release_packages (sha256, size, complete) VALUES (?1, ?2, 0)",
+                        rusqlite::params![&self.sha256[..], size],
+                    )
+                })
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(n)
+    }
+}
+
+#[tokio::test]
+async fn a_package_whose_pieces_a_concurrent_publish_replaced_is_never_marked_complete() {
+    bounded(async {
+        let relay = TestRelay::start().await;
+        // Larger than one write batch, so some pieces are stored before the race.
+        let bytes = package_bytes(5 * 1024 * 1024 + 100);
+        let record = signed_record(&bytes);
+        let mut raced = RacedReader {
+            package: std::io::Cursor::new(bytes),
+            db: relay.db_path.clone(),
+            sha256: record.sha256,
+            raced: false,
+        };
+        let store = relay.store.as_ref();
+        let result = store.publish_release(&record, &mut raced);
+        assert!(raced.raced, "the race never ran");
+        assert!(
+            result.is_err(),
+            "a package with missing pieces was published"
+        );
+        assert!(store
+            .latest_release(HOST_COMPONENT, BUILD_TARGET)
+            .unwrap()
+            .is_none());
         relay.stop().await;
     })
     .await;

@@ -69,8 +69,12 @@ pub(super) fn publish(
     }
     let signed = release.signed.to_bytes();
     store.write(|tx| {
+        // Only if every byte is there: a concurrent publish of the same
+        // package may have replaced the row (and its pieces) meanwhile.
         let marked = tx.execute(
-            "UPDATE release_packages SET complete = 1 WHERE sha256 = ?1 AND size = ?2",
+            "UPDATE release_packages SET complete = 1 WHERE sha256 = ?1 AND size = ?2
+               AND (SELECT COALESCE(SUM(length(data)), 0) FROM release_package_pieces
+                    WHERE sha256 = ?1) = ?2",
             params![sha, size],
         )?;
         if marked != 1 {
