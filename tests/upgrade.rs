@@ -418,6 +418,9 @@ fn a_phi_instrument_refuses_a_release_that_adds_file_transfer() {
     std::fs::write(&config, text.replace("DxH 900", "Navios EX")).unwrap();
 
     publish(&lab, &script("9.9.1"), "9.9.1", ALL_CAPABILITIES, "");
+    let check = upgrade(&lab, &["check"], &installation.binary, "");
+    assert!(!check.status.success());
+    assert!(stderr(&check).contains("holds patient data"), "{check:?}");
     let out = upgrade(
         &lab,
         &["install"],

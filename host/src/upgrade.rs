@@ -138,6 +138,13 @@ async fn run_check(files: &HostFiles, binary: &std::path::Path) -> Result<()> {
                 "upgrade available: {}",
                 approval::summary(&available.manifest, &available.plan)
             );
+            let model = files.load_config()?.instrument_model;
+            if let Some(why) = approval::phi_refusal(&available.manifest.capabilities, &model) {
+                bail!(
+                    "release {} cannot be installed here: {why}",
+                    available.plan.to
+                );
+            }
             println!("install it with `assent-host upgrade install`");
         }
         CheckOutcome::Refused {

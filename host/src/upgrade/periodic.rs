@@ -10,6 +10,7 @@ use assent_proto::identity::PublicIdentity;
 use assent_proto::messages::notification::{NotificationKind, Severity};
 use tracing::{debug, warn};
 
+use super::approval::phi_refusal;
 use super::installed::{default_binary, InstalledState};
 use super::offer::{check, CheckOutcome};
 use super::record_check;
@@ -38,6 +39,10 @@ pub async fn check_periodically(
             return;
         }
     };
+    let model = files
+        .load_config()
+        .map(|c| c.instrument_model)
+        .unwrap_or_default();
     // Audit a result once, not every period: only when it changes.
     let mut last_audited: Option<String> = None;
     loop {
@@ -50,7 +55,7 @@ pub async fn check_periodically(
                         Err(e) => warn!(error = %format!("{e:#}"), "auditing an upgrade check"),
                     }
                 }
-                checks::report(&book, UPGRADE_ID, finding(&outcome)).await;
+                checks::report(&book, UPGRADE_ID, finding(&outcome, &model)).await;
             }
             Err(e) => warn!(error = %format!("{e:#}"), "upgrade check"),
         }
@@ -72,11 +77,24 @@ async fn check_once(
     check(link, release_key, &state.release).await
 }
 
-/// What the technician should hear about an outcome.
-pub fn finding(outcome: &CheckOutcome) -> Finding {
+/// What the technician should hear about an outcome on an instrument of
+/// `model` (a release with file transfer cannot be installed on one that
+/// holds patient data, R11).
+pub fn finding(outcome: &CheckOutcome, model: &str) -> Finding {
     match outcome {
         CheckOutcome::NothingPublished | CheckOutcome::UpToDate { .. } => None,
         CheckOutcome::Available(available) => {
+            if let Some(why) = phi_refusal(&available.manifest.capabilities, model) {
+                return Some(Problem {
+                    severity: Severity::Warning,
+                    kind: NotificationKind::ConfigurationProblem,
+                    title: format!(
+                        "Release {} cannot be installed on this instrument",
+                        available.plan.to
+                    ),
+                    detail: format!("{why}; tell the operator"),
+                });
+            }
             let plan = &available.plan;
             let mut detail = format!(
                 "assent-host {} → {}{}; install with `assent-host upgrade install`",
@@ -119,23 +137,94 @@ pub fn finding(outcome: &CheckOutcome) -> Finding {
 
 #[cfg(test)]
 mod tests {
-    use assent_proto::release::{ReleaseError, ReleaseVersion};
+    use assent_proto::release::{
+        assess, Installed, ReleaseCapability, ReleaseError, ReleaseManifest, ReleaseVersion,
+        HOST_COMPONENT,
+    };
+    use assent_proto::wire::{List, Text};
 
+    use super::super::offer::AvailableRelease;
     use super::*;
+
+    fn available(capabilities: Vec<ReleaseCapability>) -> CheckOutcome {
+        let manifest = ReleaseManifest {
+            version: Text::new("2.0.0").unwrap(),
+            component: Text::new(HOST_COMPONENT).unwrap(),
+            target: Text::new("x86_64-unknown-linux-gnu").unwrap(),
+            sha256: [0; 32],
+            size: 1,
+            capabilities: List::new(capabilities).unwrap(),
+            notes: Text::new("Faster capture.\nMore.").unwrap(),
+            rolls_back: None,
+            published_unix: 0,
+        };
+        let installed = Installed {
+            component: HOST_COMPONENT.into(),
+            target: "x86_64-unknown-linux-gnu".into(),
+            version: "1.0.0".parse().unwrap(),
+            capabilities: vec![ReleaseCapability::ScreenView],
+        };
+        let plan = assess(&installed, &manifest).unwrap();
+        CheckOutcome::Available(Box::new(AvailableRelease { manifest, plan }))
+    }
+
+    #[test]
+    fn an_available_release_is_news_naming_its_new_capabilities() {
+        let problem = finding(
+            &available(vec![
+                ReleaseCapability::ScreenView,
+                ReleaseCapability::RemoteControl,
+            ]),
+            "DxH 900",
+        )
+        .unwrap();
+        assert_eq!(problem.severity, Severity::Info);
+        assert_eq!(problem.title, "Upgrade available: assent-host 2.0.0");
+        assert!(
+            problem.detail.contains("adds remote-control"),
+            "{}",
+            problem.detail
+        );
+        assert!(
+            problem.detail.contains("notes: Faster capture."),
+            "{}",
+            problem.detail
+        );
+    }
+
+    #[test]
+    fn a_release_with_file_transfer_is_not_offered_as_installable_on_a_phi_instrument() {
+        let outcome = available(vec![ReleaseCapability::FileTransfer]);
+        let problem = finding(&outcome, "Navios EX").unwrap();
+        assert_eq!(problem.severity, Severity::Warning);
+        assert!(
+            problem.title.contains("cannot be installed"),
+            "{}",
+            problem.title
+        );
+        let elsewhere = finding(&outcome, "DxH 900").unwrap();
+        assert!(elsewhere.title.starts_with("Upgrade available"));
+    }
 
     #[test]
     fn nothing_to_install_clears_the_notification() {
-        assert_eq!(finding(&CheckOutcome::NothingPublished), None);
+        assert_eq!(finding(&CheckOutcome::NothingPublished, "DxH 900"), None);
         let version: ReleaseVersion = "1.0.0".parse().unwrap();
-        assert_eq!(finding(&CheckOutcome::UpToDate { version }), None);
+        assert_eq!(
+            finding(&CheckOutcome::UpToDate { version }, "DxH 900"),
+            None
+        );
     }
 
     #[test]
     fn a_refused_offer_is_a_warning_naming_the_reason() {
-        let problem = finding(&CheckOutcome::Refused {
-            claimed_version: "9.9.9".into(),
-            reason: ReleaseError::BadSignature,
-        })
+        let problem = finding(
+            &CheckOutcome::Refused {
+                claimed_version: "9.9.9".into(),
+                reason: ReleaseError::BadSignature,
+            },
+            "DxH 900",
+        )
         .expect("a refusal is reported");
         assert_eq!(problem.severity, Severity::Warning);
         assert!(problem.title.contains("9.9.9"));
