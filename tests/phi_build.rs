@@ -94,27 +94,8 @@ fn enrolling_a_phi_model_with_a_full_build_needs_explicit_approval() {
     let lab = support::lab("DxH 900");
     let data = lab.path("host-navios");
     let enroll = |extra: &[&str], stdin: &str| {
-        let mut child = Command::new(binary("assent-host"))
-            .arg("--data-dir")
-            .arg(&data)
-            .args([
-                "enroll",
-                "--relay",
-                &lab.relay_addr,
-                "--relay-pin",
-                &lab.relay_pin,
-            ])
-            .arg("--operator-key")
-            .arg(lab.path("relay").join("operator.pub.pem"))
-            .args([
-                "--email",
-                "t@lab.example",
-                "--name",
-                "Tess",
-                "--model",
-                "Navios EX",
-            ])
-            .args(["--instrument-id", "N-1", "--serial", "S-1"])
+        let mut child = lab
+            .enroll_another(&data, "Navios EX")
             .args(extra)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

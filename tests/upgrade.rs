@@ -314,14 +314,7 @@ fn rollback_restores_the_previous_binary_byte_identical() {
     let lab = release_lab();
     let old = script("0.1.0");
     let new = script("9.9.9");
-    publish(&lab, &new, "9.9.9", ALL_CAPABILITIES, "");
-    let installation = Installation::of(&old);
-    assert!(succeeded(&upgrade(
-        &lab,
-        &["install"],
-        &installation.binary,
-        APPROVE_ALL
-    )));
+    let (installation, _) = installed_release(&lab, "9.9.9", ALL_CAPABILITIES);
     let runs = Command::new(&installation.binary).output().unwrap();
     assert!(stdout(&runs).contains("assent-host 9.9.9"), "{runs:?}");
 
@@ -364,13 +357,27 @@ fn declining_or_not_answering_leaves_the_binary_unchanged() {
 
 /// Installs release 9.9.0, which drops file transfer (dropping a
 /// capability needs no extra approval); returns the installation and 9.9.0.
-fn installed_without_file_transfer(lab: &Lab) -> (Installation, Vec<u8>) {
-    let first = script("9.9.0");
-    publish(lab, &first, "9.9.0", WITHOUT_FILE_TRANSFER, "");
+/// A 0.1.0 binary upgraded, every question approved, to `version`
+/// published with `capabilities`; returns it and the install's output.
+fn installed_release(lab: &Lab, version: &str, capabilities: &[&str]) -> (Installation, Output) {
+    publish(lab, &script(version), version, capabilities, "");
     let installation = Installation::of(&script("0.1.0"));
     let out = upgrade(lab, &["install"], &installation.binary, APPROVE_ALL);
     assert!(succeeded(&out));
+    (installation, out)
+}
+
+/// The host's instrument becomes a model that holds patient data (R11).
+fn reclassify_as_phi(lab: &Lab) {
+    let config = lab.host_dir().join("host.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("DxH 900", "Navios EX")).unwrap();
+}
+
+fn installed_without_file_transfer(lab: &Lab) -> (Installation, Vec<u8>) {
+    let (installation, out) = installed_release(lab, "9.9.0", WITHOUT_FILE_TRANSFER);
     assert!(!stdout(&out).contains("ADDS"), "{out:?}");
+    let first = script("9.9.0");
     assert!(installation.bytes() == first);
     (installation, first)
 }
@@ -413,9 +420,7 @@ fn a_phi_instrument_refuses_a_release_that_adds_file_transfer() {
     let lab = release_lab();
     let (installation, first) = installed_without_file_transfer(&lab);
     // This host is now a Navios EX (R11), running a build without file transfer.
-    let config = lab.host_dir().join("host.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("DxH 900", "Navios EX")).unwrap();
+    reclassify_as_phi(&lab);
 
     publish(&lab, &script("9.9.1"), "9.9.1", ALL_CAPABILITIES, "");
     let check = upgrade(&lab, &["check"], &installation.binary, "");
@@ -437,17 +442,8 @@ fn a_phi_instrument_refuses_a_release_that_adds_file_transfer() {
 fn a_phi_instrument_refuses_a_file_transfer_release_even_with_file_transfer_installed() {
     let lab = release_lab();
     // Installed while the host was a DxH 900: release.toml lists file transfer.
-    publish(&lab, &script("9.9.0"), "9.9.0", ALL_CAPABILITIES, "");
-    let installation = Installation::of(&script("0.1.0"));
-    assert!(succeeded(&upgrade(
-        &lab,
-        &["install"],
-        &installation.binary,
-        APPROVE_ALL
-    )));
-    let config = lab.host_dir().join("host.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("DxH 900", "Navios EX")).unwrap();
+    let (installation, _) = installed_release(&lab, "9.9.0", ALL_CAPABILITIES);
+    reclassify_as_phi(&lab);
 
     publish(&lab, &script("9.9.1"), "9.9.1", ALL_CAPABILITIES, "");
     let before = refusals_audited(&lab);
@@ -502,14 +498,7 @@ fn rollback_answering_after(
 #[test]
 fn a_kept_binary_changed_while_the_rollback_question_waits_is_not_restored() {
     let lab = release_lab();
-    publish(&lab, &script("9.9.9"), "9.9.9", ALL_CAPABILITIES, "");
-    let installation = Installation::of(&script("0.1.0"));
-    assert!(succeeded(&upgrade(
-        &lab,
-        &["install"],
-        &installation.binary,
-        APPROVE_ALL
-    )));
+    let (installation, _) = installed_release(&lab, "9.9.9", ALL_CAPABILITIES);
     let planted = script("6.6.6 (planted)");
     let out = rollback_answering_after(&lab, &installation, || {
         std::fs::write(installation.previous(), &planted).unwrap();
@@ -730,29 +719,10 @@ fn enrolment_pins_the_release_key_and_refuses_the_operator_key_in_its_place() {
 
     let data = lab.path("host-2");
     let operator_key = lab.relay_dir().join("operator.pub.pem");
-    let out = Command::new(&lab.host_binary)
-        .arg("--data-dir")
-        .arg(&data)
-        .args([
-            "enroll",
-            "--relay",
-            &lab.relay_addr,
-            "--relay-pin",
-            &lab.relay_pin,
-        ])
-        .arg("--operator-key")
-        .arg(&operator_key)
+    let out = lab
+        .enroll_another(&data, "DxH 900")
         .arg("--release-key")
         .arg(&operator_key)
-        .args([
-            "--email",
-            "t@lab.example",
-            "--name",
-            "Tess",
-            "--model",
-            "DxH 900",
-        ])
-        .args(["--instrument-id", "I-2", "--serial", "S-2"])
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -214,6 +214,24 @@ impl Lab {
         self.path("host")
     }
 
+    /// `assent-host enroll` of a second instrument of `model` into
+    /// `data_dir`, against this lab's relay and operator key; callers add
+    /// their own flags and run it.
+    pub fn enroll_another(&self, data_dir: &Path, model: &str) -> Command {
+        let mut command = Command::new(&self.host_binary);
+        command
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["enroll", "--relay", &self.relay_addr])
+            .args(["--relay-pin", &self.relay_pin])
+            .arg("--operator-key")
+            .arg(self.relay_dir().join("operator.pub.pem"))
+            .args(["--email", "t@lab.example", "--name", "Tess"])
+            .args(["--model", model])
+            .args(["--instrument-id", "I-2", "--serial", "S-2"]);
+        command
+    }
+
     /// `assent-relay release publish PACKAGE --manifest MANIFEST`, signed
     /// with `release_key` (default: the relay's own `release.key`).
     pub fn publish_release(
