@@ -5,7 +5,10 @@
 //! renamed without replacing anything unless the technician consented. A
 //! pending file dropped for any reason (abort, hash mismatch, error, lost
 //! connection) deletes its temporary file, so no partial file is ever
-//! visible under the real name. [`SourceFile`] is the sending side.
+//! visible under the real name. A process killed mid-transfer cannot delete
+//! its temporary file; opening the receive directory again removes every
+//! one no live transfer holds (each pending file keeps a lock on itself).
+//! [`SourceFile`] is the sending side.
 //!
 //! Absent from PHI builds: this module exists only with the `file-transfer`
 //! feature.
@@ -103,14 +106,52 @@ pub struct ReceiveDir {
 }
 
 impl ReceiveDir {
-    /// `dir` must exist and be a directory.
+    /// `dir` must exist and be a directory. Temporary files left there by
+    /// an interrupted transfer (a killed process) are removed.
     pub fn new(dir: PathBuf) -> Result<Self, FileStoreError> {
         let meta = fs::metadata(&dir).map_err(FileStoreError::io(&dir))?;
         if !meta.is_dir() {
             return Err(FileStoreError::NotADirectory(dir));
         }
         let dir = fs::canonicalize(&dir).map_err(FileStoreError::io(&dir))?;
-        Ok(Self { dir })
+        let receive_dir = Self { dir };
+        receive_dir.remove_interrupted();
+        Ok(receive_dir)
+    }
+
+    /// Deletes `.assent-partial-*` regular files that no pending file holds
+    /// locked, i.e. whose transfer died with its process. Best effort: what
+    /// cannot be read or removed is logged and left.
+    fn remove_interrupted(&self) {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::warn!(dir = %self.dir.display(), %error, "cannot list receive directory");
+                return;
+            }
+        };
+        // Bounded: a directory of millions of files is not scanned to the end.
+        for entry in entries.flatten().take(MAX_ENTRIES_SCANNED) {
+            let path = entry.path();
+            let is_partial = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.starts_with(PARTIAL_FILE_PREFIX));
+            if !is_partial || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            match is_abandoned(&path) {
+                Ok(false) => {}
+                Ok(true) => match fs::remove_file(&path) {
+                    Ok(()) => tracing::info!(
+                        file = %path.display(),
+                        "removed the temporary file of an interrupted transfer"
+                    ),
+                    Err(error) => tracing::warn!(file = %path.display(), %error, "cannot remove"),
+                },
+                Err(error) => tracing::warn!(file = %path.display(), %error, "cannot inspect"),
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -140,6 +181,11 @@ impl ReceiveDir {
         let temp = builder
             .tempfile_in(&self.dir)
             .map_err(FileStoreError::io(&self.dir))?;
+        // Held while the file is open: tells `remove_interrupted` in another
+        // process (or a later session) that this transfer is alive.
+        temp.as_file()
+            .try_lock()
+            .map_err(|e| FileStoreError::io(temp.path())(e.into()))?;
         Ok(PendingFile {
             temp,
             dir: self.dir.clone(),
@@ -167,6 +213,19 @@ impl ReceiveDir {
             });
         }
         Ok(target)
+    }
+}
+
+/// Directory entries looked at when removing interrupted transfers.
+const MAX_ENTRIES_SCANNED: usize = 100_000;
+
+/// True if no live [`PendingFile`] holds `path` locked. (The caller skips
+/// links; removing one would remove the link, never its target.)
+fn is_abandoned(path: &Path) -> io::Result<bool> {
+    match fs::File::open(path)?.try_lock() {
+        Ok(()) => Ok(true),
+        Err(fs::TryLockError::WouldBlock) => Ok(false),
+        Err(fs::TryLockError::Error(error)) => Err(error),
     }
 }
 

@@ -85,6 +85,68 @@ fn a_verified_file_appears_under_its_name_with_exact_content_only_after_commit()
 }
 
 #[test]
+fn the_partial_file_of_a_killed_transfer_is_removed_when_the_directory_is_opened_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // What a process killed mid-transfer leaves: a partial file nobody locks.
+    let abandoned = dir.path().join(format!("{PARTIAL_FILE_PREFIX}k1ll3d"));
+    fs::write(&abandoned, b"the first half of run.csv").unwrap();
+    fs::write(dir.path().join("run-1.csv"), b"kept").unwrap();
+    fs::write(dir.path().join(".assent-notes"), b"kept").unwrap();
+
+    ReceiveDir::new(dir.path().to_path_buf()).unwrap();
+
+    assert_eq!(entries(dir.path()), [".assent-notes", "run-1.csv"]);
+}
+
+#[test]
+fn opening_the_directory_again_leaves_a_live_transfer_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let receive_dir = ReceiveDir::new(dir.path().to_path_buf()).unwrap();
+    let data = content(70_000);
+    let mut transfer =
+        IncomingTransfer::new(&offer("run.csv", &data), &TransferLimits::default()).unwrap();
+    let mut pending = receive_dir
+        .begin(&name("run.csv"), Overwrite::Refuse)
+        .unwrap();
+    for (index, piece) in data.chunks(FILE_CHUNK_MAX.min(40_000)).enumerate() {
+        if index == 1 {
+            // Another session (or process) opens the same directory meanwhile.
+            ReceiveDir::new(dir.path().to_path_buf()).unwrap();
+            assert_eq!(
+                entries(dir.path()).len(),
+                1,
+                "the live partial file was removed"
+            );
+        }
+        let chunk = FileChunk {
+            transfer_id: 1,
+            offset: transfer.received(),
+            data: Bytes::new(piece.to_vec()).unwrap(),
+        };
+        transfer.accept_chunk(&chunk).unwrap();
+        pending.write_chunk(&chunk.data).unwrap();
+    }
+    let path = pending.commit(&transfer.finish().unwrap()).unwrap();
+    assert_eq!(fs::read(path).unwrap(), data);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_named_like_a_partial_file_is_not_followed_or_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let precious = outside.path().join("calibration.dat");
+    fs::write(&precious, b"precious").unwrap();
+    let link = dir.path().join(format!("{PARTIAL_FILE_PREFIX}link"));
+    std::os::unix::fs::symlink(&precious, &link).unwrap();
+
+    ReceiveDir::new(dir.path().to_path_buf()).unwrap();
+
+    assert!(fs::symlink_metadata(&link).is_ok(), "the link was removed");
+    assert_eq!(fs::read(&precious).unwrap(), b"precious");
+}
+
+#[test]
 fn a_dropped_pending_file_leaves_no_file_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let receive_dir = ReceiveDir::new(dir.path().to_path_buf()).unwrap();
