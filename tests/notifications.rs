@@ -316,6 +316,37 @@ fn notifications_made_while_the_relay_is_down_arrive_once_in_order_and_survive_a
 }
 
 #[test]
+fn a_host_whose_book_started_again_below_the_relays_numbering_still_delivers() {
+    let lab = support::lab("DxH 900");
+    let run = start_run(&lab, &["--disk-low-mib", "0"]);
+    assert_eq!(notify(&lab, &[PUMP]), ["ok"]);
+    eventually(
+        "the first notification at the relay",
+        || relay_list(&lab),
+        |list| active_at_relay(list, "pump-pressure").len() == 1,
+    );
+    drop(run);
+    // The book is lost and the old numbering is ahead of the clock (the
+    // clock was set back): new reports would number at or below the last
+    // one the relay stored.
+    std::fs::remove_file(host_dir(&lab).join("notifications.json")).unwrap();
+    support::relay_sql(
+        &lab,
+        "UPDATE notification_hosts SET last_seq = last_seq + 1000000000000000000;",
+    );
+
+    let run = start_run(&lab, &["--disk-low-mib", "0"]);
+    run.wait_for("online as");
+    assert_eq!(notify(&lab, &[DOOR]), ["ok"]);
+    eventually(
+        "the new notification at the relay, not dropped as a repeat",
+        || relay_list(&lab),
+        |list| active_at_relay(list, "door-open").len() == 1,
+    );
+    assert!(stats(&lab).contains("reports waiting for the relay: 0"));
+}
+
+#[test]
 fn assents_own_checks_raise_notifications_that_reach_the_relay() {
     let lab = support::lab("DxH 900");
     // Thresholds no machine meets: every check finds its problem.

@@ -166,15 +166,6 @@ fn succeeded(out: &Output) -> bool {
     out.status.success()
 }
 
-/// Runs SQL on the running relay's database, as a tampering relay could.
-fn tamper(lab: &Lab, sql: &str) {
-    let db = rusqlite::Connection::open(lab.relay_dir().join("relay.db")).expect("open relay.db");
-    db.busy_timeout(std::time::Duration::from_secs(10))
-        .expect("set a busy timeout");
-    db.execute_batch(sql)
-        .unwrap_or_else(|e| panic!("tampering with {sql:?}: {e}"));
-}
-
 fn upgrade_audit(lab: &Lab) -> String {
     lab.audit(&["--kind", "upgrade"]).unwrap()
 }
@@ -533,7 +524,7 @@ fn a_manifest_whose_signature_does_not_verify_is_refused() {
     let lab = release_lab();
     publish(&lab, &script("9.9.9"), "9.9.9", ALL_CAPABILITIES, "");
     // Flip the last byte of the stored signature; the signer is unchanged.
-    tamper(
+    support::relay_sql(
         &lab,
         "UPDATE releases SET signed = CAST(substr(signed, 1, length(signed) - 1) || \
          CASE WHEN substr(signed, -1) = X'00' THEN X'01' ELSE X'00' END AS BLOB);",
@@ -582,7 +573,7 @@ fn the_relay_refuses_to_publish_with_a_key_hosts_do_not_pin() {
 fn assert_altered_package_refused(sql: &str, reason: &str) {
     let lab = release_lab();
     publish(&lab, &script("9.9.9"), "9.9.9", ALL_CAPABILITIES, "");
-    tamper(&lab, sql);
+    support::relay_sql(&lab, sql);
     let installation = Installation::of(&script("0.1.0"));
     assert_install_refused(&lab, &installation, reason);
 }
@@ -691,7 +682,7 @@ fn a_release_for_another_target_is_refused() {
     );
     // The relay files it under this host's target; the signed manifest still says aarch64.
     let ours = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    tamper(&lab, &format!("UPDATE releases SET target = '{ours}';"));
+    support::relay_sql(&lab, &format!("UPDATE releases SET target = '{ours}';"));
     let installation = Installation::of(&script("0.1.0"));
     assert_refused(&lab, &installation, "built for aarch64-unknown-linux-gnu");
 }

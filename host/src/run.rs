@@ -265,6 +265,20 @@ async fn serve_while_online(service: &Service) -> Result<std::convert::Infallibl
     let logged_in =
         login_with_clock(&service.target, &service.identity, &service.config.host_id).await?;
     let skew_ms = logged_in.clock_skew_ms();
+    // Before anything is delivered on this connection (see `number_above`).
+    let shift = service
+        .book
+        .number_above(logged_in.notifications_last_seq)
+        .await
+        .context("moving the notification numbering above the relay's")?;
+    if shift > 0 {
+        warn!(
+            shift,
+            relay_last_seq = logged_in.notifications_last_seq,
+            "the notification book numbered below the relay's last report (was it deleted?); \
+             renumbered its reports above it"
+        );
+    }
     let mut client = logged_in.client;
     let list = fetch_allowlist(&mut client, &service.operator).await?;
     checks::report(

@@ -58,3 +58,13 @@ pub fn lab_with(model: &str, host_binary: PathBuf) -> lab::Lab {
     })
     .unwrap_or_else(|e| panic!("{e:#}"))
 }
+
+/// Runs SQL on the relay's database (while it runs, as a tampering relay
+/// could, or to set up a state that is slow to reach otherwise).
+pub fn relay_sql(lab: &lab::Lab, sql: &str) {
+    let db = rusqlite::Connection::open(lab.relay_dir().join("relay.db")).expect("open relay.db");
+    db.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("set a busy timeout");
+    db.execute_batch(sql)
+        .unwrap_or_else(|e| panic!("running {sql:?} on relay.db: {e}"));
+}

@@ -61,6 +61,8 @@ pub enum BookError {
     OutboxFull,
     #[error("the notification book would grow past {BOOK_FILE_MAX} bytes; new reports are refused until the relay takes the waiting ones")]
     TooLarge,
+    #[error("the relay has stored notification seq {relay_last_seq}, too close to the largest number for this host to number above it")]
+    SeqExhausted { relay_last_seq: u64 },
 }
 
 /// How many intake requests were taken and refused, per way in.
@@ -302,6 +304,41 @@ impl NotificationBook {
         Ok(true)
     }
 
+    /// The relay has stored this host's reports up to `relay_last_seq`. A
+    /// book numbering at or below it (deleted and started again from a
+    /// clock behind the old numbering) would have its new reports taken for
+    /// ones the relay already has and dropped; every `seq` in the book moves
+    /// up by the same amount, keeping their order, to just above the
+    /// relay's. Returns the shift, 0 when the book is already above.
+    ///
+    /// Only called at login, before delivery: a book whose `next_seq` is
+    /// above the relay's last has never been ahead of itself, and one at or
+    /// below it has sent nothing the relay accepted.
+    pub fn number_above(&mut self, relay_last_seq: u64) -> Result<u64, BookError> {
+        if relay_last_seq < self.state.next_seq {
+            return Ok(0);
+        }
+        let lowest = self.state.seqs().fold(self.state.next_seq, u64::min);
+        // `lowest <= next_seq <= relay_last_seq`, so at least 1.
+        let shift = relay_last_seq - lowest + 1;
+        if self.state.next_seq.checked_add(shift).is_none() {
+            return Err(BookError::SeqExhausted { relay_last_seq });
+        }
+        let mut next = self.state.clone();
+        for notification in &mut next.active {
+            notification.seq += shift;
+        }
+        for cleared in &mut next.recently_cleared {
+            cleared.seq += shift;
+        }
+        for report in &mut next.outbox {
+            *report.seq_mut() += shift;
+        }
+        next.next_seq += shift;
+        self.commit(next)?;
+        Ok(shift)
+    }
+
     /// Counts one intake request. Kept in memory and written with the next
     /// change or [`Self::save_counts`], so a flood of bad input costs no
     /// disk writes of its own.
@@ -363,6 +400,15 @@ impl NotificationBook {
 }
 
 impl State {
+    /// Every `seq` the book holds, in no particular order.
+    fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.active
+            .iter()
+            .map(|n| n.seq)
+            .chain(self.recently_cleared.iter().map(|c| c.seq))
+            .chain(self.outbox.iter().map(Report::seq))
+    }
+
     fn take_seq(&mut self) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;

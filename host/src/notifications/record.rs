@@ -25,6 +25,13 @@ impl Report {
         }
     }
 
+    pub fn seq_mut(&mut self) -> &mut u64 {
+        match self {
+            Report::Raised(n) => &mut n.seq,
+            Report::Cleared(c) => &mut c.seq,
+        }
+    }
+
     pub fn id(&self) -> &str {
         match self {
             Report::Raised(n) => n.id.as_str(),

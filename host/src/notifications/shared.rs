@@ -110,6 +110,21 @@ impl SharedBook {
         .await
     }
 
+    /// Moves the book's numbering above the relay's, durably, if it is not
+    /// already (see [`NotificationBook::number_above`]); by how much.
+    pub async fn number_above(&self, relay_last_seq: u64) -> Result<u64, BookError> {
+        let shared = self.clone();
+        blocking(move || {
+            let mut book = shared.lock_for_change();
+            let shift = book.number_above(relay_last_seq)?;
+            if shift > 0 {
+                shared.publish(&book);
+            }
+            Ok(shift)
+        })
+        .await
+    }
+
     /// The oldest undelivered report, waiting until there is one.
     pub async fn next_report(&self) -> Report {
         loop {

@@ -206,6 +206,10 @@ crate::wire_struct! {
     pub struct LoginAccepted : LoginAccepted {
         /// The relay's clock, so a host can warn about skew (R15).
         pub relay_unix_ms: u64,
+        /// To a host: the highest notification `seq` the relay has stored
+        /// for it (0 if none), so a host whose numbering started again
+        /// moves above it (R15). Always 0 to a viewer.
+        pub notifications_last_seq: u64,
     }
 }
 

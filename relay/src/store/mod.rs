@@ -346,6 +346,10 @@ pub trait StateStore: Send + Sync {
         cleared: &NotificationCleared,
         received_unix_ms: u64,
     ) -> Result<NotificationIntake, StoreError>;
+    /// The highest `seq` stored for `host_id` (0 before its first report),
+    /// told to the host at login so a host that started its numbering again
+    /// can move above it instead of having new reports taken as repeats.
+    fn notification_last_seq(&self, host_id: &str) -> Result<u64, StoreError>;
     /// Active notifications matching `filter` (by host, then ID hash; at most
     /// `limit`, capped at [`PAGE_MAX`]) and the last log event, read together.
     fn active_notifications(

@@ -415,6 +415,10 @@ impl StateStore for SqliteStore {
         })
     }
 
+    fn notification_last_seq(&self, host_id: &str) -> Result<u64, StoreError> {
+        self.read(|tx| notifications::last_seq(tx, host_id).map(Option::unwrap_or_default))
+    }
+
     fn active_notifications(
         &self,
         filter: &NotificationFilter,

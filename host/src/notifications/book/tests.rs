@@ -107,6 +107,47 @@ fn a_fresh_book_numbers_from_the_clock_so_seq_never_goes_back() {
 }
 
 #[test]
+fn a_fresh_book_behind_the_relays_numbering_moves_above_it_durably_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // Deleted and started again while the clock is behind the old numbering.
+    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
+    book.raise(raised("a", "A"), NOW).unwrap();
+    book.raise(raised("b", "B"), NOW).unwrap();
+    book.clear(&id("a"), NOW).unwrap();
+    let relay_last_seq = book.next_seq() + 5_000;
+
+    let shift = book.number_above(relay_last_seq).unwrap();
+
+    let seqs = outbox_seqs(&book);
+    assert_eq!(seqs.len(), 3);
+    assert_eq!(seqs[0], relay_last_seq + 1, "{seqs:?}");
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert_eq!(book.find("b").unwrap().seq, seqs[1]);
+    assert!(book.next_seq() > seqs[2]);
+    assert!(shift > 0);
+    // Durable: a reopened book has the new numbering and keeps counting.
+    let mut reopened = NotificationBook::open(dir.path(), NOW).unwrap();
+    assert_eq!(outbox_seqs(&reopened), seqs);
+    reopened.raise(raised("c", "C"), NOW).unwrap();
+    assert_eq!(*outbox_seqs(&reopened).last().unwrap(), seqs[2] + 1);
+}
+
+#[test]
+fn a_book_already_above_the_relays_numbering_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
+    book.raise(raised("a", "A"), NOW).unwrap();
+    book.raise(raised("b", "B"), NOW).unwrap();
+    let seqs = outbox_seqs(&book);
+    // The relay stored the first report but its Ack was lost: the repeat
+    // must keep its seq so the relay recognises it.
+    for relay_last_seq in [0, seqs[0], seqs[1], book.next_seq() - 1] {
+        assert_eq!(book.number_above(relay_last_seq).unwrap(), 0);
+        assert_eq!(outbox_seqs(&book), seqs);
+    }
+}
+
+#[test]
 fn acknowledged_reports_leave_the_outbox_durably() {
     let dir = tempfile::tempdir().unwrap();
     let mut book = NotificationBook::open(dir.path(), NOW).unwrap();

@@ -116,7 +116,14 @@ fn signalling_message() -> BoxedStrategy<SignallingMessage> {
                 signature,
             },
         )),
-        boxed(any::<u64>().prop_map(|relay_unix_ms| LoginAccepted { relay_unix_ms })),
+        boxed(
+            (any::<u64>(), any::<u64>()).prop_map(|(relay_unix_ms, notifications_last_seq)| {
+                LoginAccepted {
+                    relay_unix_ms,
+                    notifications_last_seq,
+                }
+            }),
+        ),
         boxed(any::<[u8; 32]>().prop_map(|session_id| SupportOpen { session_id })),
         boxed(
             (any::<[u8; 32]>(), any::<u32>()).prop_map(|(session_id, expires_in_secs)| {
@@ -261,6 +268,7 @@ fn largest_instances() -> Vec<SignallingMessage> {
         .into(),
         LoginAccepted {
             relay_unix_ms: largest(),
+            notifications_last_seq: largest(),
         }
         .into(),
         SupportOpen {

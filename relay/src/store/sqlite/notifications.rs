@@ -19,13 +19,8 @@ use super::{from_sql_int, page_limit, to_sql_int};
 const RAISED: i64 = 1;
 const CLEARED: i64 = 2;
 
-/// The report's place in the host's sequence: `Err` with the intake to
-/// return when it was seen before.
-fn check_seq(
-    tx: &Transaction<'_>,
-    host_id: &str,
-    seq: u64,
-) -> Result<Result<(), NotificationIntake>, StoreError> {
+/// The highest `seq` accepted from `host_id`, if any.
+pub(super) fn last_seq(tx: &Transaction<'_>, host_id: &str) -> Result<Option<u64>, StoreError> {
     let last: Option<i64> = tx
         .query_row(
             "SELECT last_seq FROM notification_hosts WHERE host_id = ?1",
@@ -33,17 +28,21 @@ fn check_seq(
             |r| r.get(0),
         )
         .optional()?;
-    match last {
-        Some(last) => {
-            let last_seq = from_sql_int(last, "notification_hosts", "seq")?;
-            Ok(if seq <= last_seq {
-                Err(NotificationIntake::Duplicate { last_seq })
-            } else {
-                Ok(())
-            })
-        }
-        None => Ok(Ok(())),
-    }
+    last.map(|last| from_sql_int(last, "notification_hosts", "seq"))
+        .transpose()
+}
+
+/// The report's place in the host's sequence: `Err` with the intake to
+/// return when it was seen before.
+fn check_seq(
+    tx: &Transaction<'_>,
+    host_id: &str,
+    seq: u64,
+) -> Result<Result<(), NotificationIntake>, StoreError> {
+    Ok(match last_seq(tx, host_id)? {
+        Some(last_seq) if seq <= last_seq => Err(NotificationIntake::Duplicate { last_seq }),
+        _ => Ok(()),
+    })
 }
 
 fn accept_seq(tx: &Transaction<'_>, host_id: &str, seq: u64) -> Result<(), StoreError> {
