@@ -14,6 +14,11 @@
 //! hop), so read the ratio together with the CPU figures.
 //!
 //! Run: `cargo bench --bench relay`.
+//!
+//! With `ASSENT_BENCH_RELAY_CORE=N` the relay's threads run on core N only and
+//! everything else (host, viewer, and both ends of the direct connection) on
+//! the other cores: a relay on its own machine, as deployed, with the
+//! endpoints given the same cores on both paths.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,13 +59,21 @@ const SUMMARY_PAIRINGS: usize = 200;
 const RELAY_THREADS: &str = "relay-worker";
 
 fn main() {
+    let placement = CorePlacement::from_env();
+    placement.pin_endpoints();
+    // As many workers as cores to run on, as a process pinned there would
+    // have (tokio's default is every core of the machine).
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(placement.endpoint_cores())
+        .on_thread_start(move || placement.pin_endpoints())
         .enable_all()
         .build()
         .expect("start the tokio runtime");
     // The relay gets its own runtime, as it would have its own process.
     let relay_runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name(RELAY_THREADS)
+        .worker_threads(placement.relay_cores())
+        .on_thread_start(move || placement.pin_relay())
         .enable_all()
         .build()
         .expect("start the relay's tokio runtime");
@@ -80,6 +93,7 @@ fn main() {
     let benchmarking = std::env::args().any(|arg| arg == "--bench");
     runtime.block_on(async {
         if benchmarking {
+            println!("\n{}", placement.describe());
             summary(&mut session, &direct, &payload).await;
         }
         direct.close();
@@ -197,6 +211,93 @@ async fn summary(session: &mut Session, direct: &Direct, payload: &[u8]) {
         ms(percentile(&samples, 99)),
         ms(samples[0]),
         ms(samples[samples.len() - 1]),
+    );
+}
+
+/// Which cores the relay and the endpoints run on.
+#[derive(Debug, Clone, Copy)]
+enum CorePlacement {
+    /// Wherever the scheduler puts them: everything shares every core.
+    Shared,
+    /// The relay alone on `core`; the endpoints on the other `cores - 1`.
+    /// (`cores` is read before any pinning: a pinned thread sees fewer.)
+    RelayOn { core: usize, cores: usize },
+}
+
+impl CorePlacement {
+    fn from_env() -> Self {
+        let Ok(value) = std::env::var("ASSENT_BENCH_RELAY_CORE") else {
+            return Self::Shared;
+        };
+        let cores = machine_cores();
+        match value.parse::<usize>() {
+            Ok(core) if core < cores && cores >= 2 => Self::RelayOn { core, cores },
+            _ => panic!(
+                "ASSENT_BENCH_RELAY_CORE={value:?}: expected a core number below {cores}, \
+                 on a machine with at least 2 cores"
+            ),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::Shared => "placement: relay, host and viewer share every core".into(),
+            Self::RelayOn { core, .. } => format!(
+                "placement: relay threads on core {core} only; host, viewer and both direct \
+                 endpoints on the other cores"
+            ),
+        }
+    }
+
+    fn relay_cores(self) -> usize {
+        match self {
+            Self::Shared => machine_cores(),
+            Self::RelayOn { .. } => 1,
+        }
+    }
+
+    fn endpoint_cores(self) -> usize {
+        match self {
+            Self::Shared => machine_cores(),
+            Self::RelayOn { cores, .. } => cores - 1,
+        }
+    }
+
+    fn pin_relay(self) {
+        if let Self::RelayOn { core, cores } = self {
+            pin_current_thread(cores, |c| c == core);
+        }
+    }
+
+    fn pin_endpoints(self) {
+        if let Self::RelayOn { core, cores } = self {
+            pin_current_thread(cores, |c| c != core);
+        }
+    }
+}
+
+/// Cores this process may use (before any pinning).
+fn machine_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Restricts the calling thread to the cores below `cores` that `allowed` accepts.
+fn pin_current_thread(cores: usize, allowed: impl Fn(usize) -> bool) {
+    // SAFETY: `cpu_set_t` is plain bits; CPU_ZERO/CPU_SET only write within
+    // it, and sched_setaffinity(0, ..) reads it for the calling thread.
+    let result = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        for core in (0..cores).filter(|&c| allowed(c)) {
+            libc::CPU_SET(core, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    assert_eq!(
+        result,
+        0,
+        "sched_setaffinity: {}",
+        std::io::Error::last_os_error()
     );
 }
 

@@ -154,7 +154,7 @@ fn codec(c: &mut Criterion) {
     group.bench_function("full_change_1080p", |b| {
         b.iter(|| {
             seq += 1;
-            let screen = if seq % 2 == 0 { &dark } else { &light };
+            let screen = if seq.is_multiple_of(2) { &dark } else { &light };
             let (updates, bytes) = pipeline.send(screen, seq);
             assert_eq!(tile_count(&updates), TILES_1080P);
             bytes
@@ -166,7 +166,11 @@ fn codec(c: &mut Criterion) {
     group.bench_function("damage_2pct_1080p", |b| {
         b.iter(|| {
             seq += 1;
-            let screen = if seq % 2 == 0 { &before } else { &after };
+            let screen = if seq.is_multiple_of(2) {
+                &before
+            } else {
+                &after
+            };
             pipeline.send(screen, seq).1
         })
     });

@@ -26,6 +26,13 @@ mod tests;
 /// How long [`connect`] waits for the relay's handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// UDP socket buffers every endpoint asks the kernel for. At a few hundred
+/// MiB/s the default (≈208 KiB on Linux) overflows between two reads, and
+/// each datagram dropped there costs a retransmission and halves QUIC's
+/// congestion window. The kernel grants at most `net.core.rmem_max` /
+/// `wmem_max` (see [`bind_udp`]).
+pub const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
 /// Buffer for datagrams of a handshake the relay has not accepted yet; we
 /// take no 0-RTT data, so a handshake needs little.
 const INCOMING_BUFFER: u64 = 64 * 1024;
@@ -171,14 +178,53 @@ pub fn server_endpoint(
     addr: SocketAddr,
     config: quinn::ServerConfig,
 ) -> Result<quinn::Endpoint, NetError> {
-    quinn::Endpoint::server(config, addr).map_err(|source| NetError::Bind { addr, source })
+    endpoint(addr, Some(config))
 }
 
 /// An outbound-only endpoint for hosts and viewers (R1): it has no server
 /// config, so it answers no incoming handshake. Bind port 0 (see
 /// [`ephemeral_bind_addr`]); the socket exists only to receive the relay's replies.
 pub fn client_endpoint(bind: SocketAddr) -> Result<quinn::Endpoint, NetError> {
-    quinn::Endpoint::client(bind).map_err(|source| NetError::Bind { addr: bind, source })
+    endpoint(bind, None)
+}
+
+/// An endpoint on a socket from [`bind_udp`], on the current tokio runtime.
+fn endpoint(
+    addr: SocketAddr,
+    server: Option<quinn::ServerConfig>,
+) -> Result<quinn::Endpoint, NetError> {
+    let bind_error = |source| NetError::Bind { addr, source };
+    let socket = bind_udp(addr).map_err(bind_error)?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| bind_error(std::io::Error::other("no tokio runtime is running")))?;
+    quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime)
+        .map_err(bind_error)
+}
+
+/// A UDP socket bound to `addr` (dual-stack for an IPv6 address where the
+/// system allows), asking for [`UDP_BUFFER_BYTES`] each way. A smaller
+/// grant is not an error: the endpoint works, with more loss under load.
+pub fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        if let Err(error) = socket.set_only_v6(false) {
+            tracing::debug!(%error, "IPv6 socket stays IPv6-only");
+        }
+    }
+    for (what, set) in [
+        (
+            "receive",
+            Socket::set_recv_buffer_size as fn(&Socket, usize) -> std::io::Result<()>,
+        ),
+        ("send", Socket::set_send_buffer_size),
+    ] {
+        if let Err(error) = set(&socket, UDP_BUFFER_BYTES) {
+            tracing::debug!(%error, "UDP {what} buffer stays at the system default");
+        }
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// The unspecified address of `relay`'s family with port 0: what a client binds.

@@ -118,7 +118,11 @@ impl FromStr for Fingerprint {
                     "more than 64 hex digits".into(),
                 ));
             }
-            out[nibbles / 2] |= if nibbles % 2 == 0 { value << 4 } else { value };
+            out[nibbles / 2] |= if nibbles.is_multiple_of(2) {
+                value << 4
+            } else {
+                value
+            };
             nibbles += 1;
         }
         if nibbles != 64 {

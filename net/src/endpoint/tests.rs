@@ -284,3 +284,22 @@ fn client_binds_the_unspecified_address_of_the_relays_family_on_port_zero() {
     assert_eq!(ephemeral_bind_addr(v4), "0.0.0.0:0".parse().unwrap());
     assert_eq!(ephemeral_bind_addr(v6), "[::]:0".parse().unwrap());
 }
+
+/// The kernel's cap on a socket buffer a process may ask for.
+fn kernel_cap(name: &str) -> usize {
+    std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+        .expect("read the kernel's socket buffer cap")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn endpoint_sockets_ask_for_large_buffers_up_to_the_kernels_cap() {
+    let socket = socket2::Socket::from(bind_udp("127.0.0.1:0".parse().unwrap()).unwrap());
+    // Linux reports twice what was granted (its bookkeeping overhead).
+    let wanted = |cap: usize| 2 * UDP_BUFFER_BYTES.min(cap);
+    assert!(socket.recv_buffer_size().unwrap() >= wanted(kernel_cap("rmem_max")));
+    assert!(socket.send_buffer_size().unwrap() >= wanted(kernel_cap("wmem_max")));
+}
