@@ -7,7 +7,8 @@
 //! connection) deletes its temporary file, so no partial file is ever
 //! visible under the real name. A process killed mid-transfer cannot delete
 //! its temporary file; opening the receive directory again removes every
-//! one no live transfer holds (each pending file keeps a lock on itself).
+//! one no live transfer holds (each pending file keeps a lock on itself)
+//! and nothing has written for a minute.
 //! [`SourceFile`] is the sending side.
 //!
 //! Absent from PHI builds: this module exists only with the `file-transfer`
@@ -219,10 +220,20 @@ impl ReceiveDir {
 /// Directory entries looked at when removing interrupted transfers.
 const MAX_ENTRIES_SCANNED: usize = 100_000;
 
-/// True if no live [`PendingFile`] holds `path` locked. (The caller skips
-/// links; removing one would remove the link, never its target.)
+/// A partial file this recently written may belong to a transfer that has
+/// created it but not yet locked it; it is left for a later sweep.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// True if `path` was last written over [`ABANDONED_AFTER`] ago and no live
+/// [`PendingFile`] holds it locked. (The caller skips links; removing one
+/// would remove the link, never its target.)
 fn is_abandoned(path: &Path) -> io::Result<bool> {
-    match fs::File::open(path)?.try_lock() {
+    let file = fs::File::open(path)?;
+    let age = file.metadata()?.modified()?.elapsed().unwrap_or_default();
+    if age < ABANDONED_AFTER {
+        return Ok(false);
+    }
+    match file.try_lock() {
         Ok(()) => Ok(true),
         Err(fs::TryLockError::WouldBlock) => Ok(false),
         Err(fs::TryLockError::Error(error)) => Err(error),

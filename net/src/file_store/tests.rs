@@ -87,15 +87,32 @@ fn a_verified_file_appears_under_its_name_with_exact_content_only_after_commit()
 #[test]
 fn the_partial_file_of_a_killed_transfer_is_removed_when_the_directory_is_opened_again() {
     let dir = tempfile::tempdir().unwrap();
-    // What a process killed mid-transfer leaves: a partial file nobody locks.
+    // What a process killed mid-transfer leaves: a partial file nobody
+    // locks, last written a while ago.
     let abandoned = dir.path().join(format!("{PARTIAL_FILE_PREFIX}k1ll3d"));
-    fs::write(&abandoned, b"the first half of run.csv").unwrap();
-    fs::write(dir.path().join("run-1.csv"), b"kept").unwrap();
-    fs::write(dir.path().join(".assent-notes"), b"kept").unwrap();
+    let written_before = |path: &Path, ago: u64| {
+        fs::write(path, b"the first half of run.csv").unwrap();
+        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(ago);
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    };
+    written_before(&abandoned, 120);
+    // Just written: it may be a transfer that has not locked it yet.
+    let fresh = dir.path().join(format!("{PARTIAL_FILE_PREFIX}fr3sh"));
+    written_before(&fresh, 0);
+    written_before(&dir.path().join("run-1.csv"), 120);
+    written_before(&dir.path().join(".assent-notes"), 120);
 
     ReceiveDir::new(dir.path().to_path_buf()).unwrap();
 
-    assert_eq!(entries(dir.path()), [".assent-notes", "run-1.csv"]);
+    assert_eq!(
+        entries(dir.path()),
+        [".assent-notes", ".assent-partial-fr3sh", "run-1.csv"]
+    );
 }
 
 #[test]
@@ -110,6 +127,9 @@ fn opening_the_directory_again_leaves_a_live_transfer_alone() {
         .unwrap();
     for (index, piece) in data.chunks(FILE_CHUNK_MAX.min(40_000)).enumerate() {
         if index == 1 {
+            // A transfer stalled for minutes: only its lock says it is alive.
+            let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+            pending.temp.as_file().set_modified(long_ago).unwrap();
             // Another session (or process) opens the same directory meanwhile.
             ReceiveDir::new(dir.path().to_path_buf()).unwrap();
             assert_eq!(
