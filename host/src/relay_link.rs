@@ -49,8 +49,6 @@ pub struct LoggedIn {
     pub relay_unix_ms: u64,
     /// Our clock when the acceptance arrived, unix milliseconds.
     pub local_unix_ms: u64,
-    /// The highest notification `seq` the relay has stored for this host.
-    pub notifications_last_seq: u64,
 }
 
 impl LoggedIn {
@@ -84,7 +82,6 @@ pub async fn login_with_clock(
             client,
             relay_unix_ms: accepted.relay_unix_ms,
             local_unix_ms: now_unix_ms(),
-            notifications_last_seq: accepted.notifications_last_seq,
         }),
         other => Err(unexpected("LoginAccepted", other)).context("logging in to the relay"),
     }

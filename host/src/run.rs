@@ -15,9 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use assent_net::relay_client::{unexpected, RelayTarget};
+use assent_net::relay_client::{unexpected, RelayClient, RelayTarget};
 use assent_proto::identity::{Identity, PublicIdentity};
-use assent_proto::messages::signalling::{AllowListRequest, SignallingMessage};
+use assent_proto::messages::signalling::{
+    AllowListRequest, NotificationSeqQuery, SignallingMessage,
+};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::warn;
@@ -117,24 +119,63 @@ pub struct Online {
     pub book: SharedBook,
     pub data_dir: PathBuf,
     pub upgrade_check_interval: Duration,
+    /// False when the book's numbering could not be checked against the
+    /// relay: its reports then wait for the next login.
+    pub deliver_notifications: bool,
 }
 
 /// Starts the work that runs only while logged in; it is stopped when the
 /// connection is lost and started again after the next login.
 pub fn start_online_tasks(online: &Online) -> Vec<JoinHandle<()>> {
-    vec![
-        tokio::spawn(delivery::deliver(
+    let mut tasks = vec![tokio::spawn(upgrade::periodic::check_periodically(
+        online.data_dir.clone(),
+        online.link.clone(),
+        online.book.clone(),
+        online.upgrade_check_interval,
+    ))];
+    if online.deliver_notifications {
+        tasks.push(tokio::spawn(delivery::deliver(
             online.book.clone(),
             online.link.clone(),
             online.connection.clone(),
-        )),
-        tokio::spawn(upgrade::periodic::check_periodically(
-            online.data_dir.clone(),
-            online.link.clone(),
-            online.book.clone(),
-            online.upgrade_check_interval,
-        )),
-    ]
+        )));
+    }
+    tasks
+}
+
+/// At every login, before any delivery: asks the relay for the last
+/// notification `seq` it stored for us, and a book not yet checked moves
+/// its numbering above it (see [`NotificationBook::number_above`]). `false` when that
+/// failed: delivering then could have reports dropped as repeats, so they
+/// wait for the next login; the session itself goes on.
+async fn check_notification_numbering(client: &mut RelayClient, book: &SharedBook) -> bool {
+    let relay_last_seq = match client.request(&NotificationSeqQuery {}).await {
+        Ok(SignallingMessage::NotificationSeq(answer)) => answer.last_seq,
+        Ok(other) => {
+            warn!(answer = ?other.message_type(), "unexpected answer to the notification seq query; notifications wait for the next login");
+            return false;
+        }
+        Err(error) => {
+            warn!(error = %format!("{error:#}"), "notification seq query failed; notifications wait for the next login");
+            return false;
+        }
+    };
+    match book.number_above(relay_last_seq).await {
+        Ok(0) => true,
+        Ok(shift) => {
+            warn!(
+                shift,
+                relay_last_seq,
+                "this notification book numbered at or below the relay's last report (was it \
+                 deleted?); its reports now number above it"
+            );
+            true
+        }
+        Err(error) => {
+            warn!(%error, "cannot check the notification numbering; notifications wait for the next login");
+            false
+        }
+    }
 }
 
 pub async fn run(files: &HostFiles, args: RunArgs) -> Result<()> {
@@ -265,22 +306,9 @@ async fn serve_while_online(service: &Service) -> Result<std::convert::Infallibl
     let logged_in =
         login_with_clock(&service.target, &service.identity, &service.config.host_id).await?;
     let skew_ms = logged_in.clock_skew_ms();
-    // Before anything is delivered on this connection (see `number_above`).
-    let shift = service
-        .book
-        .number_above(logged_in.notifications_last_seq)
-        .await
-        .context("moving the notification numbering above the relay's")?;
-    if shift > 0 {
-        warn!(
-            shift,
-            relay_last_seq = logged_in.notifications_last_seq,
-            "the notification book numbered below the relay's last report (was it deleted?); \
-             renumbered its reports above it"
-        );
-    }
     let mut client = logged_in.client;
     let list = fetch_allowlist(&mut client, &service.operator).await?;
+    let deliver_notifications = check_notification_numbering(&mut client, &service.book).await;
     checks::report(
         &service.book,
         checks::CLOCK_SKEW,
@@ -305,6 +333,7 @@ async fn serve_while_online(service: &Service) -> Result<std::convert::Infallibl
         book: service.book.clone(),
         data_dir: service.data_dir.clone(),
         upgrade_check_interval: service.upgrade_check_interval,
+        deliver_notifications,
     };
     let _tasks = AbortOnDrop(start_online_tasks(&online));
     loop {

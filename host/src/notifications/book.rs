@@ -37,6 +37,8 @@ pub const RECENTLY_CLEARED_MAX: usize = 200;
 /// Largest book file; reading a larger one, or a change that would make
 /// one, is refused (10,000 reports of the largest size fit).
 pub const BOOK_FILE_MAX: u64 = 64 * 1024 * 1024;
+/// Highest `seq` a book hands out: the relay stores them as i64.
+const SEQ_MAX: u64 = i64::MAX as u64;
 const FORMAT: u32 = 1;
 
 pub type NotificationId = Text<NOTIFICATION_ID_MAX>;
@@ -104,6 +106,9 @@ pub enum Applied {
 #[derive(Debug, Clone)]
 struct State {
     next_seq: u64,
+    /// Whether this book's numbering was checked against the relay's last
+    /// stored `seq` (see [`NotificationBook::number_above`]).
+    numbered_against_relay: bool,
     /// In the order they were (last) raised.
     active: Vec<Notification>,
     recently_cleared: VecDeque<NotificationCleared>,
@@ -117,6 +122,10 @@ struct State {
 struct BookFile {
     format: u32,
     next_seq: u64,
+    /// Absent in books written before the check existed: those had been
+    /// delivering already, so they count as checked.
+    #[serde(default = "checked_before_the_field_existed")]
+    numbered_against_relay: bool,
     active: Vec<NotificationRecord>,
     #[serde(default)]
     recently_cleared: Vec<ClearRecord>,
@@ -157,6 +166,7 @@ impl NotificationBook {
                 path,
                 state: State {
                     next_seq: now_unix_ms.saturating_mul(1000).max(1),
+                    numbered_against_relay: false,
                     active: Vec::new(),
                     recently_cleared: VecDeque::new(),
                     outbox: VecDeque::new(),
@@ -304,27 +314,32 @@ impl NotificationBook {
         Ok(true)
     }
 
-    /// The relay has stored this host's reports up to `relay_last_seq`. A
-    /// book numbering at or below it (deleted and started again from a
-    /// clock behind the old numbering) would have its new reports taken for
-    /// ones the relay already has and dropped; every `seq` in the book moves
-    /// up by the same amount, keeping their order, to just above the
-    /// relay's. Returns the shift, 0 when the book is already above.
-    ///
-    /// Only called at login, before delivery: a book whose `next_seq` is
-    /// above the relay's last has never been ahead of itself, and one at or
-    /// below it has sent nothing the relay accepted.
+    /// Checks a new book's numbering against the relay, once, before it
+    /// delivers anything: the relay has stored this host's reports up to
+    /// `relay_last_seq` (0 when unknown, from a relay too old to say). A
+    /// book started again (deleted, from a clock behind the old numbering)
+    /// may number at or below it, and the relay would take those reports
+    /// for ones it has and drop them; every `seq` in the book moves up by
+    /// the same amount, keeping their order, to just above the relay's.
+    /// Returns the shift (0 when none was needed or the book was checked
+    /// before).
     pub fn number_above(&mut self, relay_last_seq: u64) -> Result<u64, BookError> {
-        if relay_last_seq < self.state.next_seq {
+        if self.state.numbered_against_relay {
             return Ok(0);
         }
         let lowest = self.state.seqs().fold(self.state.next_seq, u64::min);
-        // `lowest <= next_seq <= relay_last_seq`, so at least 1.
-        let shift = relay_last_seq - lowest + 1;
-        if self.state.next_seq.checked_add(shift).is_none() {
+        let shift = relay_last_seq.saturating_add(1).saturating_sub(lowest);
+        // The relay stores seqs as SQLite integers (i64).
+        if self
+            .state
+            .next_seq
+            .checked_add(shift)
+            .is_none_or(|next| next > SEQ_MAX)
+        {
             return Err(BookError::SeqExhausted { relay_last_seq });
         }
         let mut next = self.state.clone();
+        next.numbered_against_relay = true;
         for notification in &mut next.active {
             notification.seq += shift;
         }
@@ -420,6 +435,7 @@ fn encode(state: &State) -> Vec<u8> {
     let file = BookFile {
         format: FORMAT,
         next_seq: state.next_seq,
+        numbered_against_relay: state.numbered_against_relay,
         active: state.active.iter().map(Into::into).collect(),
         recently_cleared: state.recently_cleared.iter().map(Into::into).collect(),
         outbox: state.outbox.iter().map(Into::into).collect(),
@@ -500,13 +516,21 @@ fn decode(file: BookFile) -> Result<State, String> {
     if highest.is_some_and(|seq| seq >= file.next_seq) {
         return Err("next_seq is not above every seq in the book".into());
     }
+    if file.next_seq > SEQ_MAX {
+        return Err("next_seq is beyond what the relay can store".into());
+    }
     Ok(State {
         next_seq: file.next_seq,
+        numbered_against_relay: file.numbered_against_relay,
         active,
         recently_cleared,
         outbox,
         intake: file.intake,
     })
+}
+
+fn checked_before_the_field_existed() -> bool {
+    true
 }
 
 /// Temporary file, fsync, rename over `path`, fsync of the directory: after

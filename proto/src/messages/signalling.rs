@@ -206,10 +206,6 @@ crate::wire_struct! {
     pub struct LoginAccepted : LoginAccepted {
         /// The relay's clock, so a host can warn about skew (R15).
         pub relay_unix_ms: u64,
-        /// To a host: the highest notification `seq` the relay has stored
-        /// for it (0 if none), so a host whose numbering started again
-        /// moves above it (R15). Always 0 to a viewer.
-        pub notifications_last_seq: u64,
     }
 }
 
@@ -328,6 +324,20 @@ crate::wire_struct! {
     /// an allowlist request with nothing newer) is done and durable. Acks
     /// come in the order the requests arrived on that stream.
     pub struct Ack : Ack {}
+}
+
+crate::wire_struct! {
+    /// Host to relay (R15), after login: the highest notification `seq` the
+    /// relay has stored for this host. Answered with [`NotificationSeq`].
+    pub struct NotificationSeqQuery : NotificationSeqQuery {}
+}
+
+crate::wire_struct! {
+    /// Relay to host: the highest notification `seq` stored for it, 0 if
+    /// none. A new book numbering at or below it moves above it first.
+    pub struct NotificationSeq : NotificationSeq {
+        pub last_seq: u64,
+    }
 }
 
 /// Largest piece of a release package in one [`PackageChunk`].
@@ -572,5 +582,7 @@ crate::dispatch_enum! {
         ReleaseOffer(ReleaseOffer),
         PackageRequest(PackageRequest),
         PackageChunk(PackageChunk),
+        NotificationSeqQuery(NotificationSeqQuery),
+        NotificationSeq(NotificationSeq),
     }
 }

@@ -125,6 +125,8 @@ message_types! {
     ReleaseOffer = 0x0117, max crate::release::BODY_MAX + 2 * KIB;
     PackageRequest = 0x0118, max 128;
     PackageChunk = 0x0119, max crate::messages::signalling::PACKAGE_CHUNK_MAX + 64;
+    NotificationSeqQuery = 0x011A, max 64;
+    NotificationSeq = 0x011B, max 64;
 
     // 0x02xx end-to-end handshake (viewer <-> host, relayed blind).
     ViewerHello = 0x0201, max 4 * KIB;

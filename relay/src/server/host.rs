@@ -11,8 +11,8 @@ use assent_net::{FramedRecv, FramedSend};
 use assent_proto::lockout::LockoutError;
 use assent_proto::messages::audit_event::AuditEvent;
 use assent_proto::messages::signalling::{
-    Ack, AllowListDocument, AuthFailureReport, PackageChunk, PackageRequest, RelayErrorCode,
-    ReleaseOffer, SignallingMessage, SupportOpened,
+    Ack, AllowListDocument, AuthFailureReport, NotificationSeq, PackageChunk, PackageRequest,
+    RelayErrorCode, ReleaseOffer, SignallingMessage, SupportOpened,
 };
 use assent_proto::wire::Bytes;
 use tracing::info;
@@ -204,6 +204,13 @@ async fn serve_requests(
             }
             SignallingMessage::PackageRequest(request) => {
                 package_chunk(state, send, request).await?;
+            }
+            SignallingMessage::NotificationSeqQuery(_) => {
+                let id = host_id.to_owned();
+                let last_seq = state
+                    .with_store(move |store| store.notification_last_seq(&id))
+                    .await?;
+                send.send(&NotificationSeq { last_seq }).await?;
             }
             other => {
                 refuse(

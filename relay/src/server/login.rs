@@ -124,13 +124,8 @@ pub(crate) async fn login(
                         "host login signature does not verify",
                     )
                 })?;
-            let host_id = record.host_id.to_string();
-            let notifications_last_seq = state
-                .with_store(move |store| store.notification_last_seq(&host_id))
-                .await?;
             send.send(&LoginAccepted {
                 relay_unix_ms: now_unix_ms(),
-                notifications_last_seq,
             })
             .await?;
             host_online(state, &record, source).await?;
@@ -172,7 +167,6 @@ pub(crate) async fn login(
             confirm_location(state, send, recv, &entry, location).await?;
             send.send(&LoginAccepted {
                 relay_unix_ms: now_unix_ms(),
-                notifications_last_seq: 0,
             })
             .await?;
             info!(viewer = %fingerprint, "engineer logged in");

@@ -133,18 +133,72 @@ fn a_fresh_book_behind_the_relays_numbering_moves_above_it_durably_in_order() {
 }
 
 #[test]
-fn a_book_already_above_the_relays_numbering_is_left_alone() {
+fn a_new_book_straddling_the_relays_numbering_moves_wholly_above_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
+    for i in 0..10 {
+        book.raise(raised(&format!("n{i}"), "N"), NOW).unwrap();
+    }
+    let seqs = outbox_seqs(&book);
+    // The relay's last is in the middle of what this new book numbered.
+    let relay_last_seq = seqs[4];
+    book.number_above(relay_last_seq).unwrap();
+    let moved = outbox_seqs(&book);
+    assert_eq!(moved[0], relay_last_seq + 1, "{moved:?}");
+    assert_eq!(moved.len(), 10);
+    assert!(moved.windows(2).all(|w| w[1] == w[0] + 1), "{moved:?}");
+}
+
+#[test]
+fn a_checked_book_is_never_renumbered_so_a_report_whose_ack_was_lost_keeps_its_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
+    assert_eq!(book.number_above(0).unwrap(), 0);
     book.raise(raised("a", "A"), NOW).unwrap();
     book.raise(raised("b", "B"), NOW).unwrap();
     let seqs = outbox_seqs(&book);
     // The relay stored the first report but its Ack was lost: the repeat
-    // must keep its seq so the relay recognises it.
-    for relay_last_seq in [0, seqs[0], seqs[1], book.next_seq() - 1] {
-        assert_eq!(book.number_above(relay_last_seq).unwrap(), 0);
-        assert_eq!(outbox_seqs(&book), seqs);
+    // must keep its seq so the relay recognises it. Also after a reopen.
+    let mut reopened = NotificationBook::open(dir.path(), NOW).unwrap();
+    for relay_last_seq in [seqs[0], seqs[1], u64::MAX] {
+        assert_eq!(reopened.number_above(relay_last_seq).unwrap(), 0);
+        assert_eq!(outbox_seqs(&reopened), seqs);
     }
+}
+
+#[test]
+fn a_book_written_before_the_numbering_check_existed_counts_as_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
+    book.raise(raised("a", "A"), NOW).unwrap();
+    let path = NotificationBook::path_in(dir.path());
+    let mut file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    file.as_object_mut()
+        .unwrap()
+        .remove("numbered_against_relay")
+        .unwrap();
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+
+    let mut old = NotificationBook::open(dir.path(), NOW).unwrap();
+    let seqs = outbox_seqs(&old);
+    assert_eq!(old.number_above(seqs[0] + 100).unwrap(), 0);
+    assert_eq!(outbox_seqs(&old), seqs);
+}
+
+#[test]
+fn numbering_above_what_the_relay_can_store_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
+    book.raise(raised("a", "A"), NOW).unwrap();
+    let seqs = outbox_seqs(&book);
+    assert!(matches!(
+        book.number_above(i64::MAX as u64),
+        Err(BookError::SeqExhausted { .. })
+    ));
+    assert_eq!(outbox_seqs(&book), seqs);
+    // Still unchecked: a later login with a sane answer works.
+    assert!(book.number_above(seqs[0]).unwrap() > 0);
 }
 
 #[test]

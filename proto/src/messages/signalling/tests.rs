@@ -116,14 +116,7 @@ fn signalling_message() -> BoxedStrategy<SignallingMessage> {
                 signature,
             },
         )),
-        boxed(
-            (any::<u64>(), any::<u64>()).prop_map(|(relay_unix_ms, notifications_last_seq)| {
-                LoginAccepted {
-                    relay_unix_ms,
-                    notifications_last_seq,
-                }
-            }),
-        ),
+        boxed(any::<u64>().prop_map(|relay_unix_ms| LoginAccepted { relay_unix_ms })),
         boxed(any::<[u8; 32]>().prop_map(|session_id| SupportOpen { session_id })),
         boxed(
             (any::<[u8; 32]>(), any::<u32>()).prop_map(|(session_id, expires_in_secs)| {
@@ -192,6 +185,8 @@ fn signalling_message() -> BoxedStrategy<SignallingMessage> {
         ),
         boxed(notification::notification()),
         boxed(notification::notification_cleared()),
+        boxed(Just(NotificationSeqQuery {})),
+        boxed(any::<u64>().prop_map(|last_seq| NotificationSeq { last_seq })),
         boxed(
             (text(), text(), text()).prop_map(|(component, target, installed_version)| {
                 ReleaseQuery {
@@ -268,7 +263,6 @@ fn largest_instances() -> Vec<SignallingMessage> {
         .into(),
         LoginAccepted {
             relay_unix_ms: largest(),
-            notifications_last_seq: largest(),
         }
         .into(),
         SupportOpen {
@@ -324,6 +318,11 @@ fn largest_instances() -> Vec<SignallingMessage> {
         .into(),
         notification::largest_notification().into(),
         notification::largest_notification_cleared().into(),
+        NotificationSeqQuery {}.into(),
+        NotificationSeq {
+            last_seq: largest(),
+        }
+        .into(),
         ReleaseQuery {
             component: largest(),
             target: largest(),
