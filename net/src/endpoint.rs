@@ -194,33 +194,44 @@ fn endpoint(
     server: Option<quinn::ServerConfig>,
 ) -> Result<quinn::Endpoint, NetError> {
     let bind_error = |source| NetError::Bind { addr, source };
-    let socket = bind_udp(addr).map_err(bind_error)?;
+    let socket = bind_udp(addr, server.is_none()).map_err(bind_error)?;
     let runtime = quinn::default_runtime()
         .ok_or_else(|| bind_error(std::io::Error::other("no tokio runtime is running")))?;
     quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime)
         .map_err(bind_error)
 }
 
-/// A UDP socket bound to `addr` (dual-stack for an IPv6 address where the
-/// system allows), asking for [`UDP_BUFFER_BYTES`] each way. A smaller
-/// grant is not an error: the endpoint works, with more loss under load.
-pub fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+/// A UDP socket bound to `addr`, asking for [`UDP_BUFFER_BYTES`] each way.
+/// A smaller grant is not an error: the endpoint works, with more loss
+/// under load; it is logged with the sysctls to raise. A client on IPv6 is
+/// made dual-stack where the system allows (as quinn's client endpoint
+/// does); the relay's socket keeps the system's setting, so `[::]` and
+/// `0.0.0.0` can still be bound separately.
+fn bind_udp(addr: SocketAddr, client: bool) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
+    if client && addr.is_ipv6() {
         if let Err(error) = socket.set_only_v6(false) {
-            tracing::debug!(%error, "IPv6 socket stays IPv6-only");
+            tracing::debug!(%error, "IPv6 client socket stays IPv6-only");
         }
     }
-    for (what, set) in [
-        (
-            "receive",
-            Socket::set_recv_buffer_size as fn(&Socket, usize) -> std::io::Result<()>,
-        ),
-        ("send", Socket::set_send_buffer_size),
-    ] {
-        if let Err(error) = set(&socket, UDP_BUFFER_BYTES) {
-            tracing::debug!(%error, "UDP {what} buffer stays at the system default");
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    // Linux reports twice what it granted (its bookkeeping); a grant is
+    // silently capped at net.core.rmem_max / wmem_max.
+    let granted = |size: std::io::Result<usize>| size.map_or(0, |s| s / 2);
+    let (receive, send) = (
+        granted(socket.recv_buffer_size()),
+        granted(socket.send_buffer_size()),
+    );
+    if receive < UDP_BUFFER_BYTES || send < UDP_BUFFER_BYTES {
+        let advice = "UDP socket buffers are smaller than wanted; raise the sysctls \
+                      net.core.rmem_max and net.core.wmem_max to 4194304 for full throughput";
+        // The relay carries every session: its operator should know.
+        if client {
+            tracing::debug!(receive, send, "{advice}");
+        } else {
+            tracing::warn!(receive, send, "{advice}");
         }
     }
     socket.bind(&addr.into())?;

@@ -224,12 +224,24 @@ const MAX_ENTRIES_SCANNED: usize = 100_000;
 /// created it but not yet locked it; it is left for a later sweep.
 const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// True if `path` was last written over [`ABANDONED_AFTER`] ago and no live
-/// [`PendingFile`] holds it locked. (The caller skips links; removing one
-/// would remove the link, never its target.)
+/// True if `path` is a regular file last written over [`ABANDONED_AFTER`]
+/// ago that no live [`PendingFile`] holds locked.
 fn is_abandoned(path: &Path) -> io::Result<bool> {
-    let file = fs::File::open(path)?;
-    let age = file.metadata()?.modified()?.elapsed().unwrap_or_default();
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    // The entry may have been swapped since it was listed: never follow a
+    // link, never wait on a FIFO; only a regular file is looked at.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(false);
+    }
+    let age = meta.modified()?.elapsed().unwrap_or_default();
     if age < ABANDONED_AFTER {
         return Ok(false);
     }

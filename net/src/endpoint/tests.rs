@@ -297,7 +297,7 @@ fn kernel_cap(name: &str) -> usize {
 #[cfg(target_os = "linux")]
 #[test]
 fn endpoint_sockets_ask_for_large_buffers_up_to_the_kernels_cap() {
-    let socket = socket2::Socket::from(bind_udp("127.0.0.1:0".parse().unwrap()).unwrap());
+    let socket = socket2::Socket::from(bind_udp("127.0.0.1:0".parse().unwrap(), false).unwrap());
     // Linux reports twice what was granted (its bookkeeping overhead).
     let wanted = |cap: usize| 2 * UDP_BUFFER_BYTES.min(cap);
     assert!(socket.recv_buffer_size().unwrap() >= wanted(kernel_cap("rmem_max")));

@@ -166,6 +166,24 @@ fn a_link_named_like_a_partial_file_is_not_followed_or_removed() {
     assert_eq!(fs::read(&precious).unwrap(), b"precious");
 }
 
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_like_a_partial_file_neither_hangs_the_sweep_nor_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join(format!("{PARTIAL_FILE_PREFIX}fifo"));
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    ReceiveDir::new(dir.path().to_path_buf()).unwrap();
+    assert!(fs::symlink_metadata(&fifo).is_ok(), "the FIFO was removed");
+    // As if a file listed as regular were swapped for a FIFO before the
+    // sweep opens it: opening a FIFO for reading without O_NONBLOCK waits
+    // for a writer forever, and this test would hang.
+    assert!(!is_abandoned(&fifo).unwrap());
+}
+
 #[test]
 fn a_dropped_pending_file_leaves_no_file_at_all() {
     let dir = tempfile::tempdir().unwrap();

@@ -26,8 +26,8 @@ pub(crate) async fn splice(state: &Arc<RelayState>, viewer: Half, host: Half) {
 /// Bytes from `from` to `to`; a reset on either end resets the other.
 ///
 /// Chunks move from one connection's receive buffer to the other's send
-/// buffer without a copy (`read_chunk`/`write_chunk`): the relay's cost per
-/// byte is the two hops' QUIC packet protection, nothing more.
+/// queue without a copy of ours (`read_chunk`/`write_chunk`); what remains
+/// per byte is quinn's and the kernel's work on the two hops.
 async fn pump(
     state: &Arc<RelayState>,
     mut from: quinn::RecvStream,
