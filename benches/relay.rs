@@ -219,9 +219,10 @@ async fn summary(session: &mut Session, direct: &Direct, payload: &[u8]) {
 enum CorePlacement {
     /// Wherever the scheduler puts them: everything shares every core.
     Shared,
-    /// The relay alone on `core`; the endpoints on the other `cores - 1`.
-    /// (`cores` is read before any pinning: a pinned thread sees fewer.)
-    RelayOn { core: usize, cores: usize },
+    /// The relay alone on `core`; the endpoints on the other CPUs of
+    /// `allowed` (this process's CPUs, bit n = CPU n, read before any
+    /// pinning: a pinned thread sees fewer).
+    RelayOn { core: usize, allowed: u64 },
 }
 
 impl CorePlacement {
@@ -229,12 +230,14 @@ impl CorePlacement {
         let Ok(value) = std::env::var("ASSENT_BENCH_RELAY_CORE") else {
             return Self::Shared;
         };
-        let cores = machine_cores();
+        let allowed = allowed_cpus();
         match value.parse::<usize>() {
-            Ok(core) if core < cores && cores >= 2 => Self::RelayOn { core, cores },
+            Ok(core) if core < 64 && allowed & (1 << core) != 0 && allowed.count_ones() >= 2 => {
+                Self::RelayOn { core, allowed }
+            }
             _ => panic!(
-                "ASSENT_BENCH_RELAY_CORE={value:?}: expected a core number below {cores}, \
-                 on a machine with at least 2 cores"
+                "ASSENT_BENCH_RELAY_CORE={value:?}: expected one of this process's CPUs \
+                 (mask {allowed:#x}), and at least 2 of them"
             ),
         }
     }
@@ -259,19 +262,19 @@ impl CorePlacement {
     fn endpoint_cores(self) -> usize {
         match self {
             Self::Shared => machine_cores(),
-            Self::RelayOn { cores, .. } => cores - 1,
+            Self::RelayOn { allowed, .. } => allowed.count_ones() as usize - 1,
         }
     }
 
     fn pin_relay(self) {
-        if let Self::RelayOn { core, cores } = self {
-            pin_current_thread(cores, |c| c == core);
+        if let Self::RelayOn { core, .. } = self {
+            pin_current_thread(1 << core);
         }
     }
 
     fn pin_endpoints(self) {
-        if let Self::RelayOn { core, cores } = self {
-            pin_current_thread(cores, |c| c != core);
+        if let Self::RelayOn { core, allowed } = self {
+            pin_current_thread(allowed & !(1 << core));
         }
     }
 }
@@ -281,15 +284,33 @@ fn machine_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Restricts the calling thread to the cores below `cores` that `allowed` accepts.
-fn pin_current_thread(cores: usize, allowed: impl Fn(usize) -> bool) {
-    // SAFETY: `cpu_set_t` is plain bits; CPU_ZERO/CPU_SET only write within
-    // it, and sched_setaffinity(0, ..) reads it for the calling thread.
+/// The calling thread's CPUs as a bit mask (CPUs 0..64).
+fn allowed_cpus() -> u64 {
+    // SAFETY: `cpu_set_t` is plain bits; sched_getaffinity(0, ..) writes at
+    // most its size for the calling thread, CPU_ISSET reads within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let result = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        assert_eq!(
+            result,
+            0,
+            "sched_getaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+        (0..64)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .fold(0, |mask, cpu| mask | 1 << cpu)
+    }
+}
+
+/// Restricts the calling thread to the CPUs in `mask`.
+fn pin_current_thread(mask: u64) {
+    // SAFETY: as in `allowed_cpus`; sched_setaffinity(0, ..) reads the set.
     let result = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_ZERO(&mut set);
-        for core in (0..cores).filter(|&c| allowed(c)) {
-            libc::CPU_SET(core, &mut set);
+        for cpu in (0..64).filter(|&cpu| mask & (1 << cpu) != 0) {
+            libc::CPU_SET(cpu, &mut set);
         }
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
     };
