@@ -9,7 +9,6 @@
 //! Work that needs the relay connection runs in [`start_online_tasks`],
 //! including the periodic check for a signed upgrade (R16).
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -440,13 +439,31 @@ impl RunLock {
             .write(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
-        // SAFETY: flock on a descriptor we own; released when it closes.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            bail!(
+        // An flock, released when the file closes.
+        match file.try_lock() {
+            Ok(()) => Ok(Self(file)),
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
                 "another `assent-host run` is already using {}; stop it first",
                 dir.display()
-            );
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", path.display()))
+            }
         }
-        Ok(Self(file))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_run_on_the_same_data_directory_is_refused_until_the_first_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path()).unwrap();
+        let error = RunLock::acquire(dir.path()).err().unwrap().to_string();
+        assert!(error.contains("already using"), "{error}");
+        drop(first);
+        RunLock::acquire(dir.path()).unwrap();
     }
 }

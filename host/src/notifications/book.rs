@@ -507,26 +507,21 @@ fn decode(file: BookFile) -> Result<State, String> {
         }
         last = Some(seq);
     }
-    let highest = active
-        .iter()
-        .map(|n| n.seq)
-        .chain(outbox.iter().map(Report::seq))
-        .chain(recently_cleared.iter().map(|c| c.seq))
-        .max();
-    if highest.is_some_and(|seq| seq >= file.next_seq) {
-        return Err("next_seq is not above every seq in the book".into());
-    }
-    if file.next_seq > SEQ_MAX {
-        return Err("next_seq is beyond what the relay can store".into());
-    }
-    Ok(State {
+    let state = State {
         next_seq: file.next_seq,
         numbered_against_relay: file.numbered_against_relay,
         active,
         recently_cleared,
         outbox,
         intake: file.intake,
-    })
+    };
+    if state.seqs().any(|seq| seq >= state.next_seq) {
+        return Err("next_seq is not above every seq in the book".into());
+    }
+    if state.next_seq > SEQ_MAX {
+        return Err("next_seq is beyond what the relay can store".into());
+    }
+    Ok(state)
 }
 
 fn checked_before_the_field_existed() -> bool {

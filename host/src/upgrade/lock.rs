@@ -60,7 +60,8 @@ impl UpgradeLock {
                     lock: path.clone(),
                     source,
                 })?;
-            if !try_lock(&file) {
+            // An flock (on Linux): held until `file` closes.
+            if file.try_lock().is_err() {
                 return Err(UpgradeLockError::Busy {
                     binary: binary.into(),
                     lock: path,
@@ -84,13 +85,6 @@ impl Drop for UpgradeLock {
     }
 }
 
-#[cfg(unix)]
-fn try_lock(file: &File) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on an fd we own; it takes no pointers.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
-}
-
 /// Whether the file we locked is still the one at `path`.
 #[cfg(unix)]
 fn still_at(file: &File, path: &Path) -> bool {
@@ -99,12 +93,6 @@ fn still_at(file: &File, path: &Path) -> bool {
         (Ok(ours), Ok(there)) => ours.dev() == there.dev() && ours.ino() == there.ino(),
         _ => false,
     }
-}
-
-// Elsewhere the file is opened without a lock; Assent ships for Linux.
-#[cfg(not(unix))]
-fn try_lock(_file: &File) -> bool {
-    true
 }
 
 #[cfg(not(unix))]
