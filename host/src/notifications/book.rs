@@ -354,23 +354,10 @@ impl NotificationBook {
         Ok(shift)
     }
 
-    /// Counts one intake request. Kept in memory and written with the next
-    /// change or [`Self::save_counts`], so a flood of bad input costs no
-    /// disk writes of its own.
-    pub fn count_intake(&mut self, channel: IntakeChannel, accepted: bool) {
-        let counts = &mut self.state.intake;
-        let counter = match (channel, accepted) {
-            (IntakeChannel::Socket, true) => &mut counts.socket_accepted,
-            (IntakeChannel::Socket, false) => &mut counts.socket_refused,
-            (IntakeChannel::DropDirectory, true) => &mut counts.drop_accepted,
-            (IntakeChannel::DropDirectory, false) => &mut counts.drop_refused,
-        };
-        *counter = counter.saturating_add(1);
-        self.counts_changed = true;
-    }
-
     /// Takes intake counts kept elsewhere (the running host keeps them in
-    /// atomics, see [`super::shared`]); written like [`Self::count_intake`].
+    /// atomics, see [`super::shared`]). Kept in memory and written with the
+    /// next change or [`Self::save_counts`], so a flood of bad input costs
+    /// no disk writes of its own.
     pub fn set_intake_counts(&mut self, counts: IntakeCounts) {
         if self.state.intake != counts {
             self.state.intake = counts;

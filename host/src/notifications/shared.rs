@@ -98,30 +98,17 @@ impl SharedBook {
 
     /// Removes a delivered report from the outbox, durably.
     pub async fn acknowledge(&self, seq: u64) -> Result<bool, BookError> {
-        let shared = self.clone();
-        blocking(move || {
-            let mut book = shared.lock_for_change();
-            let removed = book.acknowledge(seq)?;
-            if removed {
-                shared.publish(&book);
-            }
-            Ok(removed)
-        })
-        .await
+        self.write(move |book| book.acknowledge(seq), |&removed| removed)
+            .await
     }
 
     /// Moves the book's numbering above the relay's, durably, if it is not
     /// already (see [`NotificationBook::number_above`]); by how much.
     pub async fn number_above(&self, relay_last_seq: u64) -> Result<u64, BookError> {
-        let shared = self.clone();
-        blocking(move || {
-            let mut book = shared.lock_for_change();
-            let shift = book.number_above(relay_last_seq)?;
-            if shift > 0 {
-                shared.publish(&book);
-            }
-            Ok(shift)
-        })
+        self.write(
+            move |book| book.number_above(relay_last_seq),
+            |&shift| shift > 0,
+        )
         .await
     }
 
@@ -153,15 +140,9 @@ impl SharedBook {
 
     /// Writes the intake counts if they changed since the last write.
     pub async fn save_counts(&self) -> Result<(), BookError> {
-        let shared = self.clone();
-        blocking(move || {
-            let mut book = shared.lock_for_change();
-            if book.save_counts()? {
-                shared.publish(&book);
-            }
-            Ok(())
-        })
-        .await
+        self.write(NotificationBook::save_counts, |&wrote| wrote)
+            .await
+            .map(drop)
     }
 
     /// Reads the book as last written, without waiting for a change being
@@ -183,6 +164,25 @@ impl SharedBook {
         let mut book = lock(&self.book);
         book.set_intake_counts(self.counts.get());
         book
+    }
+
+    /// Runs `op` on the locked book off the async threads and, when `wrote`
+    /// says it changed the file, makes the result what readers see.
+    async fn write<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut NotificationBook) -> Result<T, BookError> + Send + 'static,
+        wrote: fn(&T) -> bool,
+    ) -> Result<T, BookError> {
+        let shared = self.clone();
+        blocking(move || {
+            let mut book = shared.lock_for_change();
+            let outcome = op(&mut book)?;
+            if wrote(&outcome) {
+                shared.publish(&book);
+            }
+            Ok(outcome)
+        })
+        .await
     }
 
     /// Makes `book`, just written, what readers see.

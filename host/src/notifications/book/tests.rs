@@ -325,8 +325,11 @@ fn intake_counts_are_written_only_when_saved_or_with_a_change() {
     let dir = tempfile::tempdir().unwrap();
     let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
     book.raise(raised("a", "A"), NOW).unwrap();
-    book.count_intake(IntakeChannel::Socket, false);
-    book.count_intake(IntakeChannel::DropDirectory, false);
+    book.set_intake_counts(IntakeCounts {
+        socket_refused: 1,
+        drop_refused: 1,
+        ..IntakeCounts::default()
+    });
     let on_disk = || {
         NotificationBook::load(dir.path())
             .unwrap()
