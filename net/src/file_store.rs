@@ -20,6 +20,7 @@ use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 
 use assent_proto::file_transfer::{FileNameError, SafeFileName, VerifiedFile, PARTIAL_FILE_PREFIX};
+use assent_proto::secret_file::sync_dir;
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
@@ -357,14 +358,4 @@ impl fmt::Debug for PendingFile {
             .field("written", &self.written)
             .finish_non_exhaustive()
     }
-}
-
-/// Makes a rename in `dir` durable across a power cut (unix; std offers no
-/// directory sync on Windows, where NTFS journals the rename itself).
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }

@@ -159,8 +159,10 @@ fn link_no_clobber(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Makes the new directory entry durable (unix; elsewhere a no-op).
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+/// Makes new entries and renames in `dir` durable across a power cut
+/// (unix; elsewhere a no-op, NTFS journals them). Shared by every crate
+/// that writes a file by temporary name and rename.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::fs::File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]

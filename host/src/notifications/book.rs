@@ -528,6 +528,5 @@ fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
+    assent_proto::secret_file::sync_dir(dir)
 }

@@ -267,12 +267,10 @@ impl BinaryFileError {
 /// is not on disk can be undone by a power cut.
 fn sync_dir(binary: &Path) -> Result<(), BinaryFileError> {
     let (dir, _) = split(binary)?;
-    File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|source| BinaryFileError::NotDurable {
-            binary: binary.to_path_buf(),
-            source,
-        })
+    assent_proto::secret_file::sync_dir(dir).map_err(|source| BinaryFileError::NotDurable {
+        binary: binary.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
