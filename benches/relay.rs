@@ -18,7 +18,10 @@
 //! With `ASSENT_BENCH_RELAY_CORE=N` the relay's threads run on core N only and
 //! everything else (host, viewer, and both ends of the direct connection) on
 //! the other cores: a relay on its own machine, as deployed, with the
-//! endpoints given the same cores on both paths.
+//! endpoints given the same cores on both paths. The summary then swaps the
+//! relay's core with the endpoints' every other round, so a core that runs
+//! slower for a while (a busy neighbour on a virtual machine's host) weighs
+//! on both paths alike; it prints the ratio of each half too.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,8 +54,9 @@ use tokio::sync::watch;
 const PAYLOAD: usize = 8 * 1024 * 1024;
 const SESSION: SessionId = [7; 32];
 const ENGINEER_EMAIL: &str = "erin@support.example";
-/// Interleaved transfers per path in the summary.
-const SUMMARY_TRANSFERS: usize = 15;
+/// Interleaved transfers per path in the summary (even: with the relay on
+/// its own core, half on each core).
+const SUMMARY_TRANSFERS: usize = 16;
 /// Pairings timed one by one in the summary.
 const SUMMARY_PAIRINGS: usize = 200;
 /// Name of the relay runtime's threads, to tell their CPU time apart.
@@ -94,7 +98,7 @@ fn main() {
     runtime.block_on(async {
         if benchmarking {
             println!("\n{}", placement.describe());
-            summary(&mut session, &direct, &payload).await;
+            summary(&mut session, &direct, &payload, placement).await;
         }
         direct.close();
         session.stop().await;
@@ -158,14 +162,36 @@ fn pairing(c: &mut Criterion, runtime: &Runtime, session: &mut Session) {
 
 /// Both paths interleaved, so they see the same machine state, then pairing
 /// percentiles (criterion reports the median, not the tail).
-async fn summary(session: &mut Session, direct: &Direct, payload: &[u8]) {
+///
+/// With the relay on its own core, every other round swaps the cores of
+/// the relay and the endpoints: on a virtual machine one core can run
+/// slower than the other for seconds (a busy neighbour on the physical
+/// core), which would otherwise weigh on one path only.
+async fn summary(session: &mut Session, direct: &Direct, payload: &[u8], placement: CorePlacement) {
+    let placements = [placement, placement.swapped()];
     let mut relayed = PathTimes::default();
     let mut straight = PathTimes::default();
-    for _ in 0..SUMMARY_TRANSFERS {
+    for round in 0..SUMMARY_TRANSFERS {
+        placements[round % 2].repin_running_threads();
         relayed.time(session.forward(payload)).await;
         straight.time(direct.transfer(payload)).await;
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    placement.repin_running_threads();
+    report_forwarding(&relayed, &straight, placement.cores());
+    for (first, placement) in placements.into_iter().enumerate() {
+        if let CorePlacement::RelayOn { core, .. } = placement {
+            println!(
+                "  rounds with the relay on core {core}: ratio {:.2} (medians of {})",
+                straight.median_of_rounds(first, 2).as_secs_f64()
+                    / relayed.median_of_rounds(first, 2).as_secs_f64(),
+                SUMMARY_TRANSFERS / 2,
+            );
+        }
+    }
+    report_pairing(session).await;
+}
+
+fn report_forwarding(relayed: &PathTimes, straight: &PathTimes, cores: usize) {
     let (relayed_median, straight_median) = (relayed.median(), straight.median());
     let mib_per_s = |d: Duration| PAYLOAD as f64 / d.as_secs_f64() / (1024.0 * 1024.0);
     println!();
@@ -197,7 +223,9 @@ async fn summary(session: &mut Session, direct: &Direct, payload: &[u8]) {
             mib_per_s(cpu),
         );
     }
+}
 
+async fn report_pairing(session: &mut Session) {
     let mut samples = Vec::with_capacity(SUMMARY_PAIRINGS);
     for _ in 0..SUMMARY_PAIRINGS {
         samples.push(session.pair_to_first_byte().await);
@@ -249,6 +277,59 @@ impl CorePlacement {
                 "placement: relay threads on core {core} only; host, viewer and both direct \
                  endpoints on the other cores"
             ),
+        }
+    }
+
+    /// The same placement with the relay on the next of the allowed CPUs
+    /// (with 2 CPUs: the relay's and the endpoints' swapped).
+    fn swapped(self) -> Self {
+        match self {
+            Self::Shared => Self::Shared,
+            Self::RelayOn { core, allowed } => {
+                let next = (1..64)
+                    .map(|step| (core + step) % 64)
+                    .find(|&cpu| allowed & (1 << cpu) != 0)
+                    .unwrap_or(core);
+                Self::RelayOn {
+                    core: next,
+                    allowed,
+                }
+            }
+        }
+    }
+
+    /// Moves this process's running threads to this placement: the relay's
+    /// (by name) to its core, every other thread to the endpoints' cores.
+    fn repin_running_threads(self) {
+        let Self::RelayOn { core, allowed } = self else {
+            return;
+        };
+        let tasks = std::fs::read_dir("/proc/self/task").expect("list this process's threads");
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let mask = if comm.trim_end() == RELAY_THREADS {
+                1 << core
+            } else {
+                allowed & !(1 << core)
+            };
+            // A thread may have ended since the listing (tokio's idle blocking threads do).
+            match pin_thread(tid, mask) {
+                Err(error) if error.raw_os_error() != Some(libc::ESRCH) => {
+                    panic!("sched_setaffinity for thread {tid}: {error}")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// CPUs the whole bench runs on.
+    fn cores(self) -> usize {
+        match self {
+            Self::Shared => machine_cores(),
+            Self::RelayOn { allowed, .. } => allowed.count_ones() as usize,
         }
     }
 
@@ -305,21 +386,27 @@ fn allowed_cpus() -> u64 {
 
 /// Restricts the calling thread to the CPUs in `mask`.
 fn pin_current_thread(mask: u64) {
-    // SAFETY: as in `allowed_cpus`; sched_setaffinity(0, ..) reads the set.
+    if let Err(error) = pin_thread(0, mask) {
+        panic!("sched_setaffinity: {error}");
+    }
+}
+
+/// Restricts thread `tid` of this process (0: the calling one) to the CPUs in `mask`.
+fn pin_thread(tid: libc::pid_t, mask: u64) -> std::io::Result<()> {
+    // SAFETY: as in `allowed_cpus`; sched_setaffinity(tid, ..) reads the set.
     let result = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_ZERO(&mut set);
         for cpu in (0..64).filter(|&cpu| mask & (1 << cpu) != 0) {
             libc::CPU_SET(cpu, &mut set);
         }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+        libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set)
     };
-    assert_eq!(
-        result,
-        0,
-        "sched_setaffinity: {}",
-        std::io::Error::last_os_error()
-    );
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Nearest-rank percentile of sorted samples.
@@ -354,7 +441,18 @@ impl PathTimes {
     }
 
     fn median(&self) -> Duration {
-        let mut sorted = self.walls.clone();
+        self.median_of_rounds(0, 1)
+    }
+
+    /// Median of the transfers in rounds `first`, `first + step`, ...
+    fn median_of_rounds(&self, first: usize, step: usize) -> Duration {
+        let mut sorted: Vec<Duration> = self
+            .walls
+            .iter()
+            .skip(first)
+            .step_by(step)
+            .copied()
+            .collect();
         sorted.sort_unstable();
         percentile(&sorted, 50)
     }
