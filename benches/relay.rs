@@ -18,13 +18,15 @@
 //! With `ASSENT_BENCH_RELAY_CORE=N` the relay's threads run on core N only and
 //! everything else (host, viewer, and both ends of the direct connection) on
 //! the other cores: a relay on its own machine, as deployed, with the
-//! endpoints given the same cores on both paths. The summary then swaps the
-//! relay's core with the endpoints' every other round, so a core that runs
+//! endpoints given the same cores on both paths. The summary then moves the
+//! relay to the next CPU every other round (with 2 CPUs: swaps the relay's
+//! and the endpoints' cores), so a core that runs
 //! slower for a while (a busy neighbour on a virtual machine's host) weighs
 //! on both paths alike; it prints the ratio of each half too.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,7 +71,7 @@ fn main() {
     // have (tokio's default is every core of the machine).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(placement.endpoint_cores())
-        .on_thread_start(move || placement.pin_endpoints())
+        .on_thread_start(move || placement.current().pin_endpoints())
         .enable_all()
         .build()
         .expect("start the tokio runtime");
@@ -77,7 +79,7 @@ fn main() {
     let relay_runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name(RELAY_THREADS)
         .worker_threads(placement.relay_cores())
-        .on_thread_start(move || placement.pin_relay())
+        .on_thread_start(move || placement.current().pin_relay())
         .enable_all()
         .build()
         .expect("start the relay's tokio runtime");
@@ -163,12 +165,12 @@ fn pairing(c: &mut Criterion, runtime: &Runtime, session: &mut Session) {
 /// Both paths interleaved, so they see the same machine state, then pairing
 /// percentiles (criterion reports the median, not the tail).
 ///
-/// With the relay on its own core, every other round swaps the cores of
-/// the relay and the endpoints: on a virtual machine one core can run
+/// With the relay on its own core, every other round moves the relay to
+/// the next CPU (with 2 CPUs: swaps the relay's and the endpoints' cores): on a virtual machine one core can run
 /// slower than the other for seconds (a busy neighbour on the physical
 /// core), which would otherwise weigh on one path only.
 async fn summary(session: &mut Session, direct: &Direct, payload: &[u8], placement: CorePlacement) {
-    let placements = [placement, placement.swapped()];
+    let placements = [placement, placement.relay_on_next_cpu()];
     let mut relayed = PathTimes::default();
     let mut straight = PathTimes::default();
     for round in 0..SUMMARY_TRANSFERS {
@@ -242,6 +244,10 @@ async fn report_pairing(session: &mut Session) {
     );
 }
 
+/// The relay's core as last set by [`CorePlacement::repin_running_threads`];
+/// `usize::MAX` until then.
+static CURRENT_RELAY_CORE: AtomicUsize = AtomicUsize::new(usize::MAX);
+
 /// Which cores the relay and the endpoints run on.
 #[derive(Debug, Clone, Copy)]
 enum CorePlacement {
@@ -273,28 +279,35 @@ impl CorePlacement {
     fn describe(self) -> String {
         match self {
             Self::Shared => "placement: relay, host and viewer share every core".into(),
-            Self::RelayOn { core, .. } => format!(
-                "placement: relay threads on core {core} only; host, viewer and both direct \
-                 endpoints on the other cores"
-            ),
+            Self::RelayOn { core, allowed } => {
+                let next = next_cpu(core, allowed);
+                format!(
+                    "placement: relay threads on core {core} only; host, viewer and both direct \
+                     endpoints on the other cores (the summary moves the relay to core {next} \
+                     every other round)"
+                )
+            }
         }
     }
 
     /// The same placement with the relay on the next of the allowed CPUs
-    /// (with 2 CPUs: the relay's and the endpoints' swapped).
-    fn swapped(self) -> Self {
+    /// (with 2 CPUs: the relay's and the endpoints' cores swapped).
+    fn relay_on_next_cpu(self) -> Self {
         match self {
             Self::Shared => Self::Shared,
-            Self::RelayOn { core, allowed } => {
-                let next = (1..64)
-                    .map(|step| (core + step) % 64)
-                    .find(|&cpu| allowed & (1 << cpu) != 0)
-                    .unwrap_or(core);
-                Self::RelayOn {
-                    core: next,
-                    allowed,
-                }
-            }
+            Self::RelayOn { core, allowed } => Self::RelayOn {
+                core: next_cpu(core, allowed),
+                allowed,
+            },
+        }
+    }
+
+    /// This placement with the relay on the core the summary last moved it
+    /// to: threads that start later (tokio's blocking threads) follow it.
+    fn current(self) -> Self {
+        match (self, CURRENT_RELAY_CORE.load(Ordering::Relaxed)) {
+            (Self::RelayOn { allowed, .. }, core) if core < 64 => Self::RelayOn { core, allowed },
+            (placement, _) => placement,
         }
     }
 
@@ -304,6 +317,8 @@ impl CorePlacement {
         let Self::RelayOn { core, allowed } = self else {
             return;
         };
+        // Before the listing, so a thread starting meanwhile pins itself right.
+        CURRENT_RELAY_CORE.store(core, Ordering::Relaxed);
         let tasks = std::fs::read_dir("/proc/self/task").expect("list this process's threads");
         for task in tasks.flatten() {
             let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
@@ -360,6 +375,14 @@ impl CorePlacement {
     }
 }
 
+/// The CPU after `core` in `allowed` (bit n = CPU n), wrapping around.
+fn next_cpu(core: usize, allowed: u64) -> usize {
+    (1..64)
+        .map(|step| (core + step) % 64)
+        .find(|&cpu| allowed & (1 << cpu) != 0)
+        .unwrap_or(core)
+}
+
 /// Cores this process may use (before any pinning).
 fn machine_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -411,6 +434,7 @@ fn pin_thread(tid: libc::pid_t, mask: u64) -> std::io::Result<()> {
 
 /// Nearest-rank percentile of sorted samples.
 fn percentile(sorted: &[Duration], pct: usize) -> Duration {
+    // For an even count the median is the lower middle value, for both paths alike.
     let rank = (sorted.len() * pct).div_ceil(100).max(1);
     sorted[rank - 1]
 }

@@ -17,8 +17,9 @@ pub(crate) struct Half {
     pub send: quinn::SendStream,
 }
 
-/// Received chunks (about one QUIC packet's payload each) joined into one
-/// write: about 45 KiB at Ethernet MTU.
+/// Most received chunks joined into one write. A chunk is usually one QUIC
+/// packet's payload (≈ 1.4 KiB), sometimes more where quinn merged them; a
+/// batch holds only what had already arrived, within the stream's window.
 const CHUNKS_PER_WRITE: usize = 32;
 
 /// Copies both ways until both directions finish or one fails.
