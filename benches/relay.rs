@@ -18,11 +18,12 @@
 //! With `ASSENT_BENCH_RELAY_CORE=N` the relay's threads run on core N only and
 //! everything else (host, viewer, and both ends of the direct connection) on
 //! the other cores: a relay on its own machine, as deployed, with the
-//! endpoints given the same cores on both paths. The summary then moves the
-//! relay to the next CPU every other round (with 2 CPUs: swaps the relay's
-//! and the endpoints' cores), so a core that runs
-//! slower for a while (a busy neighbour on a virtual machine's host) weighs
-//! on both paths alike; it prints the ratio of each half too.
+//! endpoints given the same cores on both paths. Every other forwarding
+//! transfer (criterion's and the summary's) then runs with the relay on the
+//! next CPU (with 2 CPUs: the relay's and the endpoints' cores swapped), so
+//! a core that runs slower for a while (a busy neighbour on a virtual
+//! machine's host) weighs on both paths alike; the summary prints the ratio
+//! of each half too.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -90,7 +91,14 @@ fn main() {
     OsRng.fill_bytes(&mut payload);
 
     let mut criterion = Criterion::default().configure_from_args();
-    forwarding(&mut criterion, &runtime, &session, &direct, &payload);
+    forwarding(
+        &mut criterion,
+        &runtime,
+        &session,
+        &direct,
+        &payload,
+        placement,
+    );
     pairing(&mut criterion, &runtime, &mut session);
     criterion.final_summary();
 
@@ -113,7 +121,11 @@ fn forwarding(
     session: &Session,
     direct: &Direct,
     payload: &[u8],
+    placement: CorePlacement,
 ) {
+    // As in the summary: with the relay on its own core, every other
+    // transfer runs with the relay moved (moving is not timed).
+    let placements = [placement, placement.relay_on_next_cpu()];
     let mut group = c.benchmark_group("forwarding");
     group
         .throughput(Throughput::Bytes(PAYLOAD as u64))
@@ -122,26 +134,33 @@ fn forwarding(
     group.bench_function("through_relay", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
+                let mut total = Duration::ZERO;
+                for (_, placement) in (0..iters).zip(placements.iter().cycle()) {
+                    placement.repin_running_threads();
+                    let start = Instant::now();
                     session.forward(payload).await;
+                    total += start.elapsed();
                 }
-                start.elapsed()
+                total
             })
         })
     });
     group.bench_function("direct_quinn", |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
+                let mut total = Duration::ZERO;
+                for (_, placement) in (0..iters).zip(placements.iter().cycle()) {
+                    placement.repin_running_threads();
+                    let start = Instant::now();
                     direct.transfer(payload).await;
+                    total += start.elapsed();
                 }
-                start.elapsed()
+                total
             })
         })
     });
     group.finish();
+    placement.repin_running_threads();
 }
 
 fn pairing(c: &mut Criterion, runtime: &Runtime, session: &mut Session) {
@@ -283,8 +302,8 @@ impl CorePlacement {
                 let next = next_cpu(core, allowed);
                 format!(
                     "placement: relay threads on core {core} only; host, viewer and both direct \
-                     endpoints on the other cores (the summary moves the relay to core {next} \
-                     every other round)"
+                     endpoints on the other cores (every other forwarding transfer with the relay \
+                     on core {next})"
                 )
             }
         }
