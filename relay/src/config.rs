@@ -1,5 +1,3 @@
-// used by the relay server (issue 4), landing next
-#![allow(dead_code)]
 //! Relay configuration (issue 4): built-in defaults, then a TOML file, then
 //! `ASSENT_RELAY_*` environment variables, then command-line flags.
 //!

@@ -1,5 +1,3 @@
-// used by the relay server (issue 4), landing next
-#![allow(dead_code)]
 //! Operator metrics (issue 4; R14's IDS events among them): counters the
 //! relay updates lock-free, rendered in the Prometheus text format 0.0.4 and
 //! served over a deliberately tiny HTTP/1.1 endpoint.

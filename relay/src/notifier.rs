@@ -1,5 +1,3 @@
-// used by the relay server (issue 4), landing next
-#![allow(dead_code)]
 //! New-location confirmation codes (R8): generating them, storing only their
 //! hash, limiting how many an address gets, and sending them out of band.
 //!

@@ -16,9 +16,6 @@
 //! `SessionEnded` and every event in between, which is the session log R13
 //! asks for.
 
-// Used by the relay server (issue 4), landing next.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::path::PathBuf;
 
