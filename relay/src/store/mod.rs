@@ -36,10 +36,7 @@ pub mod releases;
 mod sealing;
 mod sqlite;
 
-// Unused until the server lands, like the rest (see the allow above).
-#[allow(unused_imports)]
 pub use sealing::{DataKey, DataKeyError};
-#[allow(unused_imports)]
 pub use sqlite::SqliteStore;
 
 pub use notifications::{
