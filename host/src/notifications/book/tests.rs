@@ -19,6 +19,14 @@ fn id(id: &str) -> NotificationId {
     Text::new(id).unwrap()
 }
 
+/// A book in a fresh directory with notification "a" raised (and reported).
+fn book_with_a_raised() -> (tempfile::TempDir, NotificationBook) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
+    book.raise(raised("a", "A"), NOW).unwrap();
+    (dir, book)
+}
+
 fn outbox_seqs(book: &NotificationBook) -> Vec<u64> {
     book.outbox().map(Report::seq).collect()
 }
@@ -77,9 +85,7 @@ fn clearing_an_id_that_is_not_active_changes_nothing() {
 
 #[test]
 fn seq_keeps_counting_across_a_reopen_and_the_outbox_survives_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
-    book.raise(raised("a", "A"), NOW).unwrap();
+    let (dir, mut book) = book_with_a_raised();
     book.raise(raised("b", "B"), NOW).unwrap();
     book.clear(&id("a"), NOW).unwrap();
     let before = outbox_seqs(&book);
@@ -96,9 +102,7 @@ fn seq_keeps_counting_across_a_reopen_and_the_outbox_survives_in_order() {
 
 #[test]
 fn a_fresh_book_numbers_from_the_clock_so_seq_never_goes_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
-    book.raise(raised("a", "A"), NOW).unwrap();
+    let (dir, book) = book_with_a_raised();
     let old = book.front().unwrap().seq();
     std::fs::remove_file(NotificationBook::path_in(dir.path())).unwrap();
     let mut fresh = NotificationBook::open(dir.path(), NOW + 1).unwrap();
@@ -168,9 +172,7 @@ fn a_checked_book_is_never_renumbered_so_a_report_whose_ack_was_lost_keeps_its_s
 
 #[test]
 fn a_book_written_before_the_numbering_check_existed_counts_as_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
-    book.raise(raised("a", "A"), NOW).unwrap();
+    let (dir, _book) = book_with_a_raised();
     let path = NotificationBook::path_in(dir.path());
     let mut file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -188,9 +190,7 @@ fn a_book_written_before_the_numbering_check_existed_counts_as_checked() {
 
 #[test]
 fn numbering_above_what_the_relay_can_store_is_refused_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
-    book.raise(raised("a", "A"), NOW).unwrap();
+    let (_dir, mut book) = book_with_a_raised();
     let seqs = outbox_seqs(&book);
     assert!(matches!(
         book.number_above(i64::MAX as u64),
@@ -203,9 +203,7 @@ fn numbering_above_what_the_relay_can_store_is_refused_and_changes_nothing() {
 
 #[test]
 fn acknowledged_reports_leave_the_outbox_durably() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
-    book.raise(raised("a", "A"), NOW).unwrap();
+    let (dir, mut book) = book_with_a_raised();
     book.raise(raised("b", "B"), NOW).unwrap();
     let first = book.front().unwrap().seq();
     assert!(book.acknowledge(first).unwrap());
@@ -237,9 +235,7 @@ fn a_corrupt_book_is_an_error_naming_the_file_and_is_left_in_place() {
 
 #[test]
 fn a_book_whose_text_exceeds_the_wire_bounds_is_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
-    book.raise(raised("a", "A"), NOW).unwrap();
+    let (dir, _book) = book_with_a_raised();
     let path = NotificationBook::path_in(dir.path());
     let text = std::fs::read_to_string(&path).unwrap();
     let long = "x".repeat(assent_proto::messages::notification::TITLE_MAX + 1);
@@ -254,9 +250,7 @@ fn a_book_whose_text_exceeds_the_wire_bounds_is_corrupt() {
 
 #[test]
 fn a_book_whose_counter_is_behind_its_reports_is_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
-    book.raise(raised("a", "A"), NOW).unwrap();
+    let (dir, book) = book_with_a_raised();
     let path = NotificationBook::path_in(dir.path());
     let text = std::fs::read_to_string(&path).unwrap();
     let next = format!("\"next_seq\": {}", book.next_seq());
@@ -291,9 +285,7 @@ fn the_active_set_is_bounded_but_replacing_still_works() {
 
 #[test]
 fn the_outbox_is_bounded_with_a_clear_refusal() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
-    book.raise(raised("a", "A"), NOW).unwrap();
+    let (_dir, mut book) = book_with_a_raised();
     let report = book.front().unwrap().clone();
     while book.outbox_len() < OUTBOX_MAX {
         book.state.outbox.push_back(report.clone());
@@ -306,9 +298,7 @@ fn the_outbox_is_bounded_with_a_clear_refusal() {
 
 #[test]
 fn a_failed_write_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
-    book.raise(raised("a", "A"), NOW).unwrap();
+    let (dir, mut book) = book_with_a_raised();
     // The temporary file cannot be created where a directory stands.
     std::fs::create_dir(NotificationBook::path_in(dir.path()).with_extension("json.tmp")).unwrap();
     let error = book.raise(raised("b", "B"), NOW).err().unwrap();
@@ -322,9 +312,7 @@ fn a_failed_write_changes_nothing() {
 
 #[test]
 fn intake_counts_are_written_only_when_saved_or_with_a_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut book = NotificationBook::open(dir.path(), NOW).unwrap();
-    book.raise(raised("a", "A"), NOW).unwrap();
+    let (dir, mut book) = book_with_a_raised();
     book.set_intake_counts(IntakeCounts {
         socket_refused: 1,
         drop_refused: 1,
