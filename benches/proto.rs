@@ -1,11 +1,14 @@
 //! Criterion benchmarks for `assent-proto`. Figures go to BENCHMARKS.md.
 
-use assent_proto::record::{RecordOpener, RecordSealer, RekeyPolicy, TrafficKey};
+use assent_proto::record::{RecordBinding, RecordOpener, RecordSealer, RekeyPolicy, TrafficKey};
 use assent_proto::wire::{FrameDecoder, Header, MessageType};
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand_core::{OsRng, RngCore};
+
+/// The screen channel, host to viewer.
+const BINDING: RecordBinding = RecordBinding::new(2, 2);
 
 fn envelope_decode(c: &mut Criterion) {
     let payload = vec![0u8; 1024];
@@ -38,8 +41,10 @@ fn record_round_trip(c: &mut Criterion) {
         OsRng.fill_bytes(&mut key);
         group.throughput(Throughput::Bytes(size as u64));
 
-        let mut sealer = RecordSealer::new(TrafficKey::from_bytes(key), RekeyPolicy::default());
-        let mut opener = RecordOpener::new(TrafficKey::from_bytes(key), RekeyPolicy::default());
+        let mut sealer =
+            RecordSealer::new(TrafficKey::from_bytes(key), BINDING, RekeyPolicy::default());
+        let mut opener =
+            RecordOpener::new(TrafficKey::from_bytes(key), BINDING, RekeyPolicy::default());
         let mut record = Vec::with_capacity(size + 24);
         let mut storage = vec![0u8; size + 4096];
         let plaintext = half_a_page_from(&mut storage, record.as_ptr(), size);

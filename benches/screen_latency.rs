@@ -53,6 +53,7 @@ use assent_proto::messages::signalling::{
 };
 use assent_proto::pacing::PacingSettings;
 use assent_proto::password::{OneTimePassword, StretchParams};
+use assent_proto::record::RekeyPolicy;
 use assent_proto::screen_codec::{EncoderSettings, Framebuffer, TileEncoder};
 use assent_proto::wire::{Bytes, List, Text};
 use assent_relay::metrics::RelayMetrics;
@@ -115,8 +116,8 @@ fn main() -> Result<()> {
 
     let relay = Relay::start(&relay_rt)?;
     let Paired {
-        host_keys,
-        viewer_keys,
+        mut host_keys,
+        mut viewer_keys,
         host_screen,
         viewer_screen,
         connections,
@@ -132,14 +133,28 @@ fn main() -> Result<()> {
         pacing: PacingSettings::default(),
     };
     let host_task = host_rt.spawn(screen_stream::run(
-        SealedSend::new(host_screen, &host_keys, Channel::Screen),
+        SealedSend::new(
+            host_screen,
+            Channel::Screen,
+            host_keys
+                .take_channel(Channel::Screen, RekeyPolicy::default())
+                .unwrap()
+                .sealer,
+        ),
         grants,
         settings,
         events_tx,
     ));
     let watch = Arc::new(PixelWatch::default());
     let viewer_task = viewer_rt.spawn(show_screen(
-        SealedRecv::new(viewer_screen, &viewer_keys, Channel::Screen),
+        SealedRecv::new(
+            viewer_screen,
+            Channel::Screen,
+            viewer_keys
+                .take_channel(Channel::Screen, RekeyPolicy::default())
+                .unwrap()
+                .opener,
+        ),
         watch.clone(),
     ));
 

@@ -5,17 +5,20 @@
 //!    before the flip opens, the flipped one is rejected.
 #![no_main]
 
-use assent_proto::record::{RecordError, RecordOpener, RecordSealer, RekeyPolicy, TrafficKey};
+use assent_proto::record::{
+    RecordBinding, RecordError, RecordOpener, RecordSealer, RekeyPolicy, TrafficKey,
+};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: [u8; 32] = [0x42; 32];
+const BINDING: RecordBinding = RecordBinding::new(2, 2);
 const POLICY: RekeyPolicy = RekeyPolicy {
     max_records: 3,
     max_bytes: 4096,
 };
 
 fn arbitrary_records(data: &[u8]) {
-    let mut opener = RecordOpener::new(TrafficKey::from_bytes(KEY), POLICY);
+    let mut opener = RecordOpener::new(TrafficKey::from_bytes(KEY), BINDING, POLICY);
     let mut failed = false;
     let mut rest = data;
     while let Some((&len, tail)) = rest.split_first() {
@@ -40,7 +43,7 @@ fn flipped_stream(data: &[u8]) {
     let records = usize::from(data[0] % 8) + 1;
     let flip_at = usize::from(u16::from_be_bytes([data[1], data[2]]));
     let body = &data[3..];
-    let mut sealer = RecordSealer::new(TrafficKey::from_bytes(KEY), POLICY);
+    let mut sealer = RecordSealer::new(TrafficKey::from_bytes(KEY), BINDING, POLICY);
     let mut stream = Vec::new();
     for i in 0..records {
         let chunk = body.chunks(64).nth(i).unwrap_or(&[]);
@@ -59,7 +62,7 @@ fn flipped_stream(data: &[u8]) {
         }
         target -= record.len() * 8;
     }
-    let mut opener = RecordOpener::new(TrafficKey::from_bytes(KEY), POLICY);
+    let mut opener = RecordOpener::new(TrafficKey::from_bytes(KEY), BINDING, POLICY);
     for (i, (mut record, plaintext)) in stream.into_iter().enumerate() {
         let result = opener.open(&mut record).map(|p| p.to_vec());
         match i.cmp(&flipped_record) {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use assent_net::channel::{channel_of, ChannelError};
-use assent_net::{accept_channel, FramedRecv, FramedSend, SealedRecv, SealedSend};
+use assent_net::{accept_channel, seal_channel, FramedRecv, FramedSend, SealedSend};
 use assent_proto::allowlist::AllowListEntry;
 use assent_proto::consent::{ConsentDecision, ConsentOutcome, DenyReason, SessionConsent};
 use assent_proto::handshake::{Channel, SessionKeys};
@@ -102,7 +102,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
         session_id,
         host_id,
         viewer,
-        keys,
+        mut keys,
         control_send,
         control_recv,
         connection,
@@ -112,8 +112,9 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
         receive_dir,
         data_dir,
     } = setup;
-    let mut control = SealedSend::new(control_send, &keys, Channel::Control);
-    let mut control_in = SealedRecv::new(control_recv, &keys, Channel::Control);
+    let (mut control, mut control_in) =
+        seal_channel(&mut keys, Channel::Control, control_send, control_recv)
+            .context("the handshake's session keys had the control channel taken")?;
     let (grants_tx, grants) = watch::channel(Grants::default());
     let (events_tx, mut events) = mpsc::channel::<SessionEvent>(64);
     let mut consent = SessionConsent::new(options.consent_timeout);
@@ -193,21 +194,32 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                         }
                     }
                     SessionEvent::ChannelOpened(channel, send, recv) => {
+                        // Each channel once: a second one would seal under the
+                        // same keys and nonces (R3). Only a hostile relay or a
+                        // forged viewer opens one; refuse it and go on.
+                        let (send, recv) = match seal_channel(&mut keys, channel, send, recv) {
+                            Ok(sealed) => sealed,
+                            Err(refused) => {
+                                warn!(error = %refused, "refused a duplicate channel");
+                                println!("refused a channel: {refused}");
+                                control.send(&SessionError::new(SessionErrorCode::InvalidState, &refused.to_string()).into()).await?;
+                                audit.record(AuditEvent::SessionTampering { host_id: host_text(&audit.host_id), session_id, detail: assent_net::relay_client::text(&refused.to_string()) }).await?;
+                                continue;
+                            }
+                        };
                         let channel_grants = grants.clone();
                         match channel {
                             Channel::Screen => {
-                                let send = SealedSend::new(send, &keys, Channel::Screen);
                                 tokio::spawn(screen_stream::run(send, channel_grants, options.screen.clone(), events_tx.clone()));
                             }
                             Channel::Input => {
-                                let recv = SealedRecv::new(recv, &keys, Channel::Input);
                                 tokio::spawn(remote_input::run(recv, channel_grants, technician.prompt_open(), options.display.clone(), events_tx.clone()));
                             }
                             #[cfg(feature = "file-transfer")]
                             Channel::Files => {
                                 files.attach(
-                                    SealedSend::new(send, &keys, Channel::Files),
-                                    SealedRecv::new(recv, &keys, Channel::Files),
+                                    send,
+                                    recv,
                                     channel_grants,
                                     technician.clone(),
                                     events_tx.clone(),
@@ -216,10 +228,11 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                             }
                             // Status only, no screen or control: no consent asked (R10, R15).
                             Channel::Notifications => {
-                                let send = SealedSend::new(send, &keys, Channel::Notifications);
                                 tokio::spawn(crate::notifications::session_feed::run(send, data_dir.clone()));
                             }
-                            Channel::Control => debug!(?channel, "a session has one control channel"),
+                            // Its keys went to the handshake's stream, so
+                            // seal_channel refused a second one above.
+                            Channel::Control => {}
                         }
                     }
                     SessionEvent::ChannelRefused(why) => {
@@ -382,14 +395,15 @@ async fn accept_channels(
                 continue;
             }
         };
+        if open.session_id != session_id {
+            warn!(channel = ?open.channel, "refused a channel for another session");
+            continue;
+        }
         let event = match channel_of(open.channel) {
-            _ if open.session_id != session_id => continue,
-            Some(Channel::Control) | None => {
-                SessionEvent::ChannelRefused(match channel_of(open.channel) {
-                    None => assent_proto::wire::FILE_TRANSFER_UNAVAILABLE.to_owned(),
-                    Some(_) => "a session has one control channel".to_owned(),
-                })
-            }
+            None => SessionEvent::ChannelRefused(
+                assent_proto::wire::FILE_TRANSFER_UNAVAILABLE.to_owned(),
+            ),
+            // The session's keys decide whether the channel may open.
             Some(channel) => SessionEvent::ChannelOpened(channel, send, recv),
         };
         if events.send(event).await.is_err() {

@@ -5,7 +5,7 @@
 //! is accepted only on the channel it belongs to (input never arrives
 //! disguised as screen traffic).
 
-use assent_proto::handshake::{Channel, SessionKeys};
+use assent_proto::handshake::{Channel, ChannelAlreadyOpen, ChannelKeys, SessionKeys};
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::{ChannelKind, OpenChannel, SessionId};
 use assent_proto::record::{RecordError, RecordOpener, RecordSealer, RekeyPolicy};
@@ -81,6 +81,25 @@ pub async fn accept_channel(
     Ok(Some((open, send, recv)))
 }
 
+/// Takes `channel`'s keys from the session (once: a second open of the same
+/// channel is refused, R3) and seals both halves of its stream with them.
+pub fn seal_channel(
+    keys: &mut SessionKeys,
+    channel: Channel,
+    send: FramedSend,
+    recv: FramedRecv,
+) -> Result<(SealedSend, SealedRecv), ChannelAlreadyOpen> {
+    let ChannelKeys {
+        channel,
+        sealer,
+        opener,
+    } = keys.take_channel(channel, RekeyPolicy::default())?;
+    Ok((
+        SealedSend::new(send, channel, sealer),
+        SealedRecv::new(recv, channel, opener),
+    ))
+}
+
 /// Sends session messages of one channel as sealed records.
 pub struct SealedSend {
     framed: FramedSend,
@@ -89,10 +108,11 @@ pub struct SealedSend {
 }
 
 impl SealedSend {
-    pub fn new(framed: FramedSend, keys: &SessionKeys, channel: Channel) -> Self {
+    /// `sealer` is the channel's, from [`SessionKeys::take_channel`].
+    pub fn new(framed: FramedSend, channel: Channel, sealer: RecordSealer) -> Self {
         Self {
             framed,
-            sealer: keys.sealer(channel, RekeyPolicy::default()),
+            sealer,
             channel,
         }
     }
@@ -141,10 +161,11 @@ pub struct SealedRecv {
 }
 
 impl SealedRecv {
-    pub fn new(framed: FramedRecv, keys: &SessionKeys, channel: Channel) -> Self {
+    /// `opener` is the channel's, from [`SessionKeys::take_channel`].
+    pub fn new(framed: FramedRecv, channel: Channel, opener: RecordOpener) -> Self {
         Self {
             framed,
-            opener: keys.opener(channel, RekeyPolicy::default()),
+            opener,
             channel,
         }
     }

@@ -37,7 +37,9 @@ pub mod trust;
 #[cfg(test)]
 mod test_support;
 
-pub use channel::{accept_channel, open_channel, ChannelError, SealedRecv, SealedSend};
+pub use channel::{
+    accept_channel, open_channel, seal_channel, ChannelError, SealedRecv, SealedSend,
+};
 pub use endpoint::{
     client_config, client_endpoint, connect, connect_within, ephemeral_bind_addr, server_config,
     server_endpoint, ConnectionLimits, CONNECT_TIMEOUT,

@@ -163,7 +163,7 @@ fn main() {
 
     step("Attempt 2: the right password, after the wait");
     lockout.check(clock).expect("wait has passed");
-    let (viewer_keys, host_keys) = attempt(
+    let (mut viewer_keys, mut host_keys) = attempt(
         &credentials,
         &allowlist,
         now_unix,
@@ -191,8 +191,14 @@ fn main() {
     step("Consent, one capability at a time (R10)");
     let mut consent = SessionConsent::new(Duration::from_secs(60));
     let policy = RekeyPolicy::default();
-    let mut screen_tx = host_keys.sealer(Channel::Screen, policy);
-    let mut screen_rx = viewer_keys.opener(Channel::Screen, policy);
+    let mut screen_tx = host_keys
+        .take_channel(Channel::Screen, policy)
+        .expect("fresh keys")
+        .sealer;
+    let mut screen_rx = viewer_keys
+        .take_channel(Channel::Screen, policy)
+        .expect("fresh keys")
+        .opener;
     let screen_content = b"ANALYSER READY  Lot 4711  QC PASS";
 
     println!(

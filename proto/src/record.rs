@@ -2,7 +2,8 @@
 //! viewer, strict in-order replay defence, and deterministic rekeying.
 //!
 //! A record on the wire is `seq (u64 BE) || ciphertext || 16-byte tag`. The
-//! nonce is `0u32 || seq`, the AAD is the 8-byte sequence header. Records ride
+//! nonce is `0u32 || seq`; the AAD is the record's [`RecordBinding`] (channel
+//! and direction) followed by the 8-byte sequence header. Records ride
 //! one QUIC stream per channel, so they arrive in order: anything but the next
 //! sequence number is an attack or a bug, and kills the channel. After
 //! [`RekeyPolicy`] records or bytes under one key, both ends derive the next key
@@ -56,6 +57,29 @@ impl TrafficKey {
 impl std::fmt::Debug for TrafficKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TrafficKey(<redacted>)")
+    }
+}
+
+/// The channel and direction a record stream belongs to, authenticated as
+/// associated data of every record (R3, R21): a record moved by the relay to
+/// another channel or direction fails to open even if the keys matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordBinding([u8; BINDING_LEN]);
+
+/// Length of a [`RecordBinding`] in the associated data.
+const BINDING_LEN: usize = 2;
+
+impl RecordBinding {
+    /// `channel` and `direction` are the wire codes the key schedule assigns.
+    pub const fn new(channel: u8, direction: u8) -> Self {
+        Self([channel, direction])
+    }
+
+    fn aad(self, header: &[u8; SEQ_LEN]) -> [u8; BINDING_LEN + SEQ_LEN] {
+        let mut aad = [0u8; BINDING_LEN + SEQ_LEN];
+        aad[..BINDING_LEN].copy_from_slice(&self.0);
+        aad[BINDING_LEN..].copy_from_slice(header);
+        aad
     }
 }
 
@@ -144,15 +168,18 @@ fn nonce(seq: u64) -> Nonce {
 }
 
 /// Seals outgoing records for one direction of one channel.
+/// Not `Clone`: two sealers under one key would reuse its nonces.
 pub struct RecordSealer {
     epoch: Epoch,
+    binding: RecordBinding,
     next_seq: u64,
 }
 
 impl RecordSealer {
-    pub fn new(key: TrafficKey, policy: RekeyPolicy) -> Self {
+    pub fn new(key: TrafficKey, binding: RecordBinding, policy: RekeyPolicy) -> Self {
         Self {
             epoch: Epoch::new(key, policy),
+            binding,
             next_seq: 0,
         }
     }
@@ -178,11 +205,11 @@ impl RecordSealer {
         out.extend_from_slice(&header);
         out.extend_from_slice(plaintext);
         let body = &mut out[start + SEQ_LEN..];
-        match self
-            .epoch
-            .cipher
-            .encrypt_in_place_detached(&nonce(seq), &header, body)
-        {
+        match self.epoch.cipher.encrypt_in_place_detached(
+            &nonce(seq),
+            &self.binding.aad(&header),
+            body,
+        ) {
             Ok(tag) => out.extend_from_slice(&tag),
             Err(_) => {
                 // Only refused beyond 256 GiB, far above MAX_RECORD_PLAINTEXT.
@@ -213,14 +240,16 @@ impl std::fmt::Debug for RecordSealer {
 /// Opens incoming records for one direction of one channel, in order only.
 pub struct RecordOpener {
     epoch: Epoch,
+    binding: RecordBinding,
     next_seq: u64,
     dead: bool,
 }
 
 impl RecordOpener {
-    pub fn new(key: TrafficKey, policy: RekeyPolicy) -> Self {
+    pub fn new(key: TrafficKey, binding: RecordBinding, policy: RekeyPolicy) -> Self {
         Self {
             epoch: Epoch::new(key, policy),
+            binding,
             next_seq: 0,
             dead: false,
         }
@@ -267,7 +296,12 @@ impl RecordOpener {
         }
         self.epoch
             .cipher
-            .decrypt_in_place_detached(&nonce(seq), &header[..], body, &Tag::from(*tag))
+            .decrypt_in_place_detached(
+                &nonce(seq),
+                &self.binding.aad(header),
+                body,
+                &Tag::from(*tag),
+            )
             .map_err(|_| RecordError::Tampered { seq })?;
         self.next_seq = seq + 1;
         self.epoch.count(body.len());

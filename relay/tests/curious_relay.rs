@@ -128,10 +128,10 @@ async fn relay_forwards_only_ciphertext_and_never_sees_the_password() {
             .unwrap();
         v_send.send(&finish).await.unwrap();
         let finish: ViewerFinish = h_recv.recv().await.unwrap().unwrap().decode().unwrap();
-        let (host_keys, host_finish) = expect_finish.receive_viewer_finish(&finish).unwrap();
+        let (mut host_keys, host_finish) = expect_finish.receive_viewer_finish(&finish).unwrap();
         h_send.send(&host_finish).await.unwrap();
         let host_finish: HostFinish = v_recv.recv().await.unwrap().unwrap().decode().unwrap();
-        let viewer_keys = expect_host_finish
+        let mut viewer_keys = expect_host_finish
             .receive_host_finish(&host_finish)
             .unwrap();
 
@@ -140,7 +140,9 @@ async fn relay_forwards_only_ciphertext_and_never_sees_the_password() {
         let (mut sh_send, _sh_recv) = accept_channel(&host, ChannelKind::Screen).await;
         let mut record = Vec::new();
         host_keys
-            .sealer(Channel::Screen, RekeyPolicy::default())
+            .take_channel(Channel::Screen, RekeyPolicy::default())
+            .unwrap()
+            .sealer
             .seal(SCREEN_TEXT, &mut record)
             .unwrap();
         sh_send
@@ -152,8 +154,11 @@ async fn relay_forwards_only_ciphertext_and_never_sees_the_password() {
             .unwrap();
         let mut frame = sv_recv.recv().await.unwrap().unwrap();
         assert_eq!(frame.message_type, MessageType::SealedRecord);
-        let shown = viewer_keys
-            .opener(Channel::Screen, RekeyPolicy::default())
+        let mut screen_keys = viewer_keys
+            .take_channel(Channel::Screen, RekeyPolicy::default())
+            .unwrap();
+        let shown = screen_keys
+            .opener
             .open(&mut frame.payload)
             .unwrap()
             .to_vec();

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use assent_net::channel::{channel_kind, open_channel};
 use assent_net::relay_client::{RelayClient, RelayTarget};
-use assent_net::{CertFingerprint, RelayTrust, SealedRecv, SealedSend};
+use assent_net::{
+    seal_channel, CertFingerprint, FramedRecv, FramedSend, RelayTrust, SealedRecv, SealedSend,
+};
 use assent_proto::handshake::viewer::{self, ViewerConfig};
 use assent_proto::handshake::Channel;
 use assent_proto::identity::Identity;
@@ -20,6 +22,7 @@ use assent_proto::messages::signalling::{
     ClientRole, ConnectRequest, LocationCode, SignallingMessage, ViewerLogin,
 };
 use assent_proto::password::{OneTimePassword, StretchParams};
+use assent_proto::record::RekeyPolicy;
 use assent_proto::wire::{Bytes, Text};
 use rand_core::OsRng;
 
@@ -31,6 +34,7 @@ pub struct RogueSession {
     pub input: SealedSend,
     pub files: SealedSend,
     pub files_in: SealedRecv,
+    session_id: [u8; 32],
     client: RelayClient,
 }
 
@@ -106,7 +110,7 @@ pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> Rogu
         .unwrap();
     send.send(&finish).await.unwrap();
     let host_finish: HostFinish = recv.recv().await.unwrap().unwrap().decode().unwrap();
-    let keys = expect_finish.receive_host_finish(&host_finish).unwrap();
+    let mut keys = expect_finish.receive_host_finish(&host_finish).unwrap();
     let (input_send, _input_recv) =
         open_channel(&connection, paired.session_id, channel_kind(Channel::Input))
             .await
@@ -115,17 +119,40 @@ pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> Rogu
         open_channel(&connection, paired.session_id, channel_kind(Channel::Files))
             .await
             .unwrap();
+    let (control, control_in) = seal_channel(&mut keys, Channel::Control, send, recv).unwrap();
+    let input = SealedSend::new(
+        input_send,
+        Channel::Input,
+        keys.take_channel(Channel::Input, RekeyPolicy::default())
+            .unwrap()
+            .sealer,
+    );
+    let (files, files_in) =
+        seal_channel(&mut keys, Channel::Files, files_send, files_recv).unwrap();
     RogueSession {
-        control: SealedSend::new(send, &keys, Channel::Control),
-        control_in: SealedRecv::new(recv, &keys, Channel::Control),
-        input: SealedSend::new(input_send, &keys, Channel::Input),
-        files: SealedSend::new(files_send, &keys, Channel::Files),
-        files_in: SealedRecv::new(files_recv, &keys, Channel::Files),
+        control,
+        control_in,
+        input,
+        files,
+        files_in,
+        session_id: paired.session_id,
         client,
     }
 }
 
 impl RogueSession {
+    /// Opens one more stream for `channel` through the relay: what a hostile
+    /// relay does when it opens a duplicate channel to the host.
+    pub async fn open_raw_channel(&self, channel: Channel) -> (FramedSend, FramedRecv) {
+        open_channel(
+            &self.client.connection,
+            self.session_id,
+            channel_kind(channel),
+        )
+        .await
+        .unwrap()
+    }
+
     /// Presses and releases each character (ASCII: keysym = code point).
     pub async fn type_text(&mut self, text: &str) {
         for c in text.chars() {

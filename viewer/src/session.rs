@@ -19,13 +19,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use assent_net::channel::ChannelError;
 use assent_net::relay_client::RelayClient;
-use assent_net::{open_channel, SealedRecv, SealedSend};
+use assent_net::{open_channel, seal_channel, SealedRecv, SealedSend};
 use assent_proto::handshake::{Channel, SessionKeys};
 use assent_proto::messages::consent::{
     Capability, CapabilityRequest, DecisionOutcome, SessionErrorCode,
 };
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::{ChannelKind, SignallingMessage};
+use assent_proto::record::RekeyPolicy;
 use assent_proto::screen_codec::Framebuffer;
 use assent_proto::wire::FILE_TRANSFER_UNAVAILABLE;
 use tokio::sync::mpsc;
@@ -197,7 +198,7 @@ pub async fn run(
     let Established {
         mut relay,
         paired,
-        keys,
+        mut keys,
         control_send,
         control_recv,
     } = established;
@@ -212,21 +213,38 @@ pub async fn run(
         .context("opening the input channel")?;
     // The host never sends on the input channel; its receive half is unused.
     drop(input_recv);
+    // Each channel's keys are taken once; none is taken yet in a new session.
+    const FRESH: &str = "a new session has taken no channel keys";
     let notifications = match open(ChannelKind::Notifications).await {
         Ok((send, recv)) => {
-            NotificationChannel::new(send, SealedRecv::new(recv, &keys, Channel::Notifications))
+            let opener = keys
+                .take_channel(Channel::Notifications, RekeyPolicy::default())
+                .expect(FRESH)
+                .opener;
+            NotificationChannel::new(send, SealedRecv::new(recv, Channel::Notifications, opener))
         }
         Err(e) => {
             warn!(error = %e, "cannot open the notifications channel; the session goes on without notifications");
             NotificationChannel::absent()
         }
     };
+    let (control, control_in) =
+        seal_channel(&mut keys, Channel::Control, control_send, control_recv).expect(FRESH);
+    let (screen, screen_in) =
+        seal_channel(&mut keys, Channel::Screen, screen_send, screen_recv).expect(FRESH);
+    let input = SealedSend::new(
+        input_send,
+        Channel::Input,
+        keys.take_channel(Channel::Input, RekeyPolicy::default())
+            .expect(FRESH)
+            .sealer,
+    );
     let mut channels = Channels {
-        control: SealedSend::new(control_send, &keys, Channel::Control),
-        control_in: SealedRecv::new(control_recv, &keys, Channel::Control),
-        screen: SealedSend::new(screen_send, &keys, Channel::Screen),
-        screen_in: Some(SealedRecv::new(screen_recv, &keys, Channel::Screen)),
-        input: SealedSend::new(input_send, &keys, Channel::Input),
+        control,
+        control_in,
+        screen,
+        screen_in: Some(screen_in),
+        input,
         notifications,
         files_keys: Some(keys),
         session_id,
@@ -358,15 +376,14 @@ async fn send_next_request(
         if capability == Capability::FileTransfer && state.files.needs_channel() {
             // Open before asking, so the host serves the channel by the time
             // the technician grants it and sends a file.
-            if let Some(keys) = channels.files_keys.take() {
+            if let Some(mut keys) = channels.files_keys.take() {
                 let (send, recv) =
                     open_channel(connection, channels.session_id, ChannelKind::Files)
                         .await
                         .context("opening the files channel")?;
-                state.files.attach(
-                    SealedSend::new(send, &keys, Channel::Files),
-                    SealedRecv::new(recv, &keys, Channel::Files),
-                );
+                let (send, recv) = seal_channel(&mut keys, Channel::Files, send, recv)
+                    .context("sealing the files channel")?;
+                state.files.attach(send, recv);
             }
         }
         println!("requested: {}", capability.label());

@@ -161,17 +161,24 @@ impl HostEnd {
 async fn notifications(
     viewer: &quinn::Connection,
     host: &quinn::Connection,
-    keys: &(SessionKeys, SessionKeys),
+    keys: &mut (SessionKeys, SessionKeys),
 ) -> (NotificationChannel, HostEnd) {
     let ((send, recv), (host_send, _host_recv)) =
         channel(viewer, host, ChannelKind::Notifications).await;
+    let opener = keys
+        .0
+        .take_channel(Channel::Notifications, RekeyPolicy::default())
+        .unwrap()
+        .opener;
     let feed =
-        NotificationChannel::new(send, SealedRecv::new(recv, &keys.0, Channel::Notifications));
+        NotificationChannel::new(send, SealedRecv::new(recv, Channel::Notifications, opener));
     let host_end = HostEnd {
         framed: host_send,
         sealer: keys
             .1
-            .sealer(Channel::Notifications, RekeyPolicy::default()),
+            .take_channel(Channel::Notifications, RekeyPolicy::default())
+            .unwrap()
+            .sealer,
     };
     (feed, host_end)
 }
@@ -206,7 +213,7 @@ async fn assert_quiet(feed: &mut NotificationChannel, active: &mut ActiveNotific
 async fn assert_session_goes_on(
     viewer: &quinn::Connection,
     host: &quinn::Connection,
-    keys: &(SessionKeys, SessionKeys),
+    keys: &mut (SessionKeys, SessionKeys),
 ) {
     assert!(
         viewer.close_reason().is_none(),
@@ -214,8 +221,12 @@ async fn assert_session_goes_on(
         viewer.close_reason()
     );
     let ((_, recv), (send, _)) = channel(viewer, host, ChannelKind::Control).await;
-    let mut send = SealedSend::new(send, &keys.1, Channel::Control);
-    let mut recv = SealedRecv::new(recv, &keys.0, Channel::Control);
+    let control = |keys: &mut SessionKeys| {
+        keys.take_channel(Channel::Control, RekeyPolicy::default())
+            .unwrap()
+    };
+    let mut send = SealedSend::new(send, Channel::Control, control(&mut keys.1).sealer);
+    let mut recv = SealedRecv::new(recv, Channel::Control, control(&mut keys.0).opener);
     let message: SessionMessage = CapabilityRevoked {
         capability: Capability::RemoteControl,
     }
@@ -231,10 +242,10 @@ async fn assert_session_goes_on(
 
 #[tokio::test]
 async fn the_hosts_snapshot_and_changes_update_the_active_set_in_order() {
-    let keys = session_keys();
+    let mut keys = session_keys();
     let pair = connected_pair().await;
     let (viewer, host) = (&pair.viewer, &pair.host);
-    let (mut feed, mut host_end) = notifications(viewer, host, &keys).await;
+    let (mut feed, mut host_end) = notifications(viewer, host, &mut keys).await;
     let mut active = ActiveNotifications::default();
     for message in [
         raised("pump", Severity::Warning, "Pressure dropping", 1),
@@ -272,7 +283,7 @@ async fn the_hosts_snapshot_and_changes_update_the_active_set_in_order() {
     assert!(!feed.is_open());
     assert_quiet(&mut feed, &mut active).await;
     assert_eq!(active.len(), 1, "what was active stays shown");
-    assert_session_goes_on(viewer, host, &keys).await;
+    assert_session_goes_on(viewer, host, &mut keys).await;
 }
 
 /// What a broken host (or an old relay) might put on the channel.
@@ -290,7 +301,6 @@ enum Bad {
 
 #[tokio::test]
 async fn anything_malformed_or_unexpected_closes_only_the_notifications_channel() {
-    let keys = session_keys();
     let pair = connected_pair().await;
     let (viewer, host) = (&pair.viewer, &pair.host);
     for bad in [
@@ -299,7 +309,9 @@ async fn anything_malformed_or_unexpected_closes_only_the_notifications_channel(
         Bad::ControlMessage,
         Bad::Unsealed,
     ] {
-        let (mut feed, mut host_end) = notifications(viewer, host, &keys).await;
+        // A session's channel keys are used once: a fresh session each time.
+        let mut keys = session_keys();
+        let (mut feed, mut host_end) = notifications(viewer, host, &mut keys).await;
         let mut active = ActiveNotifications::default();
         host_end
             .send(&raised("pump", Severity::Error, "Pump pressure low", 1))
@@ -344,20 +356,20 @@ async fn anything_malformed_or_unexpected_closes_only_the_notifications_channel(
         assert_quiet(&mut feed, &mut active).await;
         assert_eq!(active.len(), 1, "{bad:?}: what came before stays");
         assert!(active.get("late").is_none(), "{bad:?}");
-        assert_session_goes_on(viewer, host, &keys).await;
+        assert_session_goes_on(viewer, host, &mut keys).await;
     }
 }
 
 #[tokio::test]
 async fn a_host_that_never_serves_notifications_leaves_the_feed_waiting() {
-    let keys = session_keys();
+    let mut keys = session_keys();
     let pair = connected_pair().await;
     let (viewer, host) = (&pair.viewer, &pair.host);
-    let (mut feed, _host_end) = notifications(viewer, host, &keys).await;
+    let (mut feed, _host_end) = notifications(viewer, host, &mut keys).await;
     let mut active = ActiveNotifications::default();
     assert_quiet(&mut feed, &mut active).await;
     assert!(feed.is_open());
-    assert_session_goes_on(viewer, host, &keys).await;
+    assert_session_goes_on(viewer, host, &mut keys).await;
     // Without a channel at all, the feed waits forever too.
     assert_quiet(&mut NotificationChannel::absent(), &mut active).await;
 }

@@ -9,7 +9,8 @@ use zeroize::Zeroizing;
 
 use super::Role;
 use crate::identity::PublicIdentity;
-use crate::record::{RecordOpener, RecordSealer, RekeyPolicy, TrafficKey};
+use crate::messages::signalling::ChannelKind;
+use crate::record::{RecordBinding, RecordOpener, RecordSealer, RekeyPolicy, TrafficKey};
 
 /// An end-to-end channel; each has its own keys in each direction and maps to
 /// its own QUIC stream in the shells.
@@ -34,6 +35,17 @@ impl Channel {
             Channel::Notifications => b"notifications",
         }
     }
+
+    /// The channel's wire code (as in `OpenChannel`), bound into every
+    /// record's associated data.
+    fn code(self) -> u8 {
+        ChannelKind::from(self) as u8
+    }
+
+    /// Bit of this channel in [`SessionKeys`]'s record of channels taken.
+    fn bit(self) -> u8 {
+        1 << self.code()
+    }
 }
 
 /// Direction of traffic on a channel.
@@ -48,6 +60,13 @@ impl Direction {
         match self {
             Direction::ViewerToHost => b"viewer->host",
             Direction::HostToViewer => b"host->viewer",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Direction::ViewerToHost => 1,
+            Direction::HostToViewer => 2,
         }
     }
 
@@ -125,19 +144,42 @@ impl HandshakeSecrets {
             session_id,
             peer,
             transcript_hash: *final_transcript,
+            taken: 0,
         }
     }
 }
 
 /// The result of a completed handshake: the peer's verified identity and the
 /// secret from which every channel's record keys are derived.
+///
+/// Each channel's keys are handed out once per session ([`Self::take_channel`]),
+/// as a [`ChannelKeys`] that cannot be copied. Two streams can therefore never
+/// seal under one (key, nonce): a relay that opens a second screen channel
+/// gets a refusal, not the screen encrypted twice under one keystream (R3, R21).
 pub struct SessionKeys {
     traffic: Zeroizing<[u8; 32]>,
     role: Role,
     session_id: [u8; 32],
     peer: PublicIdentity,
     transcript_hash: [u8; 32],
+    /// One bit per channel whose keys were taken.
+    taken: u8,
 }
+
+/// The sealer and opener of one channel, both directions, taken once.
+#[derive(Debug)]
+pub struct ChannelKeys {
+    pub channel: Channel,
+    /// Seals what this end sends on the channel.
+    pub sealer: RecordSealer,
+    /// Opens what the peer sends on the channel.
+    pub opener: RecordOpener,
+}
+
+/// A channel's keys were asked for a second time in one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the {0:?} channel is already open in this session; a second one is refused (its keys are used once)")]
+pub struct ChannelAlreadyOpen(pub Channel);
 
 impl std::fmt::Debug for SessionKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,6 +205,35 @@ impl SessionKeys {
         &self.transcript_hash
     }
 
+    /// Whether `channel`'s keys have been taken.
+    pub fn is_open(&self, channel: Channel) -> bool {
+        self.taken & channel.bit() != 0
+    }
+
+    /// The keys of `channel`, once: a second call for the same channel is
+    /// refused, so no key and sequence number ever seal twice.
+    pub fn take_channel(
+        &mut self,
+        channel: Channel,
+        policy: RekeyPolicy,
+    ) -> Result<ChannelKeys, ChannelAlreadyOpen> {
+        if self.is_open(channel) {
+            return Err(ChannelAlreadyOpen(channel));
+        }
+        self.taken |= channel.bit();
+        let peer_role = match self.role {
+            Role::Viewer => Role::Host,
+            Role::Host => Role::Viewer,
+        };
+        let ours = Direction::sent_by(self.role);
+        let theirs = Direction::sent_by(peer_role);
+        Ok(ChannelKeys {
+            channel,
+            sealer: RecordSealer::new(self.key(channel, ours), binding(channel, ours), policy),
+            opener: RecordOpener::new(self.key(channel, theirs), binding(channel, theirs), policy),
+        })
+    }
+
     fn key(&self, channel: Channel, direction: Direction) -> TrafficKey {
         let hk = Hkdf::<Sha256>::from_prk(&*self.traffic).expect("32-byte PRK is valid");
         let mut key = [0u8; 32];
@@ -175,18 +246,8 @@ impl SessionKeys {
         zeroize::Zeroize::zeroize(&mut key);
         key_out
     }
+}
 
-    /// Seals what this end sends on `channel`.
-    pub fn sealer(&self, channel: Channel, policy: RekeyPolicy) -> RecordSealer {
-        RecordSealer::new(self.key(channel, Direction::sent_by(self.role)), policy)
-    }
-
-    /// Opens what the peer sends on `channel`.
-    pub fn opener(&self, channel: Channel, policy: RekeyPolicy) -> RecordOpener {
-        let peer_role = match self.role {
-            Role::Viewer => Role::Host,
-            Role::Host => Role::Viewer,
-        };
-        RecordOpener::new(self.key(channel, Direction::sent_by(peer_role)), policy)
-    }
+fn binding(channel: Channel, direction: Direction) -> RecordBinding {
+    RecordBinding::new(channel.code(), direction.code())
 }

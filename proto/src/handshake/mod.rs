@@ -17,7 +17,7 @@ pub mod viewer;
 #[cfg(test)]
 mod tests;
 
-pub use key_schedule::{Channel, Direction, SessionKeys};
+pub use key_schedule::{Channel, ChannelAlreadyOpen, ChannelKeys, Direction, SessionKeys};
 
 use crate::allowlist::AllowListError;
 use crate::identity::Fingerprint;

@@ -125,7 +125,7 @@ fn flights(f: &Fixture) -> Flights {
 #[test]
 fn handshake_with_right_password_gives_both_ends_working_channels() {
     let f = fixture();
-    let (viewer_keys, host_keys) = run(&f, &f.password, |_| {}, |_| {}).unwrap();
+    let (mut viewer_keys, mut host_keys) = run(&f, &f.password, |_| {}, |_| {}).unwrap();
     assert_eq!(viewer_keys.transcript_hash(), host_keys.transcript_hash());
     assert_eq!(
         viewer_keys.peer().fingerprint(),
@@ -138,50 +138,58 @@ fn handshake_with_right_password_gives_both_ends_working_channels() {
 
     for channel in [Channel::Control, Channel::Screen, Channel::Input] {
         let policy = RekeyPolicy::default();
+        let mut viewer = viewer_keys.take_channel(channel, policy).unwrap();
+        let mut host = host_keys.take_channel(channel, policy).unwrap();
         let mut out = Vec::new();
-        viewer_keys
-            .sealer(channel, policy)
-            .seal(b"hello host", &mut out)
-            .unwrap();
-        assert_eq!(
-            host_keys.opener(channel, policy).open(&mut out).unwrap(),
-            b"hello host"
-        );
+        viewer.sealer.seal(b"hello host", &mut out).unwrap();
+        assert_eq!(host.opener.open(&mut out).unwrap(), b"hello host");
         let mut back = Vec::new();
-        host_keys
-            .sealer(channel, policy)
-            .seal(b"hello viewer", &mut back)
-            .unwrap();
-        assert_eq!(
-            viewer_keys.opener(channel, policy).open(&mut back).unwrap(),
-            b"hello viewer"
-        );
+        host.sealer.seal(b"hello viewer", &mut back).unwrap();
+        assert_eq!(viewer.opener.open(&mut back).unwrap(), b"hello viewer");
     }
 }
 
 #[test]
 fn channels_and_directions_have_distinct_keys() {
     let f = fixture();
-    let (viewer_keys, host_keys) = run(&f, &f.password, |_| {}, |_| {}).unwrap();
+    let (mut viewer_keys, mut host_keys) = run(&f, &f.password, |_| {}, |_| {}).unwrap();
     let policy = RekeyPolicy::default();
+    let mut viewer_screen = viewer_keys.take_channel(Channel::Screen, policy).unwrap();
     let mut record = Vec::new();
-    viewer_keys
-        .sealer(Channel::Screen, policy)
-        .seal(b"x", &mut record)
-        .unwrap();
+    viewer_screen.sealer.seal(b"x", &mut record).unwrap();
     // Another channel's opener, or our own direction's key, cannot open it.
-    assert!(host_keys
-        .opener(Channel::Input, policy)
-        .open(&mut record.clone())
-        .is_err());
-    assert!(viewer_keys
-        .opener(Channel::Screen, policy)
-        .open(&mut record.clone())
-        .is_err());
-    assert!(host_keys
-        .opener(Channel::Screen, policy)
-        .open(&mut record)
-        .is_ok());
+    let mut host_input = host_keys.take_channel(Channel::Input, policy).unwrap();
+    assert!(host_input.opener.open(&mut record.clone()).is_err());
+    assert!(viewer_screen.opener.open(&mut record.clone()).is_err());
+    let mut host_screen = host_keys.take_channel(Channel::Screen, policy).unwrap();
+    assert!(host_screen.opener.open(&mut record).is_ok());
+}
+
+#[test]
+fn a_channels_keys_are_taken_once_per_session() {
+    // A relay that opens a second screen channel must not get the screen
+    // sealed twice under one (key, nonce) (R3, R21).
+    let f = fixture();
+    let (mut viewer_keys, mut host_keys) = run(&f, &f.password, |_| {}, |_| {}).unwrap();
+    let policy = RekeyPolicy::default();
+    for channel in [
+        Channel::Control,
+        Channel::Screen,
+        Channel::Input,
+        #[cfg(feature = "file-transfer")]
+        Channel::Files,
+        Channel::Notifications,
+    ] {
+        for keys in [&mut viewer_keys, &mut host_keys] {
+            assert!(!keys.is_open(channel));
+            keys.take_channel(channel, policy).unwrap();
+            assert!(keys.is_open(channel));
+            assert_eq!(
+                keys.take_channel(channel, policy).unwrap_err(),
+                ChannelAlreadyOpen(channel)
+            );
+        }
+    }
 }
 
 #[test]

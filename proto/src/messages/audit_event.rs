@@ -230,6 +230,14 @@ audit_events! {
         /// The capability for capability steps, the reason for refusals.
         detail: Text<256>,
     }
+    /// The host refused something only an attacker sends (a hostile relay,
+    /// or a forged peer): a second channel of one kind, a tampered record
+    /// (R3, R21). Not counted as a password failure.
+    SessionTampering = 13, "session_tampering" {
+        host_id: Text<64>,
+        session_id: [u8; 32],
+        detail: Text<256>,
+    }
 }
 
 impl AuditEvent {
@@ -245,7 +253,8 @@ impl AuditEvent {
             | Self::SessionStarted { host_id, .. }
             | Self::SessionEnded { host_id, .. }
             | Self::FileTransferCapabilityApproved { host_id, .. }
-            | Self::Upgrade { host_id, .. } => Some(host_id.as_str()),
+            | Self::Upgrade { host_id, .. }
+            | Self::SessionTampering { host_id, .. } => Some(host_id.as_str()),
             #[cfg(feature = "file-transfer")]
             Self::FileTransfer { host_id, .. } => Some(host_id.as_str()),
             Self::IntrusionDetected { .. } => None,

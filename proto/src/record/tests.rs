@@ -5,11 +5,12 @@ use proptest::prelude::*;
 use super::*;
 
 const KEY: [u8; 32] = [7; 32];
+const BINDING: RecordBinding = RecordBinding::new(2, 2);
 
 fn pair(sealer_policy: RekeyPolicy, opener_policy: RekeyPolicy) -> (RecordSealer, RecordOpener) {
     (
-        RecordSealer::new(TrafficKey::from_bytes(KEY), sealer_policy),
-        RecordOpener::new(TrafficKey::from_bytes(KEY), opener_policy),
+        RecordSealer::new(TrafficKey::from_bytes(KEY), BINDING, sealer_policy),
+        RecordOpener::new(TrafficKey::from_bytes(KEY), BINDING, opener_policy),
     )
 }
 
@@ -51,7 +52,8 @@ fn seal_appends_to_existing_output() {
 
 #[test]
 fn record_matches_the_documented_nonce_and_aad_layout() {
-    // Record 1 must be seq BE || ChaCha20-Poly1305(nonce = 0u32 || seq, aad = seq BE).
+    // Record 1 must be seq BE || ChaCha20-Poly1305(nonce = 0u32 || seq,
+    // aad = channel || direction || seq BE).
     let (mut sealer, _) = pair(RekeyPolicy::default(), RekeyPolicy::default());
     seal(&mut sealer, b"first");
     let record = seal(&mut sealer, b"second");
@@ -60,8 +62,10 @@ fn record_matches_the_documented_nonce_and_aad_layout() {
     let mut nonce = [0u8; 12];
     nonce[4..].copy_from_slice(&1u64.to_be_bytes());
     let mut body = b"second".to_vec();
+    let mut aad = vec![2u8, 2];
+    aad.extend_from_slice(&1u64.to_be_bytes());
     let tag = cipher
-        .encrypt_in_place_detached((&nonce).into(), &1u64.to_be_bytes(), &mut body)
+        .encrypt_in_place_detached((&nonce).into(), &aad, &mut body)
         .unwrap();
     let mut expected = 1u64.to_be_bytes().to_vec();
     expected.extend_from_slice(&body);
@@ -140,13 +144,36 @@ fn truncated_record_is_rejected() {
 
 #[test]
 fn record_under_a_wrong_key_is_rejected() {
-    let mut sealer = RecordSealer::new(TrafficKey::from_bytes([1; 32]), RekeyPolicy::default());
-    let mut opener = RecordOpener::new(TrafficKey::from_bytes([2; 32]), RekeyPolicy::default());
+    let mut sealer = RecordSealer::new(
+        TrafficKey::from_bytes([1; 32]),
+        BINDING,
+        RekeyPolicy::default(),
+    );
+    let mut opener = RecordOpener::new(
+        TrafficKey::from_bytes([2; 32]),
+        BINDING,
+        RekeyPolicy::default(),
+    );
     let mut record = seal(&mut sealer, b"secret");
     assert_eq!(
         opener.open(&mut record),
         Err(RecordError::Tampered { seq: 0 })
     );
+}
+
+#[test]
+fn record_moved_to_another_channel_or_direction_is_tampered_even_under_the_same_key() {
+    for other in [RecordBinding::new(3, 2), RecordBinding::new(2, 1)] {
+        let (mut sealer, _) = pair(RekeyPolicy::default(), RekeyPolicy::default());
+        let mut opener =
+            RecordOpener::new(TrafficKey::from_bytes(KEY), other, RekeyPolicy::default());
+        let mut record = seal(&mut sealer, b"screen of patient 4711");
+        assert_eq!(
+            opener.open(&mut record),
+            Err(RecordError::Tampered { seq: 0 }),
+            "{other:?}"
+        );
+    }
 }
 
 #[test]

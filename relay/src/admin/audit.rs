@@ -698,6 +698,11 @@ fn event_fields(event: &AuditEvent) -> Vec<(&'static str, Value<'_>)> {
             ("step", Word(step.name())),
             ("detail", Text(detail)),
         ],
+        AuditEvent::SessionTampering {
+            host_id: _,
+            session_id,
+            detail,
+        } => vec![("session_id", Digest(session_id)), ("detail", Text(detail))],
     }
 }
 

@@ -81,6 +81,11 @@ pub(crate) fn sample_events() -> Vec<AuditEvent> {
             step: UpgradeStepCode::CapabilityApproved,
             detail: text("file-transfer"),
         },
+        AuditEvent::SessionTampering {
+            host_id: text("dxflex-7"),
+            session_id: [9; 32],
+            detail: text("a second Screen channel was opened; refused"),
+        },
     ]
 }
 
@@ -127,7 +132,7 @@ fn every_event_names_its_host_except_relay_wide_intrusions() {
 
 #[test]
 fn unknown_event_tag_is_refused() {
-    for tag in [0u8, 13, 200, 255] {
+    for tag in [0u8, 14, 200, 255] {
         assert_eq!(
             AuditEvent::from_bytes(&[tag]),
             Err(DecodeError::InvalidValue {
@@ -317,6 +322,15 @@ pub(crate) fn arb_event() -> impl Strategy<Value = AuditEvent> {
                 step: UpgradeStepCode::from_bytes(&[step]).unwrap(),
                 detail,
             })
+            .boxed(),
+        (h(), any::<[u8; 32]>(), arb_text())
+            .prop_map(
+                |(host_id, session_id, detail)| AuditEvent::SessionTampering {
+                    host_id,
+                    session_id,
+                    detail,
+                },
+            )
             .boxed(),
     ];
     #[cfg(feature = "file-transfer")]
