@@ -8,8 +8,14 @@
 //! counted) even with control granted, and the injector is released: the
 //! engineer must not be able to answer their own request in the dialog or
 //! type `y` into the technician's terminal (R10).
+//!
+//! A revocation is immediate although injection is slower than the network
+//! (enigo waits after each XTest event): the queue in front of the injector
+//! is bounded, and the [`ControlGate`] is checked at the moment of each
+//! injection, so events still queued when control is revoked are discarded.
 
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use assent_net::SealedRecv;
@@ -25,11 +31,53 @@ use crate::session::{Grants, SessionEvent};
 /// How often dropped-input counts are reported (and audited).
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Events waiting for the injector at most; more are dropped. A fraction of
+/// a second of input at the rate limit, so a slow injector never builds a
+/// backlog that outlives the engineer's intent.
+const INJECT_QUEUE_EVENTS: usize = 64;
+
+/// Whether remote control is in force at the moment an event is injected
+/// (R10). The injector holds the gate's lock while it checks it and injects
+/// one event; [`close`](Self::close) takes the lock, so once it returns no
+/// event is being injected and none will be until the gate opens again.
+#[derive(Clone, Default)]
+pub struct ControlGate(Arc<Mutex<bool>>);
+
+impl ControlGate {
+    fn lock(&self) -> MutexGuard<'_, bool> {
+        // A panic while injecting leaves a plain bool behind: still valid.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Control granted (after its audit record is stored).
+    pub fn open(&self) {
+        *self.lock() = true;
+    }
+
+    /// Control revoked: waits for an injection in progress (one event at
+    /// most) and stops every later one.
+    pub fn close(&self) {
+        *self.lock() = false;
+    }
+
+    /// Runs `inject` only while the gate is open, holding it open meanwhile.
+    fn inject_if_open(&self, inject: impl FnOnce()) -> bool {
+        let open = self.lock();
+        if *open {
+            inject();
+        }
+        *open
+    }
+}
+
 /// Receives input for the whole session; `prompt_open` is
-/// `Technician::prompt_open()`.
+/// `Technician::prompt_open()`, `gate` the session's [`ControlGate`].
 pub async fn run(
     mut recv: SealedRecv,
     mut grants: watch::Receiver<Grants>,
+    gate: ControlGate,
     mut prompt_open: watch::Receiver<bool>,
     display: Option<String>,
     events: mpsc::Sender<SessionEvent>,
@@ -38,6 +86,7 @@ pub async fn run(
     let mut injector: Option<Injector> = None;
     let mut limiter = InputRateLimiter::new(DEFAULT_INPUT_RATE, DEFAULT_INPUT_BURST);
     let mut dropped = 0u64;
+    let mut overflowed = 0u64;
     let mut report = tokio::time::interval(DROP_REPORT_INTERVAL);
     loop {
         tokio::select! {
@@ -50,8 +99,16 @@ pub async fn run(
                     if !limiter.admit(Instant::now(), kind_of(&message)) {
                         continue;
                     }
-                    let injector = injector.get_or_insert_with(|| Injector::start(display.clone(), prompt_open.clone()));
-                    injector.inject(message);
+                    let injector = injector.get_or_insert_with(|| {
+                        let display = display.clone();
+                        Injector::start(move || EnigoInput::new(display.as_deref()), gate.clone(), prompt_open.clone())
+                    });
+                    if !injector.inject(message) {
+                        overflowed += 1;
+                        if overflowed.is_power_of_two() {
+                            warn!(overflowed, "input arrives faster than it can be injected; dropping events");
+                        }
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -89,37 +146,38 @@ pub async fn run(
     }
 }
 
-enum Command {
-    Inject(SessionMessage),
-}
-
 /// The input injector, on its own thread (enigo's X connection is not
 /// `Send`). Dropping it releases held keys and ends the thread.
 struct Injector {
-    commands: Option<std_mpsc::Sender<Command>>,
+    commands: Option<std_mpsc::SyncSender<SessionMessage>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Injector {
-    /// `prompt_open` is checked again here: events queued before a prompt
-    /// opened must not reach its dialog.
-    fn start(display: Option<String>, prompt_open: watch::Receiver<bool>) -> Self {
-        let (commands, queue) = std_mpsc::channel::<Command>();
+    /// `make_sink` runs on the injector's thread. `gate` and `prompt_open`
+    /// are checked again at each injection: events queued before control
+    /// was revoked or a prompt opened must not reach the screen.
+    fn start<S: InputSink>(
+        make_sink: impl FnOnce() -> Result<S, crate::control::InputError> + Send + 'static,
+        gate: ControlGate,
+        prompt_open: watch::Receiver<bool>,
+    ) -> Self {
+        let (commands, queue) = std_mpsc::sync_channel::<SessionMessage>(INJECT_QUEUE_EVENTS);
         let thread = std::thread::Builder::new()
             .name("input-injector".into())
             .spawn(move || {
-                let mut sink = match EnigoInput::new(display.as_deref()) {
+                let mut sink = match make_sink() {
                     Ok(sink) => sink,
                     Err(e) => {
                         warn!(error = %e, "cannot inject input");
                         return;
                     }
                 };
-                while let Ok(Command::Inject(message)) = queue.recv() {
+                while let Ok(message) = queue.recv() {
                     if *prompt_open.borrow() && kind_of(&message) != InputKind::Release {
                         continue;
                     }
-                    deliver(&mut sink, message);
+                    gate.inject_if_open(|| deliver(&mut sink, message));
                 }
                 if let Err(e) = sink.release_all() {
                     warn!(error = %e, "releasing held keys failed");
@@ -132,9 +190,14 @@ impl Injector {
         }
     }
 
-    fn inject(&mut self, message: SessionMessage) {
-        if let Some(commands) = &self.commands {
-            let _ = commands.send(Command::Inject(message));
+    /// Queues one event; false if the queue is full and it was dropped.
+    fn inject(&mut self, message: SessionMessage) -> bool {
+        match &self.commands {
+            Some(commands) => !matches!(
+                commands.try_send(message),
+                Err(std_mpsc::TrySendError::Full(_))
+            ),
+            None => false,
         }
     }
 }
@@ -183,6 +246,116 @@ fn kind_of(message: &SessionMessage) -> InputKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::{InputError, InputInjector, MouseButton, RecordingSink};
+    use assent_proto::messages::input::PointerMove;
+
+    /// A recording sink as slow as enigo's XTest injection (≈ 12 ms an
+    /// event) that says when each event was injected.
+    struct SlowSink {
+        inner: RecordingSink,
+        injected: std_mpsc::Sender<()>,
+    }
+
+    impl SlowSink {
+        fn slow(&mut self) {
+            // Simulated injection cost, not synchronisation.
+            std::thread::sleep(Duration::from_millis(12));
+            let _ = self.injected.send(());
+        }
+    }
+
+    impl InputSink for SlowSink {
+        fn pointer_move(&mut self, x: i32, y: i32) -> Result<(), InputError> {
+            self.slow();
+            self.inner.pointer_move(x, y)
+        }
+        fn button(&mut self, button: MouseButton, pressed: bool) -> Result<(), InputError> {
+            self.slow();
+            self.inner.button(button, pressed)
+        }
+        fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
+            self.slow();
+            self.inner.wheel(dx, dy)
+        }
+        fn key(&mut self, keysym: u32, pressed: bool) -> Result<(), InputError> {
+            self.slow();
+            self.inner.key(keysym, pressed)
+        }
+        fn release_all(&mut self) -> Result<(), InputError> {
+            self.inner.release_all()
+        }
+    }
+
+    #[test]
+    fn nothing_queued_is_injected_once_control_is_revoked() {
+        let gate = ControlGate::default();
+        gate.open();
+        let (sink, log) = InputInjector::recording(1920, 1080);
+        let (injected_tx, injected) = std_mpsc::channel();
+        let (_prompt_tx, prompt_open) = watch::channel(false);
+        let mut injector = Injector::start(
+            move || {
+                Ok(SlowSink {
+                    inner: sink,
+                    injected: injected_tx,
+                })
+            },
+            gate.clone(),
+            prompt_open,
+        );
+        let queued = INJECT_QUEUE_EVENTS as i32;
+        for x in 0..queued {
+            assert!(injector.inject(PointerMove { x, y: 0 }.into()));
+        }
+        injected.recv().unwrap();
+        gate.close();
+        let at_revoke = log.events().len();
+        // Joining the thread lets it handle everything still queued.
+        drop(injector);
+        assert_eq!(
+            log.events().len(),
+            at_revoke,
+            "events injected after the revoke: {:?}",
+            &log.events()[at_revoke..]
+        );
+        assert!(at_revoke < queued as usize, "the backlog was still there");
+    }
+
+    #[test]
+    fn the_queue_in_front_of_the_injector_is_bounded() {
+        let gate = ControlGate::default();
+        gate.open();
+        let (sink, _log) = InputInjector::recording(1920, 1080);
+        let (injected_tx, injected) = std_mpsc::channel();
+        let (_prompt_tx, prompt_open) = watch::channel(false);
+        // The sink blocks on its first event until the test has filled the queue.
+        let (release_tx, release) = std_mpsc::channel::<()>();
+        let mut injector = Injector::start(
+            move || {
+                let _ = release.recv();
+                Ok(SlowSink {
+                    inner: sink,
+                    injected: injected_tx,
+                })
+            },
+            gate.clone(),
+            prompt_open,
+        );
+        let mut refused = 0;
+        for x in 0..(INJECT_QUEUE_EVENTS as i32 + 10) {
+            if !injector.inject(PointerMove { x, y: 0 }.into()) {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 10, "only {INJECT_QUEUE_EVENTS} events wait");
+        gate.close();
+        release_tx.send(()).unwrap();
+        drop(injector);
+        assert!(
+            injected.try_recv().is_err(),
+            "nothing injected after the revoke"
+        );
+    }
 
     #[test]
     fn input_is_injected_only_with_control_granted_and_no_prompt_open() {

@@ -116,6 +116,11 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
         seal_channel(&mut keys, Channel::Control, control_send, control_recv)
             .context("the handshake's session keys had the control channel taken")?;
     let (grants_tx, grants) = watch::channel(Grants::default());
+    let control_gate = remote_input::ControlGate::default();
+    let gates = Gates {
+        grants: &grants_tx,
+        control: &control_gate,
+    };
     let (events_tx, mut events) = mpsc::channel::<SessionEvent>(64);
     let mut consent = SessionConsent::new(options.consent_timeout);
     let audit = Auditor {
@@ -190,7 +195,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                             _ => consent.answer(capability, answer == Answer::Yes, now).into_iter().collect(),
                         };
                         for decision in decisions {
-                            apply(decision, &grants_tx, &audit, &mut control).await?;
+                            apply(decision, &gates, &audit, &mut control).await?;
                         }
                     }
                     SessionEvent::ChannelOpened(channel, send, recv) => {
@@ -213,7 +218,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                                 tokio::spawn(screen_stream::run(send, channel_grants, options.screen.clone(), events_tx.clone()));
                             }
                             Channel::Input => {
-                                tokio::spawn(remote_input::run(recv, channel_grants, technician.prompt_open(), options.display.clone(), events_tx.clone()));
+                                tokio::spawn(remote_input::run(recv, channel_grants, control_gate.clone(), technician.prompt_open(), options.display.clone(), events_tx.clone()));
                             }
                             #[cfg(feature = "file-transfer")]
                             Channel::Files => {
@@ -252,13 +257,13 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
             command = commands.recv() => match command {
                 Some(TechnicianCommand::Revoke(capability)) => {
                     match consent.revoke(capability) {
-                        Ok(decision) => apply(decision, &grants_tx, &audit, &mut control).await?,
+                        Ok(decision) => apply(decision, &gates, &audit, &mut control).await?,
                         Err(e) => println!("{e}"),
                     }
                 }
                 Some(TechnicianCommand::RevokeAll) => {
                     for decision in consent.revoke_all() {
-                        apply(decision, &grants_tx, &audit, &mut control).await?;
+                        apply(decision, &gates, &audit, &mut control).await?;
                     }
                 }
                 Some(TechnicianCommand::SendFile(path)) => {
@@ -271,7 +276,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
             },
             _ = sleep_until(deadline) => {
                 for decision in consent.expire(Instant::now()) {
-                    apply(decision, &grants_tx, &audit, &mut control).await?;
+                    apply(decision, &gates, &audit, &mut control).await?;
                 }
             }
             closed = connection.closed() => break format!("the relay connection was lost ({closed})"),
@@ -279,7 +284,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
         }
     };
     // Everything stops now: no grant survives the session.
-    grants_tx.send_replace(Grants::default());
+    gates.revoke_all();
     control.finish();
     Ok(end)
 }
@@ -291,18 +296,44 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Where grants take effect: the tasks' view of them and, for remote
+/// control, the gate checked at each injection.
+struct Gates<'a> {
+    grants: &'a watch::Sender<Grants>,
+    control: &'a remote_input::ControlGate,
+}
+
+impl Gates<'_> {
+    fn set(&self, capability: Capability, granted: bool) {
+        if capability == Capability::RemoteControl {
+            if granted {
+                self.control.open();
+            } else {
+                // Blocks for one injection in progress at most (R10).
+                self.control.close();
+            }
+        }
+        self.grants.send_modify(|g| g.set(capability, granted));
+    }
+
+    fn revoke_all(&self) {
+        self.control.close();
+        self.grants.send_replace(Grants::default());
+    }
+}
+
 /// Applies one consent decision: revocations stop at once and are recorded
 /// after; grants are recorded first and then take effect (R10, R12).
 async fn apply(
     decision: ConsentDecision,
-    grants: &watch::Sender<Grants>,
+    gates: &Gates<'_>,
     audit: &Auditor,
     control: &mut SealedSend,
 ) -> Result<()> {
     let capability = decision.capability;
     let granted = decision.outcome == ConsentOutcome::Granted;
     if !granted {
-        grants.send_modify(|g| g.set(capability, false));
+        gates.set(capability, false);
     }
     let outcome = match decision.outcome {
         ConsentOutcome::Granted => ConsentOutcomeCode::Granted,
@@ -319,7 +350,7 @@ async fn apply(
         })
         .await?;
     if granted {
-        grants.send_modify(|g| g.set(capability, true));
+        gates.set(capability, true);
     }
     println!(
         "{} is now {}",
