@@ -161,3 +161,118 @@ fn traversal_names_are_refused_and_an_interrupted_transfer_leaves_no_file() {
     let failed = host.stdout_text();
     assert!(failed.contains("half.bin"), "{failed}");
 }
+
+/// The rogue's next control message, which must be the revocation of file
+/// transfer.
+async fn expect_files_revoked(rogue: &mut rogue::RogueSession) {
+    match rogue.next_control().await {
+        SessionMessage::CapabilityRevoked(r) => {
+            assert_eq!(r.capability, Capability::FileTransfer)
+        }
+        other => panic!("expected file transfer revoked, got {other:?}"),
+    }
+}
+
+#[test]
+fn revoking_file_transfer_is_carried_out_at_once_even_while_an_offer_prompt_is_open() {
+    let _one = one_at_a_time();
+    let lab = support::lab("DxH 900");
+    let (mut host, password) = lab.support(&[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut rogue =
+            rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
+        let content = vec![7u8; 200_000];
+        let offer = |transfer_id, name: &str| FileOffer {
+            transfer_id,
+            name: Text::new(name).unwrap(),
+            size: content.len() as u64,
+            sha256: Sha256::digest(&content).into(),
+            direction: TransferDirection::ToHost,
+        };
+        let grant = async |rogue: &mut rogue::RogueSession, host: &mut support::lab::Proc| {
+            // Only a prompt shown after this request counts.
+            let from = host.lines().len();
+            rogue.request(Capability::FileTransfer).await;
+            host.wait_for_from(from, "asks for FILE TRANSFER");
+            host.type_line("y");
+            match rogue.next_control().await {
+                SessionMessage::CapabilityDecision(d) => {
+                    assert_eq!(d.outcome, DecisionOutcome::Granted)
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+
+        // 1. `rf` typed into the offer's prompt revokes, not only refuses.
+        grant(&mut rogue, &mut host).await;
+        rogue
+            .files
+            .send(&offer(1, "prompt.bin").into())
+            .await
+            .unwrap();
+        host.wait_for("sends the file \"prompt.bin\"");
+        host.type_line("rf");
+        expect_files_revoked(&mut rogue).await;
+        match rogue.next_file_message().await {
+            SessionMessage::FileOfferAnswer(answer) => assert!(!answer.accepted),
+            other => panic!("unexpected {other:?}"),
+        }
+
+        // 2. A transfer under way stops at the revoke: aborted, nothing kept.
+        grant(&mut rogue, &mut host).await;
+        rogue
+            .files
+            .send(&offer(2, "midway.bin").into())
+            .await
+            .unwrap();
+        host.wait_for("sends the file \"midway.bin\"");
+        host.type_line("y");
+        match rogue.next_file_message().await {
+            SessionMessage::FileOfferAnswer(answer) => assert!(answer.accepted),
+            other => panic!("unexpected {other:?}"),
+        }
+        let chunk = FileChunk {
+            transfer_id: 2,
+            offset: 0,
+            data: Bytes::new(content[..65_536].to_vec()).unwrap(),
+        };
+        rogue.files.send(&chunk.into()).await.unwrap();
+        host.type_line("rf");
+        expect_files_revoked(&mut rogue).await;
+        match rogue.next_file_message().await {
+            SessionMessage::FileAbort(abort) => {
+                assert_eq!(abort.transfer_id, 2);
+                assert!(abort.reason.as_str().contains("revoked"), "{abort:?}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // The rest arrives after the revoke: refused, never written.
+        let rest = FileChunk {
+            transfer_id: 2,
+            offset: 65_536,
+            data: Bytes::new(content[65_536..131_072].to_vec()).unwrap(),
+        };
+        rogue.files.send(&rest.into()).await.unwrap();
+        match rogue.next_file_message().await {
+            SessionMessage::FileAbort(abort) => assert_eq!(abort.transfer_id, 2),
+            other => panic!("unexpected {other:?}"),
+        }
+        rogue.vanish();
+    });
+    host.wait_for("Session ended");
+    let _ = host.wait_exit();
+    assert_eq!(
+        entries(&received(&lab)),
+        Vec::<String>::new(),
+        "nothing of either file is kept"
+    );
+    let audit = lab
+        .audit(&["--host", &lab.host_id, "--kind", "consent_decision"])
+        .unwrap();
+    assert_eq!(
+        audit.matches("revoked").count() + audit.matches("Revoked").count(),
+        2,
+        "two revocations audited:\n{audit}"
+    );
+}

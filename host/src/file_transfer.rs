@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use assent_net::file_exchange::{run_exchange, ExchangeConfig, ExchangeEvent, ExchangeRequest};
+use assent_net::file_exchange::{
+    run_exchange, ExchangeConfig, ExchangeEvent, ExchangeRequest, TRANSFER_REVOKED,
+};
 use assent_net::file_store::ReceiveDir;
 use assent_net::{SealedRecv, SealedSend};
 use assent_proto::file_transfer::TransferLimits;
@@ -69,10 +71,13 @@ impl FilesHandle {
         };
         let (requests, request_queue) = mpsc::channel(16);
         let (exchange_events, exchange_queue) = mpsc::channel(64);
+        let permission = grants.clone();
         let config = ExchangeConfig {
             receive_dir,
             limits: self.limits,
             receives: TransferDirection::ToHost,
+            // The grant itself, read at each chunk (R10).
+            allowed: Box::new(move || permission.borrow().files),
         };
         tokio::spawn(run_exchange(
             send,
@@ -131,7 +136,7 @@ async fn follow(
             changed = grants.changed() => {
                 if changed.is_err() { return; }
                 if !grants.borrow().files {
-                    let _ = requests.send(ExchangeRequest::AbortAll { reason: "file transfer was revoked by the technician".into() }).await;
+                    let _ = requests.send(ExchangeRequest::AbortAll { reason: TRANSFER_REVOKED.into() }).await;
                 }
                 continue;
             }
@@ -148,10 +153,17 @@ async fn follow(
                         offer.size,
                         hex(&offer.sha256)
                     );
-                    match technician.ask(&question, OFFER_PROMPT_TIMEOUT).await {
-                        Answer::Yes => Ok(()),
-                        Answer::No => Err("the technician refused the file".to_owned()),
-                        Answer::NoAnswer => Err("the technician did not answer".to_owned()),
+                    // A revoke closes the prompt at once instead of waiting
+                    // for its answer, and a yes counts only if the grant
+                    // still stands when it comes.
+                    tokio::select! {
+                        answer = technician.ask(&question, OFFER_PROMPT_TIMEOUT) => match answer {
+                            Answer::Yes if grants.borrow().files => Ok(()),
+                            Answer::Yes => Err(TRANSFER_REVOKED.to_owned()),
+                            Answer::No => Err("the technician refused the file".to_owned()),
+                            Answer::NoAnswer => Err("the technician did not answer".to_owned()),
+                        },
+                        () = revoked(&mut grants) => Err(TRANSFER_REVOKED.to_owned()),
                     }
                 };
                 let answer = match accept {
@@ -205,6 +217,11 @@ async fn follow(
             }
         }
     }
+}
+
+/// Returns once the file-transfer grant is gone (or the session ends).
+async fn revoked(grants: &mut watch::Receiver<Grants>) {
+    let _ = grants.wait_for(|g| !g.files).await;
 }
 
 /// A progress bar on the technician's terminal (hidden when stderr is not one).

@@ -356,11 +356,26 @@ fn route_line(
     commands: &mpsc::UnboundedSender<TechnicianCommand>,
     line: &str,
 ) {
+    let command = parse_command(line);
+    // A revocation or the end of the session is never taken for a mere
+    // "no": it refuses the open prompt and is carried out too (R10).
+    if let Some(
+        stop @ (TechnicianCommand::Revoke(_)
+        | TechnicianCommand::RevokeAll
+        | TechnicianCommand::EndSession),
+    ) = command
+    {
+        if prompt.answer_open(false) {
+            println!("    (refused, and {line:?} carried out)");
+        }
+        let _ = commands.send(stop);
+        return;
+    }
     let yes = matches!(line.to_ascii_lowercase().as_str(), "y" | "yes");
     if prompt.answer_open(yes) {
         return;
     }
-    match parse_command(line) {
+    match command {
         Some(command) => {
             let _ = commands.send(command);
         }
@@ -442,6 +457,26 @@ mod tests {
             assert_eq!(asking.await.unwrap(), expected, "{line}");
         }
         assert!(received.try_recv().is_err(), "answers are not commands");
+    }
+
+    #[tokio::test]
+    async fn a_revocation_typed_while_a_prompt_is_open_refuses_it_and_is_carried_out() {
+        let technician = Technician::terminal_only();
+        let (commands, mut received) = mpsc::unbounded_channel();
+        for (line, command) in [
+            ("rc", TechnicianCommand::Revoke(Capability::RemoteControl)),
+            ("r", TechnicianCommand::RevokeAll),
+            ("q", TechnicianCommand::EndSession),
+        ] {
+            let asking = {
+                let t = technician.clone();
+                tokio::spawn(async move { t.ask("allow?", Duration::from_secs(5)).await })
+            };
+            until_open(&technician).await;
+            route_line(&technician.prompt, &commands, line);
+            assert_eq!(asking.await.unwrap(), Answer::No, "{line}");
+            assert_eq!(received.try_recv().unwrap(), command, "{line}");
+        }
     }
 
     #[tokio::test]

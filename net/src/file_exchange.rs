@@ -77,7 +77,17 @@ pub struct ExchangeConfig {
     /// The direction of files this side receives (the host receives
     /// `ToHost`, the viewer `FromHost`); offers the other way are refused.
     pub receives: TransferDirection,
+    /// Whether files may flow right now, asked before each chunk is sealed
+    /// or written: on the host, the file-transfer grant (R10). When it says
+    /// no, everything in flight is aborted at once.
+    pub allowed: TransferPermission,
 }
+
+/// Whether file transfer is allowed at this moment.
+pub type TransferPermission = Box<dyn Fn() -> bool + Send + Sync>;
+
+/// Why transfers stop when [`ExchangeConfig::allowed`] says no.
+pub const TRANSFER_REVOKED: &str = "file transfer was revoked by the technician";
 
 struct Incoming {
     transfer: IncomingTransfer,
@@ -122,6 +132,13 @@ pub async fn run_exchange(
                 None => return,
             },
             () = std::future::ready(()), if sending => exchange.send_next_chunk(&mut send).await,
+        };
+        // A grant re-checked after every await: nothing more flows once it is gone.
+        let step = match step {
+            Ok(()) if exchange.in_flight() && !(exchange.config.allowed)() => {
+                exchange.abort_all(&mut send, TRANSFER_REVOKED).await
+            }
+            other => other,
         };
         if let Err(e) = step {
             debug!(error = %e, "file channel closed");
@@ -175,6 +192,10 @@ impl Exchange {
                     other => self.outgoing = other,
                 }
                 Ok(())
+            }
+            // Revoked with a transfer under way: not one more byte is written.
+            SessionMessage::FileChunk(_) if self.in_flight() && !(self.config.allowed)() => {
+                self.abort_all(send, TRANSFER_REVOKED).await
             }
             SessionMessage::FileChunk(chunk) => {
                 let Some(incoming) = self.incoming.as_mut().filter(|i| {
@@ -326,6 +347,10 @@ impl Exchange {
         match request {
             ExchangeRequest::Send { path, direction } => {
                 let name = path.display().to_string();
+                if !(self.config.allowed)() {
+                    self.failed(&name, "file transfer is not granted").await;
+                    return Ok(());
+                }
                 if self.outgoing.is_some() {
                     self.failed(&name, "one file at a time: wait for the current transfer")
                         .await;
@@ -361,6 +386,12 @@ impl Exchange {
                     return Ok(());
                 };
                 let name = incoming.transfer.name().clone();
+                let accept = accept && (self.config.allowed)();
+                let reason = if accept || !reason.is_empty() {
+                    reason
+                } else {
+                    TRANSFER_REVOKED.to_owned()
+                };
                 let begun = match (&self.config.receive_dir, accept) {
                     (Some(dir), true) => dir
                         .begin(&name, Overwrite::Refuse)
@@ -388,7 +419,14 @@ impl Exchange {
         }
     }
 
+    fn in_flight(&self) -> bool {
+        self.incoming.is_some() || self.outgoing.is_some()
+    }
+
     async fn send_next_chunk(&mut self, send: &mut SealedSend) -> Result<(), ChannelError> {
+        if !(self.config.allowed)() {
+            return self.abort_all(send, TRANSFER_REVOKED).await;
+        }
         let Some(Outgoing::Sending(mut transfer, mut source, direction)) = self.outgoing.take()
         else {
             return Ok(());

@@ -359,6 +359,8 @@ impl FileTransfers {
             receive_dir,
             limits: self.limits,
             receives: TransferDirection::FromHost,
+            // The host enforces the grant (R10) and aborts on a revoke.
+            allowed: Box::new(|| true),
         };
         let (requests, request_queue) = mpsc::channel(16);
         let (event_queue, events) = mpsc::channel(64);
