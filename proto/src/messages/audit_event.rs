@@ -260,11 +260,39 @@ impl AuditEvent {
             Self::IntrusionDetected { .. } => None,
         }
     }
+
+    /// Whether a host may report this kind in an [`AuditReport`] (R12, R21):
+    /// only what happens on the host itself (consent, dropped input, file
+    /// transfers, session start and end, upgrades). Connection requests,
+    /// authentication failures, lockouts, enrolment, installer approvals and
+    /// intrusion alarms are the relay's own to record; a host that could write
+    /// them could fake grants, alarms or a clean record. No wildcard: a new
+    /// kind must be placed on one side or the other.
+    pub fn reportable_by_host(&self) -> bool {
+        match self {
+            Self::ConsentDecision { .. }
+            | Self::InputDropped { .. }
+            | Self::SessionStarted { .. }
+            | Self::SessionEnded { .. }
+            | Self::Upgrade { .. }
+            | Self::SessionTampering { .. } => true,
+            #[cfg(feature = "file-transfer")]
+            Self::FileTransfer { .. } => true,
+            Self::ConnectionRequest { .. }
+            | Self::AuthenticationFailed { .. }
+            | Self::LockedOut { .. }
+            | Self::IntrusionDetected { .. }
+            | Self::HostEnrolled { .. }
+            | Self::FileTransferCapabilityApproved { .. } => false,
+        }
+    }
 }
 
 crate::wire_struct! {
-    /// A host reporting one event to the relay, which records it (R12).
-    /// The relay stamps its own receive time too; this is the host's clock.
+    /// A host reporting one event to the relay, which records it (R12) if
+    /// [`AuditEvent::reportable_by_host`] and it names the reporting host.
+    /// The record's time is the relay's clock on receipt; `occurred_unix_ms`
+    /// is the host's claim, logged by the relay but not sealed (R21).
     pub struct AuditReport : AuditReport {
         pub occurred_unix_ms: u64,
         pub event: AuditEvent,

@@ -22,17 +22,10 @@ impl AuditLog {
         Self { store, key }
     }
 
-    /// Records `event` now; returns once it is on disk.
+    /// Records `event` at the relay's clock; returns once it is on disk.
+    /// Always the relay's time, never a client's claim (R21).
     pub async fn record(&self, event: AuditEvent) -> Result<u64, ServerError> {
-        self.record_at(now_unix_ms(), event).await
-    }
-
-    /// Records `event` with the time it happened (host reports carry their own).
-    pub async fn record_at(
-        &self,
-        time_unix_ms: u64,
-        event: AuditEvent,
-    ) -> Result<u64, ServerError> {
+        let time_unix_ms = now_unix_ms();
         let store = self.store.clone();
         let key = self.key.clone();
         let kind = event.kind();

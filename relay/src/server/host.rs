@@ -15,7 +15,7 @@ use assent_proto::messages::signalling::{
     RelayErrorCode, ReleaseOffer, SignallingMessage, SupportOpened,
 };
 use assent_proto::wire::Bytes;
-use tracing::info;
+use tracing::{debug, info, warn};
 
 use super::lockouts::LockoutScope;
 use super::{network_of, now_unix_ms, refuse, text, HostLink, RelayState, ServerError};
@@ -150,21 +150,16 @@ async fn serve_requests(
                 send.send(&Ack {}).await?;
             }
             SignallingMessage::AuditReport(report) => {
-                // A host reports only about itself.
-                if report.event.host_id().is_some_and(|id| id != host_id) {
-                    refuse(
-                        send,
-                        RelayErrorCode::Unauthorized,
-                        "a host may only report its own events",
-                        None,
-                    )
-                    .await?;
+                let kind = report.event.kind();
+                if let Some(reason) = report_refusal(host_id, &report.event) {
+                    warn!(%host_id, kind, reason, "audit report refused");
+                    refuse(send, RelayErrorCode::Unauthorized, reason, None).await?;
                     continue;
                 }
-                state
-                    .audit
-                    .record_at(report.occurred_unix_ms, report.event)
-                    .await?;
+                // R21: the record carries the relay's clock; the host's claim
+                // is only logged (the sealed record has no field for it).
+                debug!(%host_id, kind, host_clock_unix_ms = report.occurred_unix_ms, "host audit report");
+                state.audit.record(report.event).await?;
                 send.send(&Ack {}).await?;
             }
             SignallingMessage::Notification(notification) => {
@@ -222,6 +217,20 @@ async fn serve_requests(
                 .await?
             }
         }
+    }
+}
+
+/// R12/R21: why a host may not write `event` into the audit log, if it may
+/// not. A host reports only events that name it, and only of the kinds a
+/// host witnesses ([`AuditEvent::reportable_by_host`]); relay-wide and
+/// relay-only kinds (intrusion alarms, grants, lockouts) are the relay's.
+fn report_refusal(host_id: &str, event: &AuditEvent) -> Option<&'static str> {
+    if !event.reportable_by_host() {
+        Some("a host may not report this kind of audit event; the relay records it itself")
+    } else if event.host_id() != Some(host_id) {
+        Some("a host may only report its own events")
+    } else {
+        None
     }
 }
 

@@ -131,6 +131,30 @@ fn every_event_names_its_host_except_relay_wide_intrusions() {
 }
 
 #[test]
+fn hosts_may_report_only_what_happens_on_the_host() {
+    let reportable: Vec<&str> = sample_events()
+        .iter()
+        .filter(|e| e.reportable_by_host())
+        .map(AuditEvent::kind)
+        .collect();
+    let mut expected = vec!["consent_decision"];
+    #[cfg(feature = "file-transfer")]
+    expected.push("file_transfer");
+    expected.extend([
+        "input_dropped",
+        "session_started",
+        "session_ended",
+        "upgrade",
+        "session_tampering",
+    ]);
+    assert_eq!(reportable, expected);
+    // Every kind a host may report names a host, so the relay can check it is the reporter.
+    for event in sample_events().iter().filter(|e| e.reportable_by_host()) {
+        assert!(event.host_id().is_some(), "{}", event.kind());
+    }
+}
+
+#[test]
 fn unknown_event_tag_is_refused() {
     for tag in [0u8, 14, 200, 255] {
         assert_eq!(
