@@ -145,6 +145,19 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
                 lockout.record_success();
                 break Some(admitted);
             }
+            Err(failure) if failure.error.indicates_tampering() => {
+                // R21: altered in transit (the relay) or forged; it tested no
+                // password guess, so it is not the engineer's failure (R6).
+                warn!(
+                    error = %failure.error,
+                    claimed_viewer = ?failure.viewer,
+                    "engineer handshake tampered with or forged; not counted against the password"
+                );
+                println!(
+                    "An engineer's connection attempt was refused: a handshake message was \
+                     altered in transit or forged. Not counted against the password."
+                );
+            }
             Err(failure) => {
                 warn!(error = %failure.error, "engineer handshake failed");
                 println!("An engineer's connection attempt failed: {}", failure.error);

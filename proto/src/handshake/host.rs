@@ -131,17 +131,21 @@ impl ExpectViewerFinish {
         &self.viewer_entry
     }
 
-    /// Verifies the viewer's signature, then its key confirmation. A bad
-    /// confirmation is [`HandshakeError::WrongPassword`], which the shell
-    /// counts against the password (R6).
+    /// Verifies the viewer's signature, which covers its key confirmation,
+    /// then the confirmation. A bad signature is
+    /// [`HandshakeError::BadSignature`]: the message was tampered with or
+    /// forged, and it does not count against the password. Only a bad
+    /// confirmation under a good signature is [`HandshakeError::WrongPassword`],
+    /// which the shell counts (R6, R21).
     pub fn receive_viewer_finish(
         mut self,
         finish: &ViewerFinish,
     ) -> Result<(SessionKeys, HostFinish), HandshakeError> {
+        self.transcript.absorb(&finish.confirm);
         self.viewer
             .verify(
                 CONTEXT_VIEWER_SIGNATURE,
-                &self.after_hellos,
+                &self.transcript.hash(),
                 &finish.signature,
             )
             .map_err(|_| HandshakeError::BadSignature(Role::Viewer))?;
@@ -152,7 +156,6 @@ impl ExpectViewerFinish {
             return Err(HandshakeError::WrongPassword);
         }
         self.transcript.absorb(&finish.signature);
-        self.transcript.absorb(&finish.confirm);
         let final_hash = self.transcript.hash();
         let reply = HostFinish {
             confirm: self.secrets.confirmation(Role::Host, &final_hash),

@@ -55,8 +55,12 @@ pub enum HandshakeError {
         expected: Fingerprint,
         got: Fingerprint,
     },
+    /// Tampering or forgery, never a wrong password: each signature covers
+    /// everything its signer sent, including the viewer's key confirmation.
     #[error("{0:?} signature over the handshake does not verify: the connection was tampered with or the peer is an impostor")]
     BadSignature(Role),
+    /// The viewer's key confirmation is wrong under its valid signature: the
+    /// engineer really typed a wrong password.
     #[error("wrong session password")]
     WrongPassword,
     #[error("host could not confirm the session keys: wrong password, or the connection was tampered with")]
@@ -88,9 +92,17 @@ impl HandshakeError {
     }
 
     /// True when the failure must count against the password (R6). Every
-    /// attempt that got far enough to test a password guess counts.
+    /// attempt that got far enough to test a password guess counts; a bad
+    /// signature does not (the host checks it before the guess), so a relay
+    /// that corrupts a flight cannot burn the password (R21).
     pub fn counts_as_password_failure(&self) -> bool {
         matches!(self, HandshakeError::WrongPassword)
+    }
+
+    /// True when a handshake message was altered in transit or forged: the
+    /// shell logs it as tampering, not as the engineer's failure (R21).
+    pub fn indicates_tampering(&self) -> bool {
+        matches!(self, HandshakeError::BadSignature(_))
     }
 }
 

@@ -8,10 +8,10 @@ use super::*;
 use crate::allowlist::{AllowList, AllowListEntry, VerifiedAllowList};
 use crate::identity::{test_support, Identity};
 use crate::lockout::{Lockout, LockoutPolicy};
-use crate::messages::handshake::{HostHello, ViewerHello};
+use crate::messages::handshake::{HostHello, ViewerFinish, ViewerHello, SIGNATURE_MAX};
 use crate::password::{OneTimePassword, StretchParams};
 use crate::record::RekeyPolicy;
-use crate::wire::{List, Message, Text};
+use crate::wire::{Bytes, List, Message, Text};
 
 const NOW: u64 = 1_800_000_000;
 const SESSION: [u8; 32] = [7; 32];
@@ -206,6 +206,83 @@ fn wrong_password_fails_at_the_host_and_counts_as_a_failure() {
     lockout.record_failure(now);
     assert_eq!(lockout.failures(), 1);
     assert!(lockout.check(now).is_err());
+}
+
+/// A fresh handshake up to the host's last step: the host waiting for the
+/// viewer's finish, and the finish the viewer sent (not yet delivered).
+fn host_awaiting_viewer_finish(
+    f: &Fixture,
+    password: &OneTimePassword,
+) -> (host::ExpectViewerFinish, ViewerFinish) {
+    let (expect_host_hello, hello) = viewer::start(viewer_config(f, password), &mut OsRng).unwrap();
+    let (expect_viewer_finish, host_hello) = f
+        .host
+        .respond(&f.allowlist, NOW, &hello, &mut OsRng)
+        .unwrap();
+    let (_, viewer_finish) = expect_host_hello
+        .receive_host_hello(&host_hello, &mut OsRng)
+        .unwrap();
+    (expect_viewer_finish, viewer_finish)
+}
+
+/// What the host makes of `finish` after `tamper`, on a fresh handshake.
+fn host_verdict_on_tampered_finish(
+    f: &Fixture,
+    tamper: impl FnOnce(&mut ViewerFinish),
+) -> HandshakeError {
+    let (expect, mut finish) = host_awaiting_viewer_finish(f, &f.password);
+    tamper(&mut finish);
+    expect
+        .receive_viewer_finish(&finish)
+        .expect_err("a tampered ViewerFinish was accepted")
+}
+
+/// The host's verdict is tampering by the relay, not the engineer's wrong password.
+fn assert_tampering_not_wrong_password(err: &HandshakeError, what: &str) {
+    assert!(
+        matches!(err, HandshakeError::BadSignature(Role::Viewer)),
+        "{what}: {err}"
+    );
+    assert!(err.indicates_tampering(), "{what}");
+    assert!(!err.counts_as_password_failure(), "{what}");
+}
+
+#[test]
+fn relay_flipping_any_bit_of_the_viewer_confirmation_is_tampering_not_a_wrong_password() {
+    // R6/R21: the viewer's signature covers its confirmation, so a relay that
+    // corrupts it cannot make the host burn the password and blame the engineer.
+    let f = fixture();
+    for bit in 0..256 {
+        let err = host_verdict_on_tampered_finish(&f, |finish| {
+            finish.confirm[bit / 8] ^= 1 << (bit % 8);
+        });
+        assert_tampering_not_wrong_password(&err, &format!("confirm bit {bit}"));
+    }
+}
+
+#[test]
+fn relay_flipping_a_bit_of_the_viewer_signature_is_tampering_not_a_wrong_password() {
+    let f = fixture();
+    let bits = 8 * SIGNATURE_MAX;
+    for bit in [0, 1, 7, 8, 1000, bits / 2, bits - 8, bits - 1] {
+        let err = host_verdict_on_tampered_finish(&f, |finish| {
+            let mut signature = finish.signature.to_vec();
+            signature[bit / 8] ^= 1 << (bit % 8);
+            finish.signature = Bytes::new(signature).unwrap();
+        });
+        assert_tampering_not_wrong_password(&err, &format!("signature bit {bit}"));
+    }
+}
+
+#[test]
+fn wrong_password_under_a_valid_viewer_signature_is_a_wrong_password() {
+    let f = fixture();
+    let wrong = OneTimePassword::generate(&mut OsRng);
+    let (expect, finish) = host_awaiting_viewer_finish(&f, &wrong);
+    let err = expect.receive_viewer_finish(&finish).unwrap_err();
+    assert!(matches!(err, HandshakeError::WrongPassword), "{err}");
+    assert!(err.counts_as_password_failure());
+    assert!(!err.indicates_tampering());
 }
 
 #[test]

@@ -79,8 +79,8 @@ pub struct ExpectHostHello {
 }
 
 impl ExpectHostHello {
-    /// Verifies the host's key pin and signature, then answers with our
-    /// signature and key confirmation.
+    /// Verifies the host's key pin and signature, then answers with our key
+    /// confirmation and a signature over the transcript through it.
     pub fn receive_host_hello(
         mut self,
         hello: &HostHello,
@@ -118,12 +118,16 @@ impl ExpectHostHello {
         );
         let secrets = HandshakeSecrets::derive(dh.as_bytes(), &pake_key, &after_hellos);
 
+        // Confirm first, then sign the transcript through the confirmation:
+        // the signature covers everything in ViewerFinish, so a relay that
+        // corrupts the confirmation is caught as tampering, not taken for a
+        // wrong password that burns the engineer's attempts (R6, R21).
+        let confirm = secrets.confirmation(Role::Viewer, &after_hellos);
+        self.transcript.absorb(&confirm);
         let signature = self
             .identity
-            .sign(rng, CONTEXT_VIEWER_SIGNATURE, &after_hellos);
-        let confirm = secrets.confirmation(Role::Viewer, &after_hellos);
+            .sign(rng, CONTEXT_VIEWER_SIGNATURE, &self.transcript.hash());
         self.transcript.absorb(&signature);
-        self.transcript.absorb(&confirm);
         let finish = ViewerFinish {
             signature: Bytes::new(signature)?,
             confirm,

@@ -49,6 +49,8 @@ crate::wire_struct! {
     /// Third flight, viewer to host: proves the viewer's identity and that it
     /// knows the password, before the host reveals anything password-dependent.
     pub struct ViewerFinish : ViewerFinish {
+        /// Over the transcript through `confirm`, so it covers the whole
+        /// message: a corrupted `confirm` is tampering, not a wrong password.
         pub signature: Bytes<SIGNATURE_MAX>,
         /// HMAC under the viewer confirmation key.
         pub confirm: [u8; 32],
