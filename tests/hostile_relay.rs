@@ -46,13 +46,18 @@ async fn open_twice(rogue: &mut RogueSession, channel: Channel) -> (FramedSend, 
     })
     .await
     .expect("the refused stream ends");
+    assert_no_frame(first, channel);
+    served
+}
+
+/// What a refused stream gave first: its end (or a reset), never a frame.
+fn assert_no_frame<E>(first: Result<Option<assent_proto::wire::Frame>, E>, channel: Channel) {
     if let Ok(Some(frame)) = first {
         panic!(
             "the host sent {:?} on a duplicate {channel:?} channel",
             frame.message_type
         );
     }
-    served
 }
 
 /// Opens one more `channel` stream where one is already served, and checks
@@ -63,12 +68,7 @@ async fn open_duplicate(rogue: &mut RogueSession, channel: Channel) {
     let first = tokio::time::timeout(Duration::from_secs(30), recv.recv())
         .await
         .expect("the refused stream ends");
-    if let Ok(Some(frame)) = first {
-        panic!(
-            "the host sent {:?} on a duplicate {channel:?} channel",
-            frame.message_type
-        );
-    }
+    assert_no_frame(first, channel);
 }
 
 #[test]
