@@ -237,10 +237,12 @@ pub(super) fn active(
         |r| r.get(0),
     )?;
     let limit = page_limit(limit);
+    // Ties in the millisecond go by arrival (rowid): `notification` is a
+    // keyed hash, so ordering by it shuffled notifications stored together.
     let mut stmt = tx.prepare(
         "SELECT host_id, notification, received_unix_ms, body FROM active_notifications \
          WHERE (?1 IS NULL OR host_id = ?1) AND severity >= ?2 \
-         ORDER BY host_id, received_unix_ms, notification LIMIT ?3",
+         ORDER BY host_id, received_unix_ms, rowid LIMIT ?3",
     )?;
     let rows = stmt.query_map(
         params![filter.host_id, min_rank(filter), limit.saturating_add(1)],
