@@ -53,7 +53,6 @@ use assent_proto::messages::signalling::{
 };
 use assent_proto::pacing::PacingSettings;
 use assent_proto::password::{OneTimePassword, StretchParams};
-use assent_proto::record::RekeyPolicy;
 use assent_proto::screen_codec::{EncoderSettings, Framebuffer, TileEncoder};
 use assent_proto::wire::{Bytes, List, Text};
 use assent_relay::metrics::RelayMetrics;
@@ -136,10 +135,7 @@ fn main() -> Result<()> {
         SealedSend::new(
             host_screen,
             Channel::Screen,
-            host_keys
-                .take_channel(Channel::Screen, RekeyPolicy::default())
-                .unwrap()
-                .sealer,
+            host_keys.take_channel(Channel::Screen).unwrap().sealer,
         ),
         grants,
         settings,
@@ -150,10 +146,7 @@ fn main() -> Result<()> {
         SealedRecv::new(
             viewer_screen,
             Channel::Screen,
-            viewer_keys
-                .take_channel(Channel::Screen, RekeyPolicy::default())
-                .unwrap()
-                .opener,
+            viewer_keys.take_channel(Channel::Screen).unwrap().opener,
         ),
         watch.clone(),
     ));

@@ -8,7 +8,7 @@
 use assent_proto::handshake::{Channel, ChannelAlreadyOpen, ChannelKeys, SessionKeys};
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::{ChannelKind, OpenChannel, SessionId};
-use assent_proto::record::{RecordError, RecordOpener, RecordSealer, RekeyPolicy};
+use assent_proto::record::{RecordError, RecordOpener, RecordSealer};
 use assent_proto::wire::{DecodeError, Frame, MessageType};
 
 use crate::{framed, FramedRecv, FramedSend, NetError};
@@ -93,7 +93,7 @@ pub fn seal_channel(
         channel,
         sealer,
         opener,
-    } = keys.take_channel(channel, RekeyPolicy::default())?;
+    } = keys.take_channel(channel)?;
     Ok((
         SealedSend::new(send, channel, sealer),
         SealedRecv::new(recv, channel, opener),

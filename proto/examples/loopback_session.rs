@@ -21,7 +21,6 @@ use assent_proto::lockout::{Lockout, LockoutPolicy};
 use assent_proto::messages::audit_event::{AuditEvent, ConsentOutcomeCode};
 use assent_proto::messages::consent::Capability;
 use assent_proto::password::{OneTimePassword, StretchParams};
-use assent_proto::record::RekeyPolicy;
 use assent_proto::wire::{Field, Frame, FrameDecoder, List, Message, MessageType, Text};
 use rand_core::{OsRng, RngCore};
 
@@ -190,13 +189,12 @@ fn main() {
 
     step("Consent, one capability at a time (R10)");
     let mut consent = SessionConsent::new(Duration::from_secs(60));
-    let policy = RekeyPolicy::default();
     let mut screen_tx = host_keys
-        .take_channel(Channel::Screen, policy)
+        .take_channel(Channel::Screen)
         .expect("fresh keys")
         .sealer;
     let mut screen_rx = viewer_keys
-        .take_channel(Channel::Screen, policy)
+        .take_channel(Channel::Screen)
         .expect("fresh keys")
         .opener;
     let screen_content = b"ANALYSER READY  Lot 4711  QC PASS";

@@ -16,7 +16,6 @@ use assent_proto::messages::signalling::{
     ChannelKind, ConnectRequest, OpenChannel, SignallingMessage, SupportOpen,
 };
 use assent_proto::password::{OneTimePassword, StretchParams};
-use assent_proto::record::RekeyPolicy;
 use assent_proto::wire::{Frame, List, MessageType, Text};
 use rand_core::OsRng;
 use support::*;
@@ -140,7 +139,7 @@ async fn relay_forwards_only_ciphertext_and_never_sees_the_password() {
         let (mut sh_send, _sh_recv) = accept_channel(&host, ChannelKind::Screen).await;
         let mut record = Vec::new();
         host_keys
-            .take_channel(Channel::Screen, RekeyPolicy::default())
+            .take_channel(Channel::Screen)
             .unwrap()
             .sealer
             .seal(SCREEN_TEXT, &mut record)
@@ -154,9 +153,7 @@ async fn relay_forwards_only_ciphertext_and_never_sees_the_password() {
             .unwrap();
         let mut frame = sv_recv.recv().await.unwrap().unwrap();
         assert_eq!(frame.message_type, MessageType::SealedRecord);
-        let mut screen_keys = viewer_keys
-            .take_channel(Channel::Screen, RekeyPolicy::default())
-            .unwrap();
+        let mut screen_keys = viewer_keys.take_channel(Channel::Screen).unwrap();
         let shown = screen_keys
             .opener
             .open(&mut frame.payload)

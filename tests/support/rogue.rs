@@ -22,7 +22,6 @@ use assent_proto::messages::signalling::{
     ClientRole, ConnectRequest, LocationCode, SignallingMessage, ViewerLogin,
 };
 use assent_proto::password::{OneTimePassword, StretchParams};
-use assent_proto::record::RekeyPolicy;
 use assent_proto::wire::{Bytes, Text};
 use rand_core::OsRng;
 
@@ -123,9 +122,7 @@ pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> Rogu
     let input = SealedSend::new(
         input_send,
         Channel::Input,
-        keys.take_channel(Channel::Input, RekeyPolicy::default())
-            .unwrap()
-            .sealer,
+        keys.take_channel(Channel::Input).unwrap().sealer,
     );
     let (files, files_in) =
         seal_channel(&mut keys, Channel::Files, files_send, files_recv).unwrap();

@@ -26,7 +26,6 @@ use assent_proto::messages::consent::{
 };
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::{ChannelKind, SignallingMessage};
-use assent_proto::record::RekeyPolicy;
 use assent_proto::screen_codec::Framebuffer;
 use assent_proto::wire::FILE_TRANSFER_UNAVAILABLE;
 use tokio::sync::mpsc;
@@ -218,7 +217,7 @@ pub async fn run(
     let notifications = match open(ChannelKind::Notifications).await {
         Ok((send, recv)) => {
             let opener = keys
-                .take_channel(Channel::Notifications, RekeyPolicy::default())
+                .take_channel(Channel::Notifications)
                 .expect(FRESH)
                 .opener;
             NotificationChannel::new(send, SealedRecv::new(recv, Channel::Notifications, opener))
@@ -235,9 +234,7 @@ pub async fn run(
     let input = SealedSend::new(
         input_send,
         Channel::Input,
-        keys.take_channel(Channel::Input, RekeyPolicy::default())
-            .expect(FRESH)
-            .sealer,
+        keys.take_channel(Channel::Input).expect(FRESH).sealer,
     );
     let mut channels = Channels {
         control,

@@ -23,7 +23,7 @@ use assent_proto::messages::notification::{
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::ChannelKind;
 use assent_proto::password::{OneTimePassword, StretchParams};
-use assent_proto::record::{RecordSealer, RekeyPolicy};
+use assent_proto::record::RecordSealer;
 use assent_proto::test_keys;
 use assent_proto::wire::{Frame, List, MessageType, Text};
 use assent_viewer::notifications::{
@@ -165,20 +165,12 @@ async fn notifications(
 ) -> (NotificationChannel, HostEnd) {
     let ((send, recv), (host_send, _host_recv)) =
         channel(viewer, host, ChannelKind::Notifications).await;
-    let opener = keys
-        .0
-        .take_channel(Channel::Notifications, RekeyPolicy::default())
-        .unwrap()
-        .opener;
+    let opener = keys.0.take_channel(Channel::Notifications).unwrap().opener;
     let feed =
         NotificationChannel::new(send, SealedRecv::new(recv, Channel::Notifications, opener));
     let host_end = HostEnd {
         framed: host_send,
-        sealer: keys
-            .1
-            .take_channel(Channel::Notifications, RekeyPolicy::default())
-            .unwrap()
-            .sealer,
+        sealer: keys.1.take_channel(Channel::Notifications).unwrap().sealer,
     };
     (feed, host_end)
 }
@@ -221,10 +213,7 @@ async fn assert_session_goes_on(
         viewer.close_reason()
     );
     let ((_, recv), (send, _)) = channel(viewer, host, ChannelKind::Control).await;
-    let control = |keys: &mut SessionKeys| {
-        keys.take_channel(Channel::Control, RekeyPolicy::default())
-            .unwrap()
-    };
+    let control = |keys: &mut SessionKeys| keys.take_channel(Channel::Control).unwrap();
     let mut send = SealedSend::new(send, Channel::Control, control(&mut keys.1).sealer);
     let mut recv = SealedRecv::new(recv, Channel::Control, control(&mut keys.0).opener);
     let message: SessionMessage = CapabilityRevoked {

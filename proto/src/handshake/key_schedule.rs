@@ -211,12 +211,9 @@ impl SessionKeys {
     }
 
     /// The keys of `channel`, once: a second call for the same channel is
-    /// refused, so no key and sequence number ever seal twice.
-    pub fn take_channel(
-        &mut self,
-        channel: Channel,
-        policy: RekeyPolicy,
-    ) -> Result<ChannelKeys, ChannelAlreadyOpen> {
+    /// refused, so no key and sequence number ever seal twice. Both ends
+    /// rekey by the default [`RekeyPolicy`], which is part of the protocol.
+    pub fn take_channel(&mut self, channel: Channel) -> Result<ChannelKeys, ChannelAlreadyOpen> {
         if self.is_open(channel) {
             return Err(ChannelAlreadyOpen(channel));
         }
@@ -225,6 +222,7 @@ impl SessionKeys {
             Role::Viewer => Role::Host,
             Role::Host => Role::Viewer,
         };
+        let policy = RekeyPolicy::default();
         let ours = Direction::sent_by(self.role);
         let theirs = Direction::sent_by(peer_role);
         Ok(ChannelKeys {

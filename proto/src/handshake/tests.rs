@@ -10,7 +10,6 @@ use crate::identity::{test_support, Identity};
 use crate::lockout::{Lockout, LockoutPolicy};
 use crate::messages::handshake::{HostHello, ViewerFinish, ViewerHello, SIGNATURE_MAX};
 use crate::password::{OneTimePassword, StretchParams};
-use crate::record::RekeyPolicy;
 use crate::wire::{Bytes, List, Message, Text};
 
 const NOW: u64 = 1_800_000_000;
@@ -137,9 +136,8 @@ fn handshake_with_right_password_gives_both_ends_working_channels() {
     );
 
     for channel in [Channel::Control, Channel::Screen, Channel::Input] {
-        let policy = RekeyPolicy::default();
-        let mut viewer = viewer_keys.take_channel(channel, policy).unwrap();
-        let mut host = host_keys.take_channel(channel, policy).unwrap();
+        let mut viewer = viewer_keys.take_channel(channel).unwrap();
+        let mut host = host_keys.take_channel(channel).unwrap();
         let mut out = Vec::new();
         viewer.sealer.seal(b"hello host", &mut out).unwrap();
         assert_eq!(host.opener.open(&mut out).unwrap(), b"hello host");
@@ -153,15 +151,14 @@ fn handshake_with_right_password_gives_both_ends_working_channels() {
 fn channels_and_directions_have_distinct_keys() {
     let f = fixture();
     let (mut viewer_keys, mut host_keys) = run(&f, &f.password, |_| {}, |_| {}).unwrap();
-    let policy = RekeyPolicy::default();
-    let mut viewer_screen = viewer_keys.take_channel(Channel::Screen, policy).unwrap();
+    let mut viewer_screen = viewer_keys.take_channel(Channel::Screen).unwrap();
     let mut record = Vec::new();
     viewer_screen.sealer.seal(b"x", &mut record).unwrap();
     // Another channel's opener, or our own direction's key, cannot open it.
-    let mut host_input = host_keys.take_channel(Channel::Input, policy).unwrap();
+    let mut host_input = host_keys.take_channel(Channel::Input).unwrap();
     assert!(host_input.opener.open(&mut record.clone()).is_err());
     assert!(viewer_screen.opener.open(&mut record.clone()).is_err());
-    let mut host_screen = host_keys.take_channel(Channel::Screen, policy).unwrap();
+    let mut host_screen = host_keys.take_channel(Channel::Screen).unwrap();
     assert!(host_screen.opener.open(&mut record).is_ok());
 }
 
@@ -171,7 +168,6 @@ fn a_channels_keys_are_taken_once_per_session() {
     // sealed twice under one (key, nonce) (R3, R21).
     let f = fixture();
     let (mut viewer_keys, mut host_keys) = run(&f, &f.password, |_| {}, |_| {}).unwrap();
-    let policy = RekeyPolicy::default();
     for channel in [
         Channel::Control,
         Channel::Screen,
@@ -182,10 +178,10 @@ fn a_channels_keys_are_taken_once_per_session() {
     ] {
         for keys in [&mut viewer_keys, &mut host_keys] {
             assert!(!keys.is_open(channel));
-            keys.take_channel(channel, policy).unwrap();
+            keys.take_channel(channel).unwrap();
             assert!(keys.is_open(channel));
             assert_eq!(
-                keys.take_channel(channel, policy).unwrap_err(),
+                keys.take_channel(channel).unwrap_err(),
                 ChannelAlreadyOpen(channel)
             );
         }
