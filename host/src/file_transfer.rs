@@ -154,12 +154,10 @@ async fn follow(
                         hex(&offer.sha256)
                     );
                     // A revoke closes the prompt at once instead of waiting
-                    // for its answer, and a yes counts only if the grant
-                    // still stands when it comes.
+                    // for its answer (the exchange refuses a late yes).
                     tokio::select! {
                         answer = technician.ask(&question, OFFER_PROMPT_TIMEOUT) => match answer {
-                            Answer::Yes if grants.borrow().files => Ok(()),
-                            Answer::Yes => Err(TRANSFER_REVOKED.to_owned()),
+                            Answer::Yes => Ok(()),
                             Answer::No => Err("the technician refused the file".to_owned()),
                             Answer::NoAnswer => Err("the technician did not answer".to_owned()),
                         },

@@ -77,9 +77,11 @@ pub struct ExchangeConfig {
     /// The direction of files this side receives (the host receives
     /// `ToHost`, the viewer `FromHost`); offers the other way are refused.
     pub receives: TransferDirection,
-    /// Whether files may flow right now, asked before each chunk is sealed
-    /// or written: on the host, the file-transfer grant (R10). When it says
-    /// no, everything in flight is aborted at once.
+    /// Whether files may flow right now, asked where a file is offered or
+    /// begun and before each chunk is sealed or written: on the host, the
+    /// file-transfer grant (R10). When it says no with a transfer under
+    /// way, everything in flight is aborted. (The shell's `AbortAll` aborts
+    /// at the revoke itself, when nothing is moving.)
     pub allowed: TransferPermission,
 }
 
@@ -132,13 +134,6 @@ pub async fn run_exchange(
                 None => return,
             },
             () = std::future::ready(()), if sending => exchange.send_next_chunk(&mut send).await,
-        };
-        // A grant re-checked after every await: nothing more flows once it is gone.
-        let step = match step {
-            Ok(()) if exchange.in_flight() && !(exchange.config.allowed)() => {
-                exchange.abort_all(&mut send, TRANSFER_REVOKED).await
-            }
-            other => other,
         };
         if let Err(e) = step {
             debug!(error = %e, "file channel closed");
@@ -386,11 +381,11 @@ impl Exchange {
                     return Ok(());
                 };
                 let name = incoming.transfer.name().clone();
-                let accept = accept && (self.config.allowed)();
-                let reason = if accept || !reason.is_empty() {
-                    reason
+                // A yes that comes after the grant went is no yes.
+                let (accept, reason) = if accept && !(self.config.allowed)() {
+                    (false, TRANSFER_REVOKED.to_owned())
                 } else {
-                    TRANSFER_REVOKED.to_owned()
+                    (accept, reason)
                 };
                 let begun = match (&self.config.receive_dir, accept) {
                     (Some(dir), true) => dir
