@@ -183,15 +183,13 @@ fn revoking_file_transfer_is_carried_out_at_once_even_while_an_offer_prompt_is_o
         let mut rogue =
             rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
         let content = vec![7u8; 200_000];
-        let offer = |transfer_id, name: &str| FileOffer {
-            transfer_id,
-            name: Text::new(name).unwrap(),
-            size: content.len() as u64,
-            sha256: Sha256::digest(&content).into(),
-            direction: TransferDirection::ToHost,
-        };
-        let grant = async |rogue: &mut rogue::RogueSession, host: &mut support::lab::Proc| {
-            // Only a prompt shown after this request counts.
+        let sha256: [u8; 32] = Sha256::digest(&content).into();
+        // Grants file transfer, offers a file and waits for its prompt.
+        let offered = async |rogue: &mut rogue::RogueSession,
+                             host: &mut support::lab::Proc,
+                             transfer_id,
+                             name: &str| {
+            // Only prompts shown after this request count.
             let from = host.lines().len();
             rogue.request(Capability::FileTransfer).await;
             host.wait_for_from(from, "asks for FILE TRANSFER");
@@ -202,16 +200,19 @@ fn revoking_file_transfer_is_carried_out_at_once_even_while_an_offer_prompt_is_o
                 }
                 other => panic!("unexpected {other:?}"),
             }
+            let offer = FileOffer {
+                transfer_id,
+                name: Text::new(name).unwrap(),
+                size: content.len() as u64,
+                sha256,
+                direction: TransferDirection::ToHost,
+            };
+            rogue.files.send(&offer.into()).await.unwrap();
+            host.wait_for_from(from, &format!("sends the file {name:?}"));
         };
 
         // 1. `rf` typed into the offer's prompt revokes, not only refuses.
-        grant(&mut rogue, &mut host).await;
-        rogue
-            .files
-            .send(&offer(1, "prompt.bin").into())
-            .await
-            .unwrap();
-        host.wait_for("sends the file \"prompt.bin\"");
+        offered(&mut rogue, &mut host, 1, "prompt.bin").await;
         host.type_line("rf");
         expect_files_revoked(&mut rogue).await;
         match rogue.next_file_message().await {
@@ -220,13 +221,7 @@ fn revoking_file_transfer_is_carried_out_at_once_even_while_an_offer_prompt_is_o
         }
 
         // 2. A transfer under way stops at the revoke: aborted, nothing kept.
-        grant(&mut rogue, &mut host).await;
-        rogue
-            .files
-            .send(&offer(2, "midway.bin").into())
-            .await
-            .unwrap();
-        host.wait_for("sends the file \"midway.bin\"");
+        offered(&mut rogue, &mut host, 2, "midway.bin").await;
         host.type_line("y");
         match rogue.next_file_message().await {
             SessionMessage::FileOfferAnswer(answer) => assert!(answer.accepted),

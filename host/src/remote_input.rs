@@ -246,7 +246,7 @@ fn kind_of(message: &SessionMessage) -> InputKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{InputError, InputInjector, MouseButton, RecordingSink};
+    use crate::control::{InputError, InputInjector, InputLog, MouseButton, RecordingSink};
     use assent_proto::messages::input::PointerMove;
 
     /// A recording sink as slow as enigo's XTest injection (≈ 12 ms an
@@ -286,15 +286,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn nothing_queued_is_injected_once_control_is_revoked() {
+    /// An open gate and an injector over a [`SlowSink`], whose thread first
+    /// runs `before_sink`; with the log of what was injected and a receiver
+    /// that hears of each injection.
+    fn slow_injector(
+        before_sink: impl FnOnce() + Send + 'static,
+    ) -> (Injector, ControlGate, InputLog, std_mpsc::Receiver<()>) {
         let gate = ControlGate::default();
         gate.open();
         let (sink, log) = InputInjector::recording(1920, 1080);
         let (injected_tx, injected) = std_mpsc::channel();
-        let (_prompt_tx, prompt_open) = watch::channel(false);
-        let mut injector = Injector::start(
+        // No prompt is ever open; the sender may go.
+        let (_, prompt_open) = watch::channel(false);
+        let injector = Injector::start(
             move || {
+                before_sink();
                 Ok(SlowSink {
                     inner: sink,
                     injected: injected_tx,
@@ -303,6 +309,12 @@ mod tests {
             gate.clone(),
             prompt_open,
         );
+        (injector, gate, log, injected)
+    }
+
+    #[test]
+    fn nothing_queued_is_injected_once_control_is_revoked() {
+        let (mut injector, gate, log, injected) = slow_injector(|| {});
         let queued = INJECT_QUEUE_EVENTS as i32;
         for x in 0..queued {
             assert!(injector.inject(PointerMove { x, y: 0 }.into()));
@@ -323,24 +335,11 @@ mod tests {
 
     #[test]
     fn the_queue_in_front_of_the_injector_is_bounded() {
-        let gate = ControlGate::default();
-        gate.open();
-        let (sink, _log) = InputInjector::recording(1920, 1080);
-        let (injected_tx, injected) = std_mpsc::channel();
-        let (_prompt_tx, prompt_open) = watch::channel(false);
-        // The sink blocks on its first event until the test has filled the queue.
+        // The sink is made only once the test has filled the queue.
         let (release_tx, release) = std_mpsc::channel::<()>();
-        let mut injector = Injector::start(
-            move || {
-                let _ = release.recv();
-                Ok(SlowSink {
-                    inner: sink,
-                    injected: injected_tx,
-                })
-            },
-            gate.clone(),
-            prompt_open,
-        );
+        let (mut injector, gate, _log, injected) = slow_injector(move || {
+            let _ = release.recv();
+        });
         let mut refused = 0;
         for x in 0..(INJECT_QUEUE_EVENTS as i32 + 10) {
             if !injector.inject(PointerMove { x, y: 0 }.into()) {
