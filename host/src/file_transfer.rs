@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assent_net::file_exchange::{
     run_exchange, ExchangeConfig, ExchangeEvent, ExchangeRequest, TRANSFER_REVOKED,
@@ -156,7 +156,7 @@ async fn follow(
                     // A revoke closes the prompt at once instead of waiting
                     // for its answer (the exchange refuses a late yes).
                     tokio::select! {
-                        answer = technician.ask(&question, OFFER_PROMPT_TIMEOUT) => match answer {
+                        answer = technician.ask(&question, Instant::now() + OFFER_PROMPT_TIMEOUT) => match answer {
                             Answer::Yes => Ok(()),
                             Answer::No => Err("the technician refused the file".to_owned()),
                             Answer::NoAnswer => Err("the technician did not answer".to_owned()),

@@ -154,9 +154,9 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                             let question = format!("{engineer} asks for {}. Allow?", capability.label().to_uppercase());
                             let technician = technician.clone();
                             let events = events_tx.clone();
-                            let wait = deadline.saturating_duration_since(Instant::now());
+                            // The consent's own deadline: one clock per prompt.
                             tokio::spawn(async move {
-                                let answer = technician.ask(&question, wait).await;
+                                let answer = technician.ask(&question, deadline).await;
                                 let _ = events.send(SessionEvent::Answered(capability, answer)).await;
                             });
                         }

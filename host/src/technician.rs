@@ -208,10 +208,22 @@ impl Technician {
         self.prompt_open.subscribe()
     }
 
-    /// Shows `question` and waits up to `timeout` for an answer: y/n on the
-    /// terminal or Allow/Deny in the dialog, whichever comes first.
-    pub async fn ask(&self, question: &str, timeout: Duration) -> Answer {
+    /// Shows `question` and waits until `deadline` for an answer: y/n on
+    /// the terminal or Allow/Deny in the dialog, whichever comes first.
+    /// The deadline is the caller's (the session's consent clock, R10):
+    /// a prompt whose deadline passed while another prompt held the
+    /// technician's attention is never shown, and counts as unanswered.
+    pub async fn ask(&self, question: &str, deadline: Instant) -> Answer {
         let mut turn = self.turn.lock().await;
+        let Some(timeout) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+        else {
+            println!(
+                "\n>>> {question}\n    (its time ran out while another prompt was open: refused)"
+            );
+            return Answer::NoAnswer;
+        };
         *turn += 1;
         let id = *turn;
         let (reply, answer) = oneshot::channel();
@@ -224,9 +236,9 @@ impl Technician {
             timeout.as_secs()
         );
         if let Some(windows) = &self.windows {
-            windows.show_prompt(id, question, Instant::now() + timeout);
+            windows.show_prompt(id, question, deadline);
         }
-        let answer = match tokio::time::timeout(timeout, answer).await {
+        let answer = match tokio::time::timeout_at(deadline.into(), answer).await {
             Ok(Ok(true)) => Answer::Yes,
             Ok(Ok(false)) => Answer::No,
             _ => {
@@ -450,7 +462,10 @@ mod tests {
         for (line, expected) in [("y", Answer::Yes), ("n", Answer::No), ("maybe", Answer::No)] {
             let asking = {
                 let t = technician.clone();
-                tokio::spawn(async move { t.ask("allow?", Duration::from_secs(5)).await })
+                tokio::spawn(async move {
+                    t.ask("allow?", Instant::now() + Duration::from_secs(5))
+                        .await
+                })
             };
             until_open(&technician).await;
             route_line(&technician.prompt, &commands, line);
@@ -470,7 +485,10 @@ mod tests {
         ] {
             let asking = {
                 let t = technician.clone();
-                tokio::spawn(async move { t.ask("allow?", Duration::from_secs(5)).await })
+                tokio::spawn(async move {
+                    t.ask("allow?", Instant::now() + Duration::from_secs(5))
+                        .await
+                })
             };
             until_open(&technician).await;
             route_line(&technician.prompt, &commands, line);
@@ -480,9 +498,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_prompt_whose_deadline_passed_behind_another_is_never_shown() {
+        // R10: one deadline per prompt. The second request's deadline runs
+        // out while the first prompt is open; it must not be shown after.
+        let technician = Technician::terminal_only();
+        let (commands, _received) = mpsc::unbounded_channel();
+        let first = {
+            let t = technician.clone();
+            tokio::spawn(async move {
+                t.ask("first?", Instant::now() + Duration::from_secs(30))
+                    .await
+            })
+        };
+        until_open(&technician).await;
+        let second_deadline = Instant::now() + Duration::from_millis(20);
+        let second = {
+            let t = technician.clone();
+            tokio::spawn(async move { t.ask("second?", second_deadline).await })
+        };
+        // The event under test is the passing of the deadline itself.
+        tokio::time::sleep_until(second_deadline.into()).await;
+        route_line(&technician.prompt, &commands, "y");
+        assert_eq!(first.await.unwrap(), Answer::Yes);
+        tokio::select! {
+            answer = second => assert_eq!(answer.unwrap(), Answer::NoAnswer),
+            () = until_open(&technician) => panic!("the second prompt was shown after its deadline"),
+        }
+    }
+
+    #[tokio::test]
     async fn an_unanswered_prompt_is_a_refusal_and_a_late_line_is_a_command() {
         let technician = Technician::terminal_only();
-        let answer = technician.ask("allow?", Duration::from_millis(50)).await;
+        let answer = technician
+            .ask("allow?", Instant::now() + Duration::from_millis(50))
+            .await;
         assert_eq!(answer, Answer::NoAnswer);
         let (commands, mut received) = mpsc::unbounded_channel();
         route_line(&technician.prompt, &commands, "rc");
@@ -499,7 +548,10 @@ mod tests {
         assert!(!*paused.borrow(), "no prompt, no pause");
         let asking = {
             let t = technician.clone();
-            tokio::spawn(async move { t.ask("allow?", Duration::from_secs(5)).await })
+            tokio::spawn(async move {
+                t.ask("allow?", Instant::now() + Duration::from_secs(5))
+                    .await
+            })
         };
         until_open(&technician).await;
         assert!(*paused.borrow(), "paused while the prompt is open");
@@ -507,7 +559,9 @@ mod tests {
         assert_eq!(asking.await.unwrap(), Answer::Yes);
         assert!(!*paused.borrow(), "resumed once answered");
 
-        technician.ask("allow?", Duration::from_millis(20)).await;
+        technician
+            .ask("allow?", Instant::now() + Duration::from_millis(20))
+            .await;
         assert!(!*paused.borrow(), "resumed after a timeout");
     }
 
@@ -517,7 +571,10 @@ mod tests {
         let paused = technician.prompt_open();
         let asking = {
             let t = technician.clone();
-            tokio::spawn(async move { t.ask("allow?", Duration::from_secs(60)).await })
+            tokio::spawn(async move {
+                t.ask("allow?", Instant::now() + Duration::from_secs(60))
+                    .await
+            })
         };
         until_open(&technician).await;
         asking.abort();

@@ -203,7 +203,8 @@ fn probe(button: Rect) -> (i32, i32) {
 
 fn ask(technician: &Technician, timeout: Duration) -> tokio::task::JoinHandle<Answer> {
     let technician = technician.clone();
-    tokio::spawn(async move { technician.ask(QUESTION, timeout).await })
+    let deadline = std::time::Instant::now() + timeout;
+    tokio::spawn(async move { technician.ask(QUESTION, deadline).await })
 }
 
 async fn answer_of(asking: tokio::task::JoinHandle<Answer>) -> Answer {
