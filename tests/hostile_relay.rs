@@ -122,3 +122,50 @@ fn a_second_channel_of_any_kind_is_refused_audited_and_gets_no_record() {
         "one record per refused channel:\n{audit}"
     );
 }
+
+#[test]
+fn unfinished_handshakes_never_count_against_the_password_but_are_bounded() {
+    // A hostile relay can send `ViewerHello` with any allowlisted public key
+    // and never finish. The host must not burn the password for it (R6,
+    // R21), and must not sign without end either.
+    let lab = support::lab("DxH 900");
+    let (mut host, _password) = lab.support(&[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let identity = assent_proto::test_keys::key("viewer");
+    runtime.block_on(async {
+        let (client, paired) = rogue::pair(&lab, &identity).await;
+        let max = assent_host::support::MAX_HANDSHAKES_PER_REQUEST;
+        for n in 0..max {
+            let answer = rogue::unfinished_handshake(&client, &paired, identity.clone()).await;
+            assert_eq!(
+                answer.message_type,
+                MessageType::HostHello,
+                "handshake {n} was answered with {:?}",
+                answer.message_type
+            );
+        }
+        let refused = rogue::unfinished_handshake(&client, &paired, identity.clone()).await;
+        assert_eq!(refused.message_type, MessageType::HandshakeAbort);
+    });
+    assert!(!host.wait_exit().success());
+    let ended = host.stderr_text();
+    assert!(
+        ended.contains(&format!(
+            "{} handshakes were started on this support request",
+            assent_host::support::MAX_HANDSHAKES_PER_REQUEST
+        )),
+        "{ended}"
+    );
+    let output = host.stdout_text();
+    assert!(
+        !output.contains("wrong session password") && !output.contains("locked"),
+        "an unfinished handshake was counted against the password:\n{output}"
+    );
+    let failures = lab
+        .audit(&["--host", &lab.host_id, "--kind", "authentication_failed"])
+        .unwrap();
+    assert!(
+        !failures.contains("authentication_failed"),
+        "unfinished handshakes were reported as failures:\n{failures}"
+    );
+}

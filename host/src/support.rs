@@ -31,6 +31,14 @@ use crate::technician::{PromptSettings, Technician, TechnicianCommand};
 /// How long one handshake step may take before the attempt is dropped.
 const HANDSHAKE_STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Handshakes one support request answers at most. Each costs the host an
+/// RSA-4096 signature before the sender has proved anything, and only an
+/// unfinished or tampered one is not counted against the password (a
+/// hostile relay can start them with any allowlisted public key, and must
+/// not be able to burn the password that way, R21). So they are bounded
+/// instead: far above what an engineer retrying needs.
+pub const MAX_HANDSHAKES_PER_REQUEST: u32 = 16;
+
 pub struct SupportOptions {
     /// Where consent prompts appear (terminal, dialog or both).
     pub prompt: PromptSettings,
@@ -99,6 +107,7 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
     let mut lockout = Lockout::new(options.lockout);
     let expires = tokio::time::sleep(Duration::from_secs(opened.expires_in_secs.into()));
     tokio::pin!(expires);
+    let mut handshakes = 0u32;
     let admitted = loop {
         let incoming = tokio::select! {
             incoming = accept_channel(&connection) => incoming,
@@ -140,6 +149,21 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
                 continue;
             }
         }
+        if handshakes == MAX_HANDSHAKES_PER_REQUEST {
+            let why = format!(
+                "{MAX_HANDSHAKES_PER_REQUEST} handshakes were started on this support request \
+                 and none succeeded"
+            );
+            send.send(&abort(AbortReason::LockedOut, &why)).await.ok();
+            warn!(handshakes, "support request ended: too many handshakes");
+            close(&link, session_id, CloseReason::PasswordBurned).await;
+            bail!(
+                "{why}; the password is spent. Start a new support request. If nobody was \
+                 trying to connect, tell your operator: the relay or the network may be \
+                 attacking the session"
+            );
+        }
+        handshakes += 1;
         match attempt(&context, send, recv).await {
             Ok(admitted) => {
                 lockout.record_success();

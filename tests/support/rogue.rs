@@ -19,10 +19,10 @@ use assent_proto::messages::handshake::{HostFinish, HostHello};
 use assent_proto::messages::input::KeyEvent;
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::{
-    ClientRole, ConnectRequest, LocationCode, SignallingMessage, ViewerLogin,
+    ClientRole, ConnectRequest, LocationCode, Paired, SignallingMessage, ViewerLogin,
 };
 use assent_proto::password::{OneTimePassword, StretchParams};
-use assent_proto::wire::{Bytes, Text};
+use assent_proto::wire::{Bytes, Frame, Text};
 use rand_core::OsRng;
 
 use super::lab::{Lab, ENGINEER_EMAIL};
@@ -37,8 +37,9 @@ pub struct RogueSession {
     client: RelayClient,
 }
 
-/// Logs in as the lab's engineer, pairs, and completes the handshake.
-pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> RogueSession {
+/// Logs in as the lab's engineer and pairs with the lab's host, without a
+/// handshake yet.
+pub async fn pair(lab: &Lab, identity: &Identity) -> (RelayClient, Paired) {
     let target = RelayTarget {
         addr: lab.relay_addr.parse().unwrap(),
         server_name: "localhost".into(),
@@ -52,7 +53,7 @@ pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> Rogu
         device_id: [0x66; 16],
         signature: Bytes::default(),
     };
-    login.sign(&identity, &challenge, &mut OsRng);
+    login.sign(identity, &challenge, &mut OsRng);
     let mut answer = client.request(&login).await.unwrap();
     if let SignallingMessage::LocationChallenge(_) = answer {
         let code = assent_relay::notifier::OutboxNotifier::read_latest_code(
@@ -82,6 +83,47 @@ pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> Rogu
         SignallingMessage::Paired(paired) => paired,
         other => panic!("not paired: {other:?}"),
     };
+    (client, paired)
+}
+
+/// Opens a control channel and sends a `ViewerHello`; returns the host's
+/// answer (a signed `HostHello`, or its refusal), leaving the handshake
+/// unfinished: what a hostile relay can do with any allowlisted public key.
+pub async fn unfinished_handshake(
+    client: &RelayClient,
+    paired: &Paired,
+    identity: Arc<Identity>,
+) -> Frame {
+    let (mut send, mut recv) = open_channel(
+        &client.connection,
+        paired.session_id,
+        channel_kind(Channel::Control),
+    )
+    .await
+    .unwrap();
+    let password = OneTimePassword::generate(&mut OsRng);
+    let (_, hello) = viewer::start(
+        ViewerConfig {
+            identity,
+            password: &password,
+            session_id: paired.session_id,
+            expected_host: paired.host_fingerprint,
+            stretch: StretchParams::default(),
+        },
+        &mut OsRng,
+    )
+    .unwrap();
+    send.send(&hello).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), recv.recv())
+        .await
+        .expect("the host answered")
+        .unwrap()
+        .expect("an answer before the end of the stream")
+}
+
+/// Logs in as the lab's engineer, pairs, and completes the handshake.
+pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> RogueSession {
+    let (client, paired) = pair(lab, &identity).await;
     let password = OneTimePassword::parse(password).unwrap();
     let connection = client.connection.clone();
     let (mut send, mut recv) = open_channel(
