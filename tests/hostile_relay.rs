@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use assent_net::{FramedRecv, FramedSend};
 use assent_proto::handshake::Channel;
-use assent_proto::messages::consent::{Capability, DecisionOutcome};
+use assent_proto::messages::consent::{Capability, DecisionOutcome, SessionEnd};
 use assent_proto::messages::session::SessionMessage;
-use assent_proto::wire::MessageType;
+use assent_proto::wire::{MessageType, Text};
 use support::rogue::{self, RogueSession};
 
 /// Waits for the host's refusal of a duplicate `channel` on the control
@@ -167,5 +167,40 @@ fn unfinished_handshakes_never_count_against_the_password_but_are_bounded() {
     assert!(
         !failures.contains("authentication_failed"),
         "unfinished handshakes were reported as failures:\n{failures}"
+    );
+}
+
+#[test]
+fn a_control_stream_cut_without_the_sealed_end_is_reported_as_a_cut_not_as_the_engineer() {
+    // The relay can end any stream (a FIN it injects looks like the
+    // engineer finishing); only a sealed SessionEnd is the engineer's word.
+    let lab = support::lab("DxH 900");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let identity = assent_proto::test_keys::key("viewer");
+
+    let (host, password) = lab.support(&[]);
+    runtime.block_on(async {
+        let mut rogue = rogue::connect(&lab, identity.clone(), &password).await;
+        rogue.control.finish();
+        host.wait_for("Session ended");
+    });
+    let ended = host.wait_for("Session ended");
+    assert!(ended.contains("the relay or the network cut it"), "{ended}");
+    drop(host);
+
+    let (host, password) = lab.support(&[]);
+    runtime.block_on(async {
+        let mut rogue = rogue::connect(&lab, identity, &password).await;
+        let end = SessionEnd {
+            reason: Text::new("done for today").unwrap(),
+        };
+        rogue.control.send(&end.into()).await.unwrap();
+        rogue.control.finish();
+        host.wait_for("Session ended");
+    });
+    let ended = host.wait_for("Session ended");
+    assert!(
+        ended.contains("the engineer ended the session (done for today)"),
+        "{ended}"
     );
 }

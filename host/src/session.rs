@@ -16,7 +16,7 @@ use assent_proto::consent::{ConsentDecision, ConsentOutcome, DenyReason, Session
 use assent_proto::handshake::{Channel, SessionKeys};
 use assent_proto::messages::audit_event::{AuditEvent, ConsentOutcomeCode};
 use assent_proto::messages::consent::{
-    Capability, CapabilityDecision, CapabilityRevoked, DecisionOutcome, SessionError,
+    Capability, CapabilityDecision, CapabilityRevoked, DecisionOutcome, SessionEnd, SessionError,
     SessionErrorCode,
 };
 use assent_proto::messages::session::SessionMessage;
@@ -168,11 +168,15 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                 Ok(Some((SessionMessage::SessionError(e), _))) => {
                     println!("engineer's side reports: {}", e.message);
                 }
+                Ok(Some((SessionMessage::SessionEnd(end), _))) => {
+                    break format!("the engineer ended the session ({})", end.reason.as_str());
+                }
                 Ok(Some((other, _))) => {
                     let refusal = SessionError::new(SessionErrorCode::InvalidState, &format!("{:?} is not expected from the viewer", other.message_type()));
                     control.send(&refusal.into()).await?;
                 }
-                Ok(None) => break "the engineer ended the session".to_owned(),
+                // Only a sealed SessionEnd is the engineer's word (R21).
+                Ok(None) => break CONTROL_CUT.to_owned(),
                 // A request this build cannot decode (file transfer on a PHI
                 // build): refuse it with the reason and go on (R11).
                 Err(ChannelError::Decode(e)) => {
@@ -285,8 +289,22 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
     };
     // Everything stops now: no grant survives the session.
     gates.revoke_all();
+    // Sealed, so the engineer can tell our end from a cut stream.
+    let _ = control.send(&session_end(&end)).await;
     control.finish();
     Ok(end)
+}
+
+/// Why a session ended when its control stream closed without the
+/// engineer's sealed [`SessionEnd`]: someone else closed it.
+pub const CONTROL_CUT: &str = "the control channel closed without the engineer's sealed end of \
+     session: the relay or the network cut it";
+
+fn session_end(reason: &str) -> SessionMessage {
+    SessionEnd {
+        reason: assent_net::relay_client::text(reason),
+    }
+    .into()
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

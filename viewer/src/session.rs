@@ -270,8 +270,14 @@ pub async fn run(
         Ok(end) => end,
         Err(e) => SessionEnd::Failed(format!("{e:#}")),
     };
-    // Finish every stream so the host reads a clean end, then leave.
+    // Finish every stream so the host reads a clean end, then leave. The
+    // sealed SessionEnd first: it tells the host this end is ours, not a
+    // stream the relay cut (R21).
     state.files.shutdown().await;
+    let goodbye = assent_proto::messages::consent::SessionEnd {
+        reason: assent_net::relay_client::text(end.reason()),
+    };
+    let _ = channels.control.send(&goodbye.into()).await;
     channels.control.finish();
     channels.screen.finish();
     channels.input.finish();
@@ -325,7 +331,10 @@ async fn drive(
         let flow = tokio::select! {
             message = channels.control_in.recv() => match message {
                 Ok(Some((message, _))) => on_control(message, state, frontend, &mut actions),
-                Ok(None) => ControlFlow::Break(SessionEnd::Ended("the host ended the session".into())),
+                // Only the host's sealed SessionEnd ends the session cleanly.
+                Ok(None) => ControlFlow::Break(SessionEnd::Failed(
+                    "the host's control channel closed without its sealed end of session: the relay or the network cut it".into(),
+                )),
                 Err(e) => ControlFlow::Break(channel_failed("control", e)),
             },
             message = recv_screen(&mut channels.screen_in) => match message {
@@ -488,6 +497,10 @@ fn on_control(
                 actions,
             )
         }
+        SessionMessage::SessionEnd(end) => ControlFlow::Break(SessionEnd::Ended(format!(
+            "the host ended the session ({})",
+            end.reason.as_str()
+        ))),
         SessionMessage::SessionError(error) => {
             let line = format!("host error ({:?}): {}", error.code, error.message);
             println!("{line}");

@@ -117,6 +117,19 @@ crate::wire_struct! {
     }
 }
 
+/// Longest reason in a [`SessionEnd`], in bytes.
+pub const SESSION_END_REASON_MAX: usize = 256;
+
+crate::wire_struct! {
+    /// Either side: "I end the session", sealed on the control channel
+    /// before the sender finishes its stream. A control stream that ends
+    /// without it was cut by someone else (the relay or the network), and
+    /// is reported as such, never as the peer's choice (R21).
+    pub struct SessionEnd : SessionEnd {
+        pub reason: Text<SESSION_END_REASON_MAX>,
+    }
+}
+
 /// Longest human-readable text in a [`SessionError`], in bytes.
 pub const SESSION_ERROR_MESSAGE_MAX: usize = 1024;
 

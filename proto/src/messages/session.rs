@@ -10,7 +10,7 @@
 //! ([`SessionError::from_decode_error`]), not a broken stream.
 
 use super::consent::{
-    Capability, CapabilityDecision, CapabilityRequest, CapabilityRevoked, SessionError,
+    Capability, CapabilityDecision, CapabilityRequest, CapabilityRevoked, SessionEnd, SessionError,
 };
 #[cfg(feature = "file-transfer")]
 use super::file_transfer::{FileAbort, FileChunk, FileComplete, FileOffer, FileOfferAnswer};
@@ -113,6 +113,7 @@ crate::dispatch_enum! {
         CapabilityDecision(CapabilityDecision),
         CapabilityRevoked(CapabilityRevoked),
         SessionError(SessionError),
+        SessionEnd(SessionEnd),
         ScreenInfo(ScreenInfo),
         FrameUpdate(FrameUpdate),
         CursorUpdate(CursorUpdate),
@@ -157,6 +158,7 @@ impl SessionMessage {
             | Self::CapabilityDecision(_)
             | Self::CapabilityRevoked(_)
             | Self::SessionError(_)
+            | Self::SessionEnd(_)
             | Self::Notification(_)
             | Self::NotificationCleared(_) => None,
         }
@@ -183,7 +185,8 @@ impl SessionMessage {
             Self::CapabilityRequest(_)
             | Self::CapabilityDecision(_)
             | Self::CapabilityRevoked(_)
-            | Self::SessionError(_) => Channel::Control,
+            | Self::SessionError(_)
+            | Self::SessionEnd(_) => Channel::Control,
         }
     }
 }

@@ -143,6 +143,7 @@ message_types! {
     CapabilityDecision = 0x0402, max 64;
     CapabilityRevoked = 0x0403, max 64;
     SessionError = 0x0404, max 2 * KIB;
+    SessionEnd = 0x0405, max 512;
 
     // 0x05xx screen, inside records.
     ScreenInfo = 0x0501, max 64;
