@@ -35,6 +35,16 @@ fn entries(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
+/// Sizes of the partial files in `dir` (transfers being received).
+fn partial_sizes(dir: &std::path::Path) -> Vec<u64> {
+    entries(dir)
+        .iter()
+        .filter(|name| name.starts_with(".assent-partial-"))
+        .filter_map(|name| std::fs::metadata(dir.join(name)).ok())
+        .map(|meta| meta.len())
+        .collect()
+}
+
 #[test]
 fn files_go_both_ways_with_their_hash_checked_and_audited() {
     let _one = one_at_a_time();
@@ -147,7 +157,17 @@ fn traversal_names_are_refused_and_an_interrupted_transfer_leaves_no_file() {
             data: Bytes::new(content[..65_536].to_vec()).unwrap(),
         };
         rogue.files.send(&chunk.into()).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // Really mid-way: the host has written the first chunk, and only it.
+        let dir = received(&lab);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while partial_sizes(&dir) != [65_536] {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the host never wrote the first chunk: {:?}",
+                entries(&dir)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         rogue.vanish();
     });
     host.wait_for("Session ended");

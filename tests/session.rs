@@ -133,7 +133,10 @@ fn input_without_control_consent_never_reaches_the_instrument_and_is_audited() {
     let audit = audit_list(&lab, "input_dropped");
     assert!(audit.contains("input_dropped"), "no audit record:\n{audit}");
     let consent = audit_list(&lab, "consent_decision");
-    assert!(consent.contains("consent_decision"), "{consent}");
+    for outcome in ["granted", "revoked"] {
+        let record = format!("capability=remote_control outcome={outcome}");
+        assert_eq!(consent.matches(&record).count(), 1, "{record}:\n{consent}");
+    }
 }
 
 #[test]
@@ -174,11 +177,13 @@ fn refused_or_unanswered_screen_consent_sends_no_frame() {
         "{}",
         viewer.stdout_text()
     );
+    // One record each: the refusal, and the silence as its own outcome.
     let audit = audit_list(&lab, "consent_decision");
-    assert!(
-        audit.contains("Refused") || audit.contains("refused"),
-        "{audit}"
-    );
+    for outcome in ["refused", "timed_out"] {
+        let record = format!("capability=screen_view outcome={outcome}");
+        assert_eq!(audit.matches(&record).count(), 1, "{record}:\n{audit}");
+    }
+    assert_eq!(audit.matches("consent_decision").count(), 2, "{audit}");
 }
 
 #[test]
@@ -386,12 +391,28 @@ fn the_host_service_stays_online_outbound_only_and_reconnects_after_a_relay_rest
     service.wait_for("allowlist serial");
     let sockets = support::sockets::of_process(service.pid());
     assert!(sockets.iter().all(|s| !s.tcp_listening), "{sockets:?}");
+    // The host asks for the allowlist only once the relay has finished its
+    // login, which records the host online (R13).
+    let online = |lab: &support::lab::Lab| {
+        support::relay_count(
+            lab,
+            &format!(
+                "SELECT count(*) FROM presence WHERE host_id = '{}' AND event = 1",
+                lab.host_id
+            ),
+        )
+    };
+    let before = online(&lab);
 
     lab.restart_relay().unwrap();
     let (offline, _) = service.wait_for_from(0, "offline:");
     let (online_again, _) = service.wait_for_from(offline, "online as");
     assert!(online_again > offline);
-    let presence = lab.audit(&["--host", &lab.host_id]).unwrap();
-    assert!(presence.contains("host_enrolled"), "{presence}");
+    service.wait_for_from(online_again, "allowlist serial");
+    assert_eq!(
+        online(&lab),
+        before + 1,
+        "the restarted relay recorded the host online again"
+    );
     service.kill();
 }

@@ -238,14 +238,34 @@ async fn failed_handshakes_lock_the_viewer_out_with_doubling_waits() {
                 tokio::time::sleep(Duration::from_millis(5_100)).await;
             }
         }
-        assert!(waits[1] > waits[0], "waits did not grow: {waits:?}");
         let events = audit_events(&relay);
         assert!(events
             .iter()
             .any(|e| matches!(e, AuditEvent::AuthenticationFailed { failures: 2, .. })));
-        assert!(events
+        let recorded: Vec<(u32, u64)> = events
             .iter()
-            .any(|e| matches!(e, AuditEvent::LockedOut { .. })));
+            .filter_map(|e| match e {
+                AuditEvent::LockedOut {
+                    failures,
+                    wait_secs,
+                    ..
+                } => Some((*failures, *wait_secs)),
+                _ => None,
+            })
+            .collect();
+        // R6: each failure doubles the wait, as recorded for audit...
+        let [(1, first), (2, second)] = recorded[..] else {
+            panic!("two lockouts recorded, after 1 and 2 failures: {recorded:?}");
+        };
+        assert!(first > 0);
+        assert_eq!(second, 2 * first, "waits did not double: {recorded:?}");
+        // ...and as told to the viewer: what is left of it, in whole seconds.
+        for (told, wait) in waits.iter().zip([first, second]) {
+            assert!(
+                (wait - 1..=wait).contains(told),
+                "told {told} s of a {wait} s lockout"
+            );
+        }
         relay.stop().await;
     })
     .await;

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a lab waits for any one thing.
@@ -17,6 +17,9 @@ pub struct Proc {
     stdin: Option<ChildStdin>,
     lines: Arc<(Mutex<Vec<String>>, Condvar)>,
     stderr: Arc<Mutex<String>>,
+    /// Closed by each pipe reader when it has read everything, so
+    /// [`Self::wait_exit`] returns only with the whole output collected.
+    readers_done: mpsc::Receiver<()>,
 }
 
 impl Proc {
@@ -37,7 +40,10 @@ impl Proc {
         let stdout = child.stdout.take().expect("stdout is piped");
         let sink = lines.clone();
         let echo = echo.map(str::to_owned);
+        let (done, readers_done) = mpsc::channel::<()>();
+        let stdout_done = done.clone();
         std::thread::spawn(move || {
+            let _done = stdout_done;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(prefix) = &echo {
@@ -52,6 +58,7 @@ impl Proc {
         let mut err = child.stderr.take().expect("stderr is piped");
         let err_sink = stderr.clone();
         std::thread::spawn(move || {
+            let _done = done;
             let mut buf = [0u8; 4096];
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
@@ -69,6 +76,7 @@ impl Proc {
             child,
             lines,
             stderr,
+            readers_done,
         })
     }
 
@@ -163,8 +171,7 @@ impl Proc {
         let deadline = Instant::now() + limit;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                // Let the reader threads drain the pipes.
-                std::thread::sleep(Duration::from_millis(100));
+                self.join_readers(deadline);
                 return Some(status);
             }
             if Instant::now() >= deadline {
@@ -172,6 +179,15 @@ impl Proc {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Waits (until `deadline`) until both pipe readers have read to the
+    /// end, so an absence check on the output cannot pass early. Nothing is
+    /// ever sent: the channel disconnects when both readers' senders drop;
+    /// a grandchild holding a pipe open only makes this wait to `deadline`.
+    fn join_readers(&self, deadline: Instant) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = self.readers_done.recv_timeout(left);
     }
 
     pub fn kill(&mut self) {

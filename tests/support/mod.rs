@@ -59,6 +59,15 @@ pub fn lab_with(model: &str, host_binary: PathBuf) -> lab::Lab {
     .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
+/// One number the relay's database holds (`sql` selects one integer).
+pub fn relay_count(lab: &lab::Lab, sql: &str) -> i64 {
+    let db = rusqlite::Connection::open(lab.relay_dir().join("relay.db")).expect("open relay.db");
+    db.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("set a busy timeout");
+    db.query_row(sql, [], |row| row.get(0))
+        .unwrap_or_else(|e| panic!("running {sql:?} on relay.db: {e}"))
+}
+
 /// Runs SQL on the relay's database (while it runs, as a tampering relay
 /// could, or to set up a state that is slow to reach otherwise).
 pub fn relay_sql(lab: &lab::Lab, sql: &str) {
