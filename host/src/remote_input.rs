@@ -14,6 +14,7 @@
 //! is bounded, and the [`ControlGate`] is checked at the moment of each
 //! injection, so events still queued when control is revoked are discarded.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -34,41 +35,56 @@ const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// Events waiting for the injector at most; more are dropped. A fraction of
 /// a second of input at the rate limit, so a slow injector never builds a
 /// backlog that outlives the engineer's intent.
-const INJECT_QUEUE_EVENTS: usize = 64;
+pub const INJECT_QUEUE_EVENTS: usize = 64;
+
+/// A slow injector's cost per event (issue 12 puts enigo's XTest path at
+/// about this): what the revocation tests and benchmark inject against.
+pub const XTEST_EVENT_COST: Duration = Duration::from_millis(12);
 
 /// Whether remote control is in force at the moment an event is injected
 /// (R10). The injector holds the gate's lock while it checks it and injects
-/// one event; [`close`](Self::close) takes the lock, so once it returns no
-/// event is being injected and none will be until the gate opens again.
+/// one event; [`close`](Self::close) clears the flag first (so no later
+/// injection starts, even if the injector wins the lock again: std's mutex is
+/// not fair) and then takes the lock, so once it returns no event is being
+/// injected and none will be until the gate opens again.
 #[derive(Clone, Default)]
-pub struct ControlGate(Arc<Mutex<bool>>);
+pub struct ControlGate(Arc<GateState>);
+
+#[derive(Default)]
+struct GateState {
+    open: AtomicBool,
+    injecting: Mutex<()>,
+}
 
 impl ControlGate {
-    fn lock(&self) -> MutexGuard<'_, bool> {
-        // A panic while injecting leaves a plain bool behind: still valid.
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // A panic while injecting leaves nothing inconsistent behind.
         self.0
+            .injecting
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Control granted (after its audit record is stored).
     pub fn open(&self) {
-        *self.lock() = true;
+        self.0.open.store(true, Ordering::SeqCst);
     }
 
     /// Control revoked: waits for an injection in progress (one event at
     /// most) and stops every later one.
     pub fn close(&self) {
-        *self.lock() = false;
+        self.0.open.store(false, Ordering::SeqCst);
+        drop(self.lock());
     }
 
     /// Runs `inject` only while the gate is open, holding it open meanwhile.
     fn inject_if_open(&self, inject: impl FnOnce()) -> bool {
-        let open = self.lock();
-        if *open {
+        let _injecting = self.lock();
+        let open = self.0.open.load(Ordering::SeqCst);
+        if open {
             inject();
         }
-        *open
+        open
     }
 }
 
@@ -148,7 +164,7 @@ pub async fn run(
 
 /// The input injector, on its own thread (enigo's X connection is not
 /// `Send`). Dropping it releases held keys and ends the thread.
-struct Injector {
+pub struct Injector {
     commands: Option<std_mpsc::SyncSender<SessionMessage>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -157,7 +173,7 @@ impl Injector {
     /// `make_sink` runs on the injector's thread. `gate` and `prompt_open`
     /// are checked again at each injection: events queued before control
     /// was revoked or a prompt opened must not reach the screen.
-    fn start<S: InputSink>(
+    pub fn start<S: InputSink>(
         make_sink: impl FnOnce() -> Result<S, crate::control::InputError> + Send + 'static,
         gate: ControlGate,
         prompt_open: watch::Receiver<bool>,
@@ -191,7 +207,7 @@ impl Injector {
     }
 
     /// Queues one event; false if the queue is full and it was dropped.
-    fn inject(&mut self, message: SessionMessage) -> bool {
+    pub fn inject(&mut self, message: SessionMessage) -> bool {
         match &self.commands {
             Some(commands) => !matches!(
                 commands.try_send(message),
@@ -246,65 +262,25 @@ fn kind_of(message: &SessionMessage) -> InputKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{InputError, InputInjector, InputLog, MouseButton, RecordingSink};
+    use crate::control::{InputInjector, InputLog};
     use assent_proto::messages::input::PointerMove;
 
-    /// A recording sink as slow as enigo's XTest injection (≈ 12 ms an
-    /// event) that says when each event was injected.
-    struct SlowSink {
-        inner: RecordingSink,
-        injected: std_mpsc::Sender<()>,
-    }
-
-    impl SlowSink {
-        fn slow(&mut self) {
-            // Simulated injection cost, not synchronisation.
-            std::thread::sleep(Duration::from_millis(12));
-            let _ = self.injected.send(());
-        }
-    }
-
-    impl InputSink for SlowSink {
-        fn pointer_move(&mut self, x: i32, y: i32) -> Result<(), InputError> {
-            self.slow();
-            self.inner.pointer_move(x, y)
-        }
-        fn button(&mut self, button: MouseButton, pressed: bool) -> Result<(), InputError> {
-            self.slow();
-            self.inner.button(button, pressed)
-        }
-        fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
-            self.slow();
-            self.inner.wheel(dx, dy)
-        }
-        fn key(&mut self, keysym: u32, pressed: bool) -> Result<(), InputError> {
-            self.slow();
-            self.inner.key(keysym, pressed)
-        }
-        fn release_all(&mut self) -> Result<(), InputError> {
-            self.inner.release_all()
-        }
-    }
-
-    /// An open gate and an injector over a [`SlowSink`], whose thread first
-    /// runs `before_sink`; with the log of what was injected and a receiver
-    /// that hears of each injection.
+    /// An open gate and an injector over a recording sink as slow as
+    /// XTest, whose thread first runs `before_sink`; with the log of what
+    /// was injected and a receiver that hears of each injection.
     fn slow_injector(
         before_sink: impl FnOnce() + Send + 'static,
     ) -> (Injector, ControlGate, InputLog, std_mpsc::Receiver<()>) {
         let gate = ControlGate::default();
         gate.open();
-        let (sink, log) = InputInjector::recording(1920, 1080);
         let (injected_tx, injected) = std_mpsc::channel();
+        let (sink, log) = InputInjector::slow_recording(1920, 1080, XTEST_EVENT_COST, injected_tx);
         // No prompt is ever open; the sender may go.
         let (_, prompt_open) = watch::channel(false);
         let injector = Injector::start(
             move || {
                 before_sink();
-                Ok(SlowSink {
-                    inner: sink,
-                    injected: injected_tx,
-                })
+                Ok(sink)
             },
             gate.clone(),
             prompt_open,

@@ -2,7 +2,8 @@
 //! for tests of the code that drives an [`InputSink`](super::InputSink). The
 //! log outlives the sink, so tests can see what its drop released.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use super::{InjectionBackend, InputError, InputInjector, MouseButton};
 
@@ -44,32 +45,72 @@ impl InputLog {
 #[derive(Debug, Default)]
 pub struct RecordingBackend {
     log: InputLog,
+    pace: Option<Pace>,
+}
+
+/// A recording backend as slow as a real one, and telling when it injected.
+#[derive(Debug)]
+struct Pace {
+    per_event: Duration,
+    injected: mpsc::Sender<()>,
+}
+
+impl RecordingBackend {
+    fn record(&mut self, event: InjectedInput) -> Result<(), InputError> {
+        if let Some(pace) = &self.pace {
+            // Simulated injection cost, not synchronisation.
+            std::thread::sleep(pace.per_event);
+        }
+        self.log.push(event);
+        if let Some(pace) = &self.pace {
+            let _ = pace.injected.send(());
+        }
+        Ok(())
+    }
 }
 
 impl InputInjector<RecordingBackend> {
     /// A recording sink for a `width`×`height` screen and the log it fills.
     pub fn recording(width: u32, height: u32) -> (RecordingSink, InputLog) {
         let log = InputLog::default();
-        let backend = RecordingBackend { log: log.clone() };
+        let backend = RecordingBackend {
+            log: log.clone(),
+            pace: None,
+        };
+        (InputInjector::with_backend(backend, width, height), log)
+    }
+
+    /// A recording sink that takes `per_event` for each event, as enigo's
+    /// XTest injection does (about 12 ms), and sends on `injected` after each.
+    pub fn slow_recording(
+        width: u32,
+        height: u32,
+        per_event: Duration,
+        injected: mpsc::Sender<()>,
+    ) -> (RecordingSink, InputLog) {
+        let log = InputLog::default();
+        let backend = RecordingBackend {
+            log: log.clone(),
+            pace: Some(Pace {
+                per_event,
+                injected,
+            }),
+        };
         (InputInjector::with_backend(backend, width, height), log)
     }
 }
 
 impl InjectionBackend for RecordingBackend {
     fn move_pointer(&mut self, x: i32, y: i32) -> Result<(), InputError> {
-        self.log.push(InjectedInput::PointerMove { x, y });
-        Ok(())
+        self.record(InjectedInput::PointerMove { x, y })
     }
     fn button(&mut self, button: MouseButton, pressed: bool) -> Result<(), InputError> {
-        self.log.push(InjectedInput::Button { button, pressed });
-        Ok(())
+        self.record(InjectedInput::Button { button, pressed })
     }
     fn scroll(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
-        self.log.push(InjectedInput::Scroll { dx, dy });
-        Ok(())
+        self.record(InjectedInput::Scroll { dx, dy })
     }
     fn key(&mut self, keysym: u32, pressed: bool) -> Result<(), InputError> {
-        self.log.push(InjectedInput::Key { keysym, pressed });
-        Ok(())
+        self.record(InjectedInput::Key { keysym, pressed })
     }
 }
