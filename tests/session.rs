@@ -91,7 +91,12 @@ fn input_without_control_consent_never_reaches_the_instrument_and_is_audited() {
         rogue.type_text("x").await;
         host.wait_for("dropped");
         rogue.request(Capability::RemoteControl).await;
-        host.wait_for("asks for REMOTE CONTROL");
+        let prompt = host.wait_for("asks for REMOTE CONTROL");
+        // R9: who asks, with the key the handshake proved.
+        let key = assent_proto::test_keys::key("viewer")
+            .fingerprint()
+            .to_string();
+        assert!(prompt.contains(&format!("(key {key})")), "{prompt}");
         host.type_line("y");
         match rogue.next_control().await {
             SessionMessage::CapabilityDecision(d) => {

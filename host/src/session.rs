@@ -135,7 +135,14 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
         events_tx.clone(),
     ));
     println!("{COMMAND_HELP}");
-    let engineer = format!("{} <{}>", viewer.name, viewer.email);
+    // Who is asking, with the key the handshake proved, so the technician
+    // can compare it with what the engineer reads out (R9).
+    let engineer = format!(
+        "{} <{}> (key {})",
+        viewer.name,
+        viewer.email,
+        viewer.fingerprint()
+    );
     // The technician's Stop / End session buttons (GUI mode), kept current.
     technician.show_session_window(&engineer, grants.clone());
     #[cfg(feature = "file-transfer")]
