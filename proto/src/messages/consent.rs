@@ -233,6 +233,10 @@ pub(crate) mod strategies {
         (code, text()).prop_map(|(code, message)| SessionError { code, message })
     }
 
+    pub(crate) fn session_end() -> impl Strategy<Value = SessionEnd> {
+        text().prop_map(|reason| SessionEnd { reason })
+    }
+
     /// The longest instance of every consent message.
     pub(crate) fn largest_instances() -> Vec<crate::messages::session::SessionMessage> {
         vec![
@@ -254,6 +258,7 @@ pub(crate) mod strategies {
                 message: largest(),
             }
             .into(),
+            SessionEnd { reason: largest() }.into(),
         ]
     }
 }

@@ -23,6 +23,7 @@ pub(crate) fn session_message() -> BoxedStrategy<SessionMessage> {
         boxed(consent::strategies::capability_decision()),
         boxed(consent::strategies::capability_revoked()),
         boxed(consent::strategies::session_error()),
+        boxed(consent::strategies::session_end()),
         boxed(screen::strategies::screen_info()),
         boxed(screen::strategies::frame_update()),
         boxed(screen::strategies::cursor_update()),
