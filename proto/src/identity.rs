@@ -259,14 +259,27 @@ impl PublicIdentity {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), IdentityError> {
-        if signature.len() != SIGNATURE_LEN {
-            return Err(IdentityError::BadSignature);
-        }
-        let signature = Signature::try_from(signature).map_err(|_| IdentityError::BadSignature)?;
-        VerifyingKey::<Sha256>::new(self.key.clone())
-            .verify_digest(domain_separated(context, message), &signature)
-            .map_err(|_| IdentityError::BadSignature)
+        verify_pss_sha256(&self.key, domain_separated(context, message), signature)
     }
+}
+
+/// The primitive under [`PublicIdentity::verify`]: RSA-PSS over a SHA-256
+/// digest, MGF1-SHA256, salt of exactly 32 bytes. Apart so the Wycheproof
+/// vectors (issue 12) run this very code on their raw messages and keys.
+/// A signature not exactly as long as the modulus ([`SIGNATURE_LEN`] for
+/// every identity, whose keys are all RSA-4096) is refused before any arithmetic.
+pub(crate) fn verify_pss_sha256(
+    key: &RsaPublicKey,
+    digest: Sha256,
+    signature: &[u8],
+) -> Result<(), IdentityError> {
+    if signature.len() != key.size() {
+        return Err(IdentityError::BadSignature);
+    }
+    let signature = Signature::try_from(signature).map_err(|_| IdentityError::BadSignature)?;
+    VerifyingKey::<Sha256>::new(key.clone())
+        .verify_digest(digest, &signature)
+        .map_err(|_| IdentityError::BadSignature)
 }
 
 impl PartialEq for PublicIdentity {
@@ -423,3 +436,5 @@ pub(crate) use crate::test_keys as test_support;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wycheproof_tests;
