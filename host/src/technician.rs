@@ -448,6 +448,16 @@ mod tests {
         assert_eq!(parse_command("yes"), None);
     }
 
+    /// `technician.ask(question, deadline)` on a task of its own.
+    fn asking(
+        technician: &Technician,
+        question: &'static str,
+        deadline: Instant,
+    ) -> tokio::task::JoinHandle<Answer> {
+        let technician = technician.clone();
+        tokio::spawn(async move { technician.ask(question, deadline).await })
+    }
+
     /// Waits until `technician` has a prompt open.
     async fn until_open(technician: &Technician) {
         while !technician.prompt.is_open() {
@@ -460,13 +470,11 @@ mod tests {
         let technician = Technician::terminal_only();
         let (commands, mut received) = mpsc::unbounded_channel();
         for (line, expected) in [("y", Answer::Yes), ("n", Answer::No), ("maybe", Answer::No)] {
-            let asking = {
-                let t = technician.clone();
-                tokio::spawn(async move {
-                    t.ask("allow?", Instant::now() + Duration::from_secs(5))
-                        .await
-                })
-            };
+            let asking = asking(
+                &technician,
+                "allow?",
+                Instant::now() + Duration::from_secs(5),
+            );
             until_open(&technician).await;
             route_line(&technician.prompt, &commands, line);
             assert_eq!(asking.await.unwrap(), expected, "{line}");
@@ -483,13 +491,11 @@ mod tests {
             ("r", TechnicianCommand::RevokeAll),
             ("q", TechnicianCommand::EndSession),
         ] {
-            let asking = {
-                let t = technician.clone();
-                tokio::spawn(async move {
-                    t.ask("allow?", Instant::now() + Duration::from_secs(5))
-                        .await
-                })
-            };
+            let asking = asking(
+                &technician,
+                "allow?",
+                Instant::now() + Duration::from_secs(5),
+            );
             until_open(&technician).await;
             route_line(&technician.prompt, &commands, line);
             assert_eq!(asking.await.unwrap(), Answer::No, "{line}");
@@ -503,19 +509,14 @@ mod tests {
         // out while the first prompt is open; it must not be shown after.
         let technician = Technician::terminal_only();
         let (commands, _received) = mpsc::unbounded_channel();
-        let first = {
-            let t = technician.clone();
-            tokio::spawn(async move {
-                t.ask("first?", Instant::now() + Duration::from_secs(30))
-                    .await
-            })
-        };
+        let first = asking(
+            &technician,
+            "first?",
+            Instant::now() + Duration::from_secs(30),
+        );
         until_open(&technician).await;
         let second_deadline = Instant::now() + Duration::from_millis(20);
-        let second = {
-            let t = technician.clone();
-            tokio::spawn(async move { t.ask("second?", second_deadline).await })
-        };
+        let second = asking(&technician, "second?", second_deadline);
         // The event under test is the passing of the deadline itself.
         tokio::time::sleep_until(second_deadline.into()).await;
         route_line(&technician.prompt, &commands, "y");
@@ -546,13 +547,11 @@ mod tests {
         let technician = Technician::terminal_only();
         let paused = technician.prompt_open();
         assert!(!*paused.borrow(), "no prompt, no pause");
-        let asking = {
-            let t = technician.clone();
-            tokio::spawn(async move {
-                t.ask("allow?", Instant::now() + Duration::from_secs(5))
-                    .await
-            })
-        };
+        let asking = asking(
+            &technician,
+            "allow?",
+            Instant::now() + Duration::from_secs(5),
+        );
         until_open(&technician).await;
         assert!(*paused.borrow(), "paused while the prompt is open");
         assert!(technician.prompt.answer_open(true));
@@ -569,13 +568,11 @@ mod tests {
     async fn a_cancelled_prompt_does_not_leave_input_paused() {
         let technician = Technician::terminal_only();
         let paused = technician.prompt_open();
-        let asking = {
-            let t = technician.clone();
-            tokio::spawn(async move {
-                t.ask("allow?", Instant::now() + Duration::from_secs(60))
-                    .await
-            })
-        };
+        let asking = asking(
+            &technician,
+            "allow?",
+            Instant::now() + Duration::from_secs(60),
+        );
         until_open(&technician).await;
         asking.abort();
         let _ = asking.await;

@@ -86,26 +86,24 @@ pub async fn pair(lab: &Lab, identity: &Identity) -> (RelayClient, Paired) {
     (client, paired)
 }
 
-/// Opens a control channel and sends a `ViewerHello`; returns the host's
-/// answer (a signed `HostHello`, or its refusal), leaving the handshake
-/// unfinished: what a hostile relay can do with any allowlisted public key.
-pub async fn unfinished_handshake(
+/// Opens a control channel and sends a `ViewerHello` under `password`.
+async fn start_handshake(
     client: &RelayClient,
     paired: &Paired,
     identity: Arc<Identity>,
-) -> Frame {
-    let (mut send, mut recv) = open_channel(
+    password: &OneTimePassword,
+) -> (FramedSend, FramedRecv, viewer::ExpectHostHello) {
+    let (mut send, recv) = open_channel(
         &client.connection,
         paired.session_id,
         channel_kind(Channel::Control),
     )
     .await
     .unwrap();
-    let password = OneTimePassword::generate(&mut OsRng);
-    let (_, hello) = viewer::start(
+    let (expect_hello, hello) = viewer::start(
         ViewerConfig {
             identity,
-            password: &password,
+            password,
             session_id: paired.session_id,
             expected_host: paired.host_fingerprint,
             stretch: StretchParams::default(),
@@ -114,6 +112,19 @@ pub async fn unfinished_handshake(
     )
     .unwrap();
     send.send(&hello).await.unwrap();
+    (send, recv, expect_hello)
+}
+
+/// Sends a `ViewerHello` on a new control channel and returns the host's
+/// answer (a signed `HostHello`, or its refusal), leaving the handshake
+/// unfinished: what a hostile relay can do with any allowlisted public key.
+pub async fn unfinished_handshake(
+    client: &RelayClient,
+    paired: &Paired,
+    identity: Arc<Identity>,
+) -> Frame {
+    let password = OneTimePassword::generate(&mut OsRng);
+    let (_send, mut recv, _) = start_handshake(client, paired, identity, &password).await;
     tokio::time::timeout(Duration::from_secs(30), recv.recv())
         .await
         .expect("the host answered")
@@ -126,25 +137,8 @@ pub async fn connect(lab: &Lab, identity: Arc<Identity>, password: &str) -> Rogu
     let (client, paired) = pair(lab, &identity).await;
     let password = OneTimePassword::parse(password).unwrap();
     let connection = client.connection.clone();
-    let (mut send, mut recv) = open_channel(
-        &connection,
-        paired.session_id,
-        channel_kind(Channel::Control),
-    )
-    .await
-    .unwrap();
-    let (expect_hello, hello) = viewer::start(
-        ViewerConfig {
-            identity,
-            password: &password,
-            session_id: paired.session_id,
-            expected_host: paired.host_fingerprint,
-            stretch: StretchParams::default(),
-        },
-        &mut OsRng,
-    )
-    .unwrap();
-    send.send(&hello).await.unwrap();
+    let (mut send, mut recv, expect_hello) =
+        start_handshake(&client, &paired, identity, &password).await;
     let host_hello: HostHello = recv.recv().await.unwrap().unwrap().decode().unwrap();
     let (expect_finish, finish) = expect_hello
         .receive_host_hello(&host_hello, &mut OsRng)
