@@ -1,5 +1,6 @@
 //! Golden bytes (issue 12): one fixed instance of each handshake message, of
-//! the signalling messages around it, and of a sealed record, against bytes
+//! the signalling messages around it, of the control and input messages
+//! inside records, and of a sealed record, against bytes
 //! written out field by field from `PROTOCOL.md` ("Envelope", "Canonical
 //! field encoding", "Records"). A round-trip test cannot see a change made
 //! to encoder and decoder alike (a reordered field, a wider length prefix, a
@@ -10,10 +11,14 @@
 
 use assent_proto::identity::{Fingerprint, PublicIdentity};
 use assent_proto::messages::audit_event::{AuditEvent, AuditReport};
+use assent_proto::messages::consent::{
+    Capability, CapabilityDecision, CapabilityRequest, CapabilityRevoked, DecisionOutcome,
+    SessionEnd, SessionError, SessionErrorCode,
+};
 use assent_proto::messages::handshake::{
     AbortReason, HandshakeAbort, HostFinish, HostHello, ViewerFinish, ViewerHello,
 };
-use assent_proto::messages::input::PointerMove;
+use assent_proto::messages::input::{KeyEvent, MouseButton, PointerButton, PointerMove, Wheel};
 use assent_proto::messages::signalling::{
     ChannelKind, ClientRole, ConnectRequest, OpenChannel, Paired, RelayError, RelayErrorCode,
     RelayHello,
@@ -306,4 +311,75 @@ fn sealed_record_bytes_are_fixed() {
             "record {seq} is not the documented construction"
         );
     }
+}
+
+#[test]
+fn consent_and_session_end_bytes_are_fixed() {
+    assert_golden(
+        &CapabilityRequest {
+            capability: Capability::ScreenView,
+        },
+        &["4153 01 0401 00000001", "01"], // capability: screen view
+    );
+    assert_golden(
+        &CapabilityDecision {
+            capability: Capability::RemoteControl,
+            outcome: DecisionOutcome::TimedOut,
+        },
+        &[
+            "4153 01 0402 00000002",
+            "02", // capability: remote control
+            "03", // outcome: timed out
+        ],
+    );
+    assert_golden(
+        &CapabilityRevoked {
+            capability: Capability::RemoteControl,
+        },
+        &["4153 01 0403 00000001", "02"],
+    );
+    assert_golden(
+        &SessionError {
+            code: SessionErrorCode::InvalidState,
+            message: text("no"),
+        },
+        &[
+            "4153 01 0404 00000007",
+            "06",       // code: invalid state
+            "00000002", // message length
+            "6e6f",     // "no"
+        ],
+    );
+    assert_golden(
+        &SessionEnd {
+            reason: text("done"),
+        },
+        &[
+            "4153 01 0405 00000008",
+            "00000004", // reason length
+            "646f6e65", // "done"
+        ],
+    );
+}
+
+#[test]
+fn input_bytes_are_fixed() {
+    assert_golden(
+        &PointerButton {
+            button: MouseButton::Right,
+            pressed: true,
+        },
+        &["4153 01 0602 00000002", "03", "01"], // right, pressed
+    );
+    assert_golden(
+        &Wheel { dx: -1, dy: 3 },
+        &["4153 01 0603 00000008", "ffffffff", "00000003"], // dx -1, dy 3
+    );
+    assert_golden(
+        &KeyEvent {
+            keysym: 0xff0d,
+            pressed: false,
+        },
+        &["4153 01 0604 00000005", "0000ff0d", "00"], // Return, released
+    );
 }
