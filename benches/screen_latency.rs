@@ -35,16 +35,18 @@ use anyhow::{bail, Context, Result};
 use assent::lab::xvfb::Xvfb;
 use assent_host::capture::{ScreenSource, X11Screen};
 use assent_host::screen_stream::{self, ScreenSettings};
-use assent_host::session::{Grants, SessionEvent};
+use assent_host::session::SessionEvent;
 use assent_net::{
     accept_channel, open_channel, server_config, server_endpoint, CertFingerprint,
     ConnectionLimits, FramedRecv, FramedSend, RelayClient, RelayTarget, RelayTrust, SealedRecv,
     SealedSend,
 };
 use assent_proto::allowlist::{AllowList, AllowListEntry};
+use assent_proto::consent::CapabilitySet;
 use assent_proto::handshake::host::HostCredentials;
 use assent_proto::handshake::viewer::{self, ViewerConfig};
 use assent_proto::handshake::{Channel, SessionKeys};
+use assent_proto::messages::consent::Capability;
 use assent_proto::messages::handshake::{HostFinish, HostHello, ViewerFinish, ViewerHello};
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::{
@@ -122,10 +124,8 @@ fn main() -> Result<()> {
         connections,
     } = Paired::start(&relay, &host_rt, &viewer_rt)?;
 
-    let (grants_tx, grants) = watch::channel(Grants {
-        screen: true,
-        ..Grants::default()
-    });
+    let (grants_tx, grants) =
+        watch::channel(CapabilitySet::EMPTY.with(Capability::ScreenView, true));
     let (events_tx, mut events) = mpsc::channel::<SessionEvent>(8);
     let settings = ScreenSettings {
         display: Some(xvfb.display().to_owned()),
@@ -182,7 +182,7 @@ fn main() -> Result<()> {
     println!("load average after the stream: {}", load_average());
 
     // Revoking screen view stops the capture thread (as the technician would).
-    grants_tx.send_replace(Grants::default());
+    grants_tx.send_replace(CapabilitySet::EMPTY);
     std::thread::sleep(Duration::from_millis(300));
     host_task.abort();
     viewer_task.abort();

@@ -71,6 +71,7 @@ fn files_go_both_ways_with_their_hash_checked_and_audited() {
             "1",
         ],
     );
+    support::lab::admit_engineer(&mut host);
     host.wait_for("asks for FILE TRANSFER");
     host.type_line("y");
     host.wait_for("sends the file \"qc-report.csv\"");
@@ -104,6 +105,7 @@ fn traversal_names_are_refused_and_an_interrupted_transfer_leaves_no_file() {
     runtime.block_on(async {
         let mut rogue =
             rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
+        support::lab::admit_engineer(&mut host);
         rogue.request(Capability::FileTransfer).await;
         host.wait_for("asks for FILE TRANSFER");
         host.type_line("y");
@@ -202,6 +204,7 @@ fn revoking_file_transfer_is_carried_out_at_once_even_while_an_offer_prompt_is_o
     runtime.block_on(async {
         let mut rogue =
             rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
+        support::lab::admit_engineer(&mut host);
         let content = vec![7u8; 200_000];
         let sha256: [u8; 32] = Sha256::digest(&content).into();
         // Grants file transfer, offers a file and waits for its prompt.

@@ -80,6 +80,7 @@ fn a_second_channel_of_any_kind_is_refused_audited_and_gets_no_record() {
     runtime.block_on(async {
         let mut rogue =
             rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
+        support::lab::admit_engineer(&mut host);
         // The screen channel is served once; a second one would be sealed
         // under the same keys and nonces: a two-time pad over the screen.
         let (_screen_send, mut screen) = open_twice(&mut rogue, Channel::Screen).await;
@@ -178,9 +179,10 @@ fn a_control_stream_cut_without_the_sealed_end_is_reported_as_a_cut_not_as_the_e
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let identity = assent_proto::test_keys::key("viewer");
 
-    let (host, password) = lab.support(&[]);
+    let (mut host, password) = lab.support(&[]);
     runtime.block_on(async {
         let mut rogue = rogue::connect(&lab, identity.clone(), &password).await;
+        support::lab::admit_engineer(&mut host);
         rogue.control.finish();
         host.wait_for("Session ended");
     });
@@ -188,9 +190,10 @@ fn a_control_stream_cut_without_the_sealed_end_is_reported_as_a_cut_not_as_the_e
     assert!(ended.contains("the relay or the network cut it"), "{ended}");
     drop(host);
 
-    let (host, password) = lab.support(&[]);
+    let (mut host, password) = lab.support(&[]);
     runtime.block_on(async {
         let mut rogue = rogue::connect(&lab, identity, &password).await;
+        support::lab::admit_engineer(&mut host);
         let end = SessionEnd {
             reason: Text::new("done for today").unwrap(),
         };

@@ -446,6 +446,7 @@ fn the_engineer_sees_the_hosts_active_notifications_and_their_changes_in_a_sessi
         &password,
         &["--request", "screen", "--duration", "8", "--notifications"],
     );
+    support::lab::admit_engineer(&mut host);
     host.wait_for("asks for SCREEN VIEW");
     host.type_line("y");
     // Active before the session: sent when the viewer opens the channel.

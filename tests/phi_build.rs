@@ -79,6 +79,7 @@ fn a_phi_host_refuses_file_transfer_with_a_clear_reason() {
     let lab = support::lab_with("Navios EX", phi_host());
     let (mut host, password) = lab.support(&[]);
     let mut viewer = lab.viewer(&password, &["--request", "files", "--duration", "5"]);
+    support::lab::admit_engineer(&mut host);
     viewer.wait_for("file transfer is not available on this instrument");
     let _ = viewer.wait_exit();
     host.type_line("q");

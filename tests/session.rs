@@ -47,6 +47,7 @@ fn viewer_screenshot_equals_the_host_display_pixel_for_pixel() {
             shot.to_str().unwrap(),
         ],
     );
+    support::lab::admit_engineer(&mut host);
     host.wait_for("asks for SCREEN VIEW");
     host.type_line("y");
     viewer.wait_for("screenshot written");
@@ -82,6 +83,7 @@ fn input_without_control_consent_never_reaches_the_instrument_and_is_audited() {
     runtime.block_on(async {
         let mut rogue =
             rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
+        support::lab::admit_engineer(&mut host);
         // Before any grant: pointer over the panel and keys typed.
         rogue
             .input
@@ -156,6 +158,7 @@ fn refused_or_unanswered_screen_consent_sends_no_frame() {
         &password,
         &["--request", "screen", "--duration", "3", "--stats"],
     );
+    support::lab::admit_engineer(&mut host);
     host.wait_for("asks for SCREEN VIEW");
     host.type_line("n");
     viewer.wait_for("refused: screen view");
@@ -169,11 +172,12 @@ fn refused_or_unanswered_screen_consent_sends_no_frame() {
     drop(host);
 
     // Nobody answers: the prompt times out as a refusal.
-    let (host, password) = lab.support(&["--consent-timeout", "2"]);
+    let (mut host, password) = lab.support(&["--consent-timeout", "2"]);
     let mut viewer = lab.viewer(
         &password,
         &["--request", "screen", "--duration", "6", "--stats"],
     );
+    support::lab::admit_engineer(&mut host);
     host.wait_for("asks for SCREEN VIEW");
     viewer.wait_for("timed out: screen view");
     assert!(!viewer.wait_exit().success());
@@ -198,6 +202,7 @@ fn revoking_screen_view_stops_frames_at_once() {
     let _panel = lab.instrument_panel(false).unwrap();
     let (mut host, password) = lab.support(&[]);
     let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "8"]);
+    support::lab::admit_engineer(&mut host);
     host.wait_for("asks for SCREEN VIEW");
     host.type_line("y");
     viewer.wait_for("frame 3 complete");
@@ -330,6 +335,7 @@ fn killing_the_relay_mid_session_ends_both_sides_clearly() {
     let _panel = lab.instrument_panel(false).unwrap();
     let (mut host, password) = lab.support(&[]);
     let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "60"]);
+    support::lab::admit_engineer(&mut host);
     host.wait_for("asks for SCREEN VIEW");
     host.type_line("y");
     viewer.wait_for("frame 2 complete");
@@ -370,6 +376,7 @@ fn the_engineer_types_and_clicks_on_the_instrument_once_control_is_granted() {
             "ok",
         ],
     );
+    support::lab::admit_engineer(&mut host);
     host.wait_for("asks for SCREEN VIEW");
     host.type_line("y");
     host.wait_for("asks for REMOTE CONTROL");

@@ -22,8 +22,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::{mpsc, watch};
 
 use crate::relay_link::host_text;
-use crate::session::{Grants, SessionEvent};
+use crate::session::SessionEvent;
 use crate::technician::{Answer, Technician};
+use assent_proto::consent::CapabilitySet;
+use assent_proto::messages::consent::Capability;
 
 /// How long the technician has to accept an incoming file.
 const OFFER_PROMPT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -32,7 +34,7 @@ pub struct FilesHandle {
     receive_dir: Option<PathBuf>,
     limits: TransferLimits,
     requests: Option<mpsc::Sender<ExchangeRequest>>,
-    grants: Option<watch::Receiver<Grants>>,
+    grants: Option<watch::Receiver<CapabilitySet>>,
 }
 
 /// Who and what the audit records name.
@@ -57,7 +59,7 @@ impl FilesHandle {
         &mut self,
         send: SealedSend,
         recv: SealedRecv,
-        grants: watch::Receiver<Grants>,
+        grants: watch::Receiver<CapabilitySet>,
         technician: Technician,
         events: mpsc::Sender<SessionEvent>,
         context: TransferContext,
@@ -77,7 +79,7 @@ impl FilesHandle {
             limits: self.limits,
             receives: TransferDirection::ToHost,
             // The grant itself, read at each chunk (R10).
-            allowed: Box::new(move || permission.borrow().files),
+            allowed: Box::new(move || permission.borrow().allows(Capability::FileTransfer)),
         };
         tokio::spawn(run_exchange(
             send,
@@ -100,7 +102,10 @@ impl FilesHandle {
 
     /// The technician's `send PATH`.
     pub fn send(&self, path: PathBuf) {
-        let granted = self.grants.as_ref().is_some_and(|g| g.borrow().files);
+        let granted = self
+            .grants
+            .as_ref()
+            .is_some_and(|g| g.borrow().allows(Capability::FileTransfer));
         match (&self.requests, granted) {
             (Some(requests), true) => {
                 let request = ExchangeRequest::Send {
@@ -124,7 +129,7 @@ impl FilesHandle {
 async fn follow(
     mut exchange: mpsc::Receiver<ExchangeEvent>,
     requests: mpsc::Sender<ExchangeRequest>,
-    mut grants: watch::Receiver<Grants>,
+    mut grants: watch::Receiver<CapabilitySet>,
     technician: Technician,
     events: mpsc::Sender<SessionEvent>,
     context: TransferContext,
@@ -135,7 +140,7 @@ async fn follow(
             event = exchange.recv() => match event { Some(event) => event, None => return },
             changed = grants.changed() => {
                 if changed.is_err() { return; }
-                if !grants.borrow().files {
+                if !grants.borrow().allows(Capability::FileTransfer) {
                     let _ = requests.send(ExchangeRequest::AbortAll { reason: TRANSFER_REVOKED.into() }).await;
                 }
                 continue;
@@ -143,7 +148,7 @@ async fn follow(
         };
         match event {
             ExchangeEvent::Offered(offer) => {
-                let accept = if !grants.borrow().files {
+                let accept = if !grants.borrow().allows(Capability::FileTransfer) {
                     Err("file transfer is not granted".to_owned())
                 } else {
                     let question = format!(
@@ -218,8 +223,10 @@ async fn follow(
 }
 
 /// Returns once the file-transfer grant is gone (or the session ends).
-async fn revoked(grants: &mut watch::Receiver<Grants>) {
-    let _ = grants.wait_for(|g| !g.files).await;
+async fn revoked(grants: &mut watch::Receiver<CapabilitySet>) {
+    let _ = grants
+        .wait_for(|g| !g.allows(Capability::FileTransfer))
+        .await;
 }
 
 /// A progress bar on the technician's terminal (hidden when stderr is not one).

@@ -27,7 +27,9 @@ use tracing::{debug, warn};
 use crate::control::{
     EnigoInput, InputKind, InputRateLimiter, InputSink, DEFAULT_INPUT_BURST, DEFAULT_INPUT_RATE,
 };
-use crate::session::{Grants, SessionEvent};
+use crate::session::SessionEvent;
+use assent_proto::consent::CapabilitySet;
+use assent_proto::messages::consent::Capability;
 
 /// How often dropped-input counts are reported (and audited).
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
@@ -92,7 +94,7 @@ impl ControlGate {
 /// `Technician::prompt_open()`, `gate` the session's [`ControlGate`].
 pub async fn run(
     mut recv: SealedRecv,
-    mut grants: watch::Receiver<Grants>,
+    mut grants: watch::Receiver<CapabilitySet>,
     gate: ControlGate,
     mut prompt_open: watch::Receiver<bool>,
     display: Option<String>,
@@ -108,7 +110,7 @@ pub async fn run(
         tokio::select! {
             message = recv.recv() => match message {
                 Ok(Some((message, _))) => {
-                    if !may_inject(grants.borrow().control, *prompt_open.borrow()) {
+                    if !may_inject(grants.borrow().allows(Capability::RemoteControl), *prompt_open.borrow()) {
                         dropped += 1;
                         continue;
                     }
@@ -136,7 +138,7 @@ pub async fn run(
                 if changed.is_err() {
                     break;
                 }
-                if !grants.borrow().control {
+                if !grants.borrow().allows(Capability::RemoteControl) {
                     // Revoked: release everything and drop the injector now.
                     injector = None;
                 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assent_net::SealedSend;
-use assent_proto::messages::consent::{SessionError, SessionErrorCode};
+use assent_proto::messages::consent::{Capability, SessionError, SessionErrorCode};
 use assent_proto::messages::screen::ScreenInfo;
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::pacing::{FramePacer, PacingSettings};
@@ -18,7 +18,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
 use crate::capture::{ScreenSource, X11Screen};
-use crate::session::{Grants, SessionEvent};
+use crate::session::SessionEvent;
+use assent_proto::consent::CapabilitySet;
 
 #[derive(Debug, Clone)]
 pub struct ScreenSettings {
@@ -30,12 +31,16 @@ pub struct ScreenSettings {
 /// Sends the screen while it is granted, for the whole session.
 pub async fn run(
     mut send: SealedSend,
-    mut grants: watch::Receiver<Grants>,
+    mut grants: watch::Receiver<CapabilitySet>,
     settings: ScreenSettings,
     events: mpsc::Sender<SessionEvent>,
 ) {
     loop {
-        if grants.wait_for(|g| g.screen).await.is_err() {
+        if grants
+            .wait_for(|g| g.allows(Capability::ScreenView))
+            .await
+            .is_err()
+        {
             return;
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -61,7 +66,11 @@ pub async fn run(
                 );
                 let _ = events.send(SessionEvent::Problem(error)).await;
                 // Wait for the grant to be withdrawn and given again.
-                if grants.wait_for(|g| !g.screen).await.is_err() {
+                if grants
+                    .wait_for(|g| !g.allows(Capability::ScreenView))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -77,7 +86,7 @@ enum Streamed {
 
 async fn stream_while_granted(
     send: &mut SealedSend,
-    grants: &mut watch::Receiver<Grants>,
+    grants: &mut watch::Receiver<CapabilitySet>,
     batches: &mut mpsc::Receiver<Result<Vec<SessionMessage>, String>>,
 ) -> Streamed {
     loop {
@@ -85,7 +94,7 @@ async fn stream_while_granted(
             batch = batches.recv() => match batch {
                 Some(Ok(messages)) => {
                     for message in messages {
-                        if !grants.borrow().screen {
+                        if !grants.borrow().allows(Capability::ScreenView) {
                             return Streamed::Revoked;
                         }
                         if send.send(&message).await.is_err() {
@@ -97,7 +106,7 @@ async fn stream_while_granted(
                 None => return Streamed::CaptureFailed("the capture thread stopped".into()),
             },
             changed = grants.changed() => {
-                if changed.is_err() || !grants.borrow().screen {
+                if changed.is_err() || !grants.borrow().allows(Capability::ScreenView) {
                     return Streamed::Revoked;
                 }
             }

@@ -5,56 +5,29 @@
 //! first and is recorded after. The screen task captures nothing and the
 //! input task holds no injector unless the matching grant is in force.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use assent_net::channel::{channel_of, ChannelError};
-use assent_net::{accept_channel, seal_channel, FramedRecv, FramedSend, SealedSend};
+use assent_net::{accept_channel, sealed_with, FramedRecv, FramedSend};
 use assent_proto::allowlist::AllowListEntry;
-use assent_proto::consent::{ConsentDecision, ConsentOutcome, DenyReason, SessionConsent};
+use assent_proto::consent::CapabilitySet;
 use assent_proto::handshake::{Channel, SessionKeys};
-use assent_proto::messages::audit_event::{AuditEvent, ConsentOutcomeCode};
-use assent_proto::messages::consent::{
-    Capability, CapabilityDecision, CapabilityRevoked, DecisionOutcome, SessionEnd, SessionError,
-    SessionErrorCode,
-};
+pub use assent_proto::host_session::CONTROL_CUT;
+use assent_proto::host_session::{Action, AuditId, HostSession, PromptId};
+use assent_proto::messages::audit_event::AuditEvent;
+use assent_proto::messages::consent::{Capability, SessionEnd, SessionError, SessionErrorCode};
 use assent_proto::messages::session::SessionMessage;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::relay_link::{host_text, RelayLink};
 use crate::remote_input;
 use crate::screen_stream::{self, ScreenSettings};
 use crate::technician::{Answer, Technician, TechnicianCommand, COMMAND_HELP};
-
-/// What the technician has granted right now; tasks watch it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Grants {
-    pub screen: bool,
-    pub control: bool,
-    pub files: bool,
-}
-
-impl Grants {
-    pub fn allows(&self, capability: Capability) -> bool {
-        match capability {
-            Capability::ScreenView => self.screen,
-            Capability::RemoteControl => self.control,
-            #[cfg(feature = "file-transfer")]
-            Capability::FileTransfer => self.files,
-        }
-    }
-
-    fn set(&mut self, capability: Capability, granted: bool) {
-        match capability {
-            Capability::ScreenView => self.screen = granted,
-            Capability::RemoteControl => self.control = granted,
-            #[cfg(feature = "file-transfer")]
-            Capability::FileTransfer => self.files = granted,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
@@ -86,7 +59,9 @@ pub struct SessionSetup {
 
 /// What the session's helper tasks tell the control loop.
 pub enum SessionEvent {
-    Answered(Capability, Answer),
+    /// The technician answered a prompt (silence needs no event: the
+    /// session times its prompts out itself).
+    Answered(PromptId, bool),
     ChannelOpened(Channel, FramedSend, FramedRecv),
     ChannelRefused(String),
     InputDropped(u64),
@@ -96,13 +71,21 @@ pub enum SessionEvent {
     Audit(AuditEvent),
 }
 
-/// Runs until either side ends the session; returns why it ended.
+/// The relay's answer to one audit record the session asked for.
+enum AuditAck {
+    Recorded(AuditId),
+    Failed(AuditId, String),
+}
+
+/// Runs until either side ends the session; returns why it ended. The
+/// rules are [`HostSession`]'s; this loop feeds it what happens and
+/// carries out its actions in order.
 pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result<String> {
     let SessionSetup {
         session_id,
         host_id,
         viewer,
-        mut keys,
+        keys,
         control_send,
         control_recv,
         connection,
@@ -112,22 +95,30 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
         receive_dir,
         data_dir,
     } = setup;
-    let (mut control, mut control_in) =
-        seal_channel(&mut keys, Channel::Control, control_send, control_recv)
-            .context("the handshake's session keys had the control channel taken")?;
-    let (grants_tx, grants) = watch::channel(Grants::default());
-    let control_gate = remote_input::ControlGate::default();
+    let mut session = HostSession::new(
+        &host_id,
+        session_id,
+        &viewer,
+        keys,
+        options.consent_timeout,
+        Instant::now(),
+    )
+    .context("the handshake's session keys had the control channel taken")?;
+    let Some(Action::Admit(control_keys)) = session.poll() else {
+        bail!("the session did not start with its control channel");
+    };
+    let (mut control, mut control_in) = sealed_with(control_keys, control_send, control_recv);
+    let engineer = session.engineer().to_owned();
+    let (grants_tx, grants) = watch::channel(CapabilitySet::EMPTY);
     let gates = Gates {
-        grants: &grants_tx,
-        control: &control_gate,
+        grants: grants_tx,
+        control: remote_input::ControlGate::default(),
     };
     let (events_tx, mut events) = mpsc::channel::<SessionEvent>(64);
-    let mut consent = SessionConsent::new(options.consent_timeout);
-    let audit = Auditor {
-        link: link.clone(),
-        host_id: host_id.clone(),
-        session_id,
-    };
+    let (audits, mut acks, auditor) = start_auditor(link);
+    let mut prompts: HashMap<PromptId, JoinHandle<()>> = HashMap::new();
+    // Streams of channels the session kept, until it admits them.
+    let mut opened: HashMap<Channel, (FramedSend, FramedRecv)> = HashMap::new();
 
     tokio::spawn(accept_channels(
         connection.clone(),
@@ -135,14 +126,6 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
         events_tx.clone(),
     ));
     println!("{COMMAND_HELP}");
-    // Who is asking, with the key the handshake proved, so the technician
-    // can compare it with what the engineer reads out (R9).
-    let engineer = format!(
-        "{} <{}> (key {})",
-        viewer.name,
-        viewer.email,
-        viewer.fingerprint()
-    );
     // The technician's Stop / End session buttons (GUI mode), kept current.
     technician.show_session_window(&engineer, grants.clone());
     #[cfg(feature = "file-transfer")]
@@ -150,162 +133,176 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
     #[cfg(not(feature = "file-transfer"))]
     let _ = (receive_dir, options.max_file_size);
 
-    let end = loop {
-        let deadline = consent.next_deadline();
+    let end = 'session: loop {
+        while let Some(action) = session.poll() {
+            match action {
+                Action::Send(message) => {
+                    if let Err(e) = control.send(&message).await {
+                        session.end(format!("the control channel failed: {e}"));
+                    }
+                }
+                Action::ShowPrompt {
+                    id,
+                    question,
+                    deadline,
+                    ..
+                } => {
+                    let technician = technician.clone();
+                    let events = events_tx.clone();
+                    prompts.insert(
+                        id,
+                        tokio::spawn(async move {
+                            let yes = match technician.ask(&question, deadline).await {
+                                Answer::Yes => true,
+                                Answer::No => false,
+                                Answer::NoAnswer => return,
+                            };
+                            let _ = events.send(SessionEvent::Answered(id, yes)).await;
+                        }),
+                    );
+                }
+                Action::ClosePrompt(id) => {
+                    if let Some(prompt) = prompts.remove(&id) {
+                        // Dropping `ask` closes the prompt and its dialog.
+                        prompt.abort();
+                    }
+                }
+                Action::SetGrants(set) => gates.set(set),
+                Action::Admit(keys) => {
+                    let channel = keys.channel;
+                    let Some((send, recv)) = opened.remove(&channel) else {
+                        warn!(?channel, "admitted a channel whose streams are gone");
+                        continue;
+                    };
+                    let (send, recv) = sealed_with(keys, send, recv);
+                    match channel {
+                        Channel::Screen => {
+                            tokio::spawn(screen_stream::run(
+                                send,
+                                grants.clone(),
+                                options.screen.clone(),
+                                events_tx.clone(),
+                            ));
+                        }
+                        Channel::Input => {
+                            tokio::spawn(remote_input::run(
+                                recv,
+                                grants.clone(),
+                                gates.control.clone(),
+                                technician.prompt_open(),
+                                options.display.clone(),
+                                events_tx.clone(),
+                            ));
+                        }
+                        #[cfg(feature = "file-transfer")]
+                        Channel::Files => files.attach(
+                            send,
+                            recv,
+                            grants.clone(),
+                            technician.clone(),
+                            events_tx.clone(),
+                            crate::file_transfer::TransferContext {
+                                host_id: host_id.clone(),
+                                session_id,
+                                engineer: engineer.clone(),
+                            },
+                        ),
+                        // Status only, no screen or control: no consent
+                        // asked once the engineer is admitted (R10, R15).
+                        Channel::Notifications => {
+                            tokio::spawn(crate::notifications::session_feed::run(
+                                send,
+                                data_dir.clone(),
+                            ));
+                        }
+                        // Taken when the session started, above.
+                        Channel::Control => {}
+                    }
+                }
+                Action::Audit { id, event } => {
+                    if audits.send((id, event)).is_err() {
+                        session.audit_failed(id, "the audit task stopped");
+                    }
+                }
+                Action::Notice(line) => println!("{line}"),
+                Action::End { reason } => break 'session reason,
+            }
+        }
         tokio::select! {
             message = control_in.recv() => match message {
-                Ok(Some((SessionMessage::CapabilityRequest(request), _))) => {
-                    let capability = request.capability;
-                    match consent.request(capability, Instant::now()) {
-                        Ok(deadline) => {
-                            let question = format!("{engineer} asks for {}. Allow?", capability.label().to_uppercase());
-                            let technician = technician.clone();
-                            let events = events_tx.clone();
-                            // The consent's own deadline: one clock per prompt.
-                            tokio::spawn(async move {
-                                let answer = technician.ask(&question, deadline).await;
-                                let _ = events.send(SessionEvent::Answered(capability, answer)).await;
-                            });
-                        }
-                        Err(e) => {
-                            control.send(&SessionError::new(SessionErrorCode::InvalidState, &e.to_string()).into()).await?;
-                        }
-                    }
-                }
-                Ok(Some((SessionMessage::SessionError(e), _))) => {
-                    println!("engineer's side reports: {}", e.message);
-                }
-                Ok(Some((SessionMessage::SessionEnd(end), _))) => {
-                    break format!("the engineer ended the session ({})", end.reason.as_str());
-                }
-                Ok(Some((other, _))) => {
-                    let refusal = SessionError::new(SessionErrorCode::InvalidState, &format!("{:?} is not expected from the viewer", other.message_type()));
-                    control.send(&refusal.into()).await?;
-                }
-                // Only a sealed SessionEnd is the engineer's word (R21).
-                Ok(None) => break CONTROL_CUT.to_owned(),
-                // A request this build cannot decode (file transfer on a PHI
-                // build): refuse it with the reason and go on (R11).
-                Err(ChannelError::Decode(e)) => {
-                    control.send(&SessionError::from_decode_error(&e).into()).await?;
-                }
+                Ok(Some((message, _))) => session.handle_viewer(message, Instant::now()),
+                Ok(None) => session.control_closed(),
+                Err(ChannelError::Decode(e)) => session.handle_undecodable(&e),
                 // A lost relay often shows first as a failed read here.
-                Err(e) => break match connection.close_reason() {
+                Err(e) => session.end(match connection.close_reason() {
                     Some(closed) => format!("the relay connection was lost ({closed})"),
                     None => format!("the control channel failed: {e}"),
-                },
+                }),
             },
-            event = events.recv() => {
-                let Some(event) = event else { break "internal error".to_owned() };
-                match event {
-                    SessionEvent::Answered(capability, answer) => {
-                        let now = Instant::now();
-                        // Silence expires every overdue prompt, not only this one.
-                        let decisions: Vec<_> = match answer {
-                            Answer::NoAnswer => consent.expire(now),
-                            _ => consent.answer(capability, answer == Answer::Yes, now).into_iter().collect(),
-                        };
-                        for decision in decisions {
-                            apply(decision, &gates, &audit, &mut control).await?;
-                        }
-                    }
-                    SessionEvent::ChannelOpened(channel, send, recv) => {
-                        // Each channel once: a second one would seal under the
-                        // same keys and nonces (R3). Only a hostile relay or a
-                        // forged viewer opens one; refuse it and go on.
-                        let (send, recv) = match seal_channel(&mut keys, channel, send, recv) {
-                            Ok(sealed) => sealed,
-                            Err(refused) => {
-                                warn!(error = %refused, "refused a duplicate channel");
-                                println!("refused a channel: {refused}");
-                                control.send(&SessionError::new(SessionErrorCode::InvalidState, &refused.to_string()).into()).await?;
-                                audit.record(AuditEvent::SessionTampering { host_id: host_text(&audit.host_id), session_id, detail: assent_net::relay_client::text(&refused.to_string()) }).await?;
-                                continue;
-                            }
-                        };
-                        let channel_grants = grants.clone();
-                        match channel {
-                            Channel::Screen => {
-                                tokio::spawn(screen_stream::run(send, channel_grants, options.screen.clone(), events_tx.clone()));
-                            }
-                            Channel::Input => {
-                                tokio::spawn(remote_input::run(recv, channel_grants, control_gate.clone(), technician.prompt_open(), options.display.clone(), events_tx.clone()));
-                            }
-                            #[cfg(feature = "file-transfer")]
-                            Channel::Files => {
-                                files.attach(
-                                    send,
-                                    recv,
-                                    channel_grants,
-                                    technician.clone(),
-                                    events_tx.clone(),
-                                    crate::file_transfer::TransferContext { host_id: host_id.clone(), session_id, engineer: engineer.clone() },
-                                );
-                            }
-                            // Status only, no screen or control: no consent asked (R10, R15).
-                            Channel::Notifications => {
-                                tokio::spawn(crate::notifications::session_feed::run(send, data_dir.clone()));
-                            }
-                            // Its keys went to the handshake's stream, so
-                            // seal_channel refused a second one above.
-                            Channel::Control => {}
-                        }
-                    }
-                    SessionEvent::ChannelRefused(why) => {
-                        control.send(&SessionError::new(SessionErrorCode::Unavailable, &why).into()).await?;
-                    }
-                    SessionEvent::InputDropped(count) => {
-                        println!("dropped {count} input event(s) from the engineer: remote control is not granted, or a consent prompt is open");
-                        audit.record(AuditEvent::InputDropped { host_id: host_text(&host_id), session_id, count }).await?;
-                    }
-                    SessionEvent::Problem(error) => {
-                        println!("{}", error.message);
-                        control.send(&error.into()).await?;
-                    }
-                    SessionEvent::Audit(event) => audit.record(event).await?,
+            event = events.recv() => match event {
+                Some(SessionEvent::Answered(id, yes)) => {
+                    prompts.remove(&id);
+                    session.answer(id, yes, Instant::now());
                 }
-            }
+                Some(SessionEvent::ChannelOpened(channel, send, recv)) => {
+                    // A refused duplicate's streams are dropped here.
+                    if session.channel_opened(channel).is_ok() {
+                        opened.insert(channel, (send, recv));
+                    }
+                }
+                Some(SessionEvent::ChannelRefused(why)) => {
+                    session.tell_engineer(SessionError::new(SessionErrorCode::Unavailable, &why));
+                }
+                Some(SessionEvent::InputDropped(count)) => {
+                    println!("dropped {count} input event(s) from the engineer: remote control is not granted, or a consent prompt is open");
+                    session.record(AuditEvent::InputDropped { host_id: host_text(&host_id), session_id, count });
+                }
+                Some(SessionEvent::Problem(error)) => session.tell_engineer(error),
+                Some(SessionEvent::Audit(event)) => session.record(event),
+                None => session.end("internal error: the session's tasks are gone".to_owned()),
+            },
+            ack = acks.recv() => match ack {
+                Some(AuditAck::Recorded(id)) => session.audit_recorded(id, Instant::now()),
+                Some(AuditAck::Failed(id, why)) => session.audit_failed(id, &why),
+                None => session.end("internal error: the audit task is gone".to_owned()),
+            },
             command = commands.recv() => match command {
-                Some(TechnicianCommand::Revoke(capability)) => {
-                    match consent.revoke(capability) {
-                        Ok(decision) => apply(decision, &gates, &audit, &mut control).await?,
-                        Err(e) => println!("{e}"),
-                    }
-                }
-                Some(TechnicianCommand::RevokeAll) => {
-                    for decision in consent.revoke_all() {
-                        apply(decision, &gates, &audit, &mut control).await?;
-                    }
-                }
+                Some(TechnicianCommand::Revoke(capability)) => session.revoke(capability),
+                Some(TechnicianCommand::RevokeAll) => session.revoke_all(),
                 Some(TechnicianCommand::SendFile(path)) => {
                     #[cfg(feature = "file-transfer")]
                     files.send(path);
                     #[cfg(not(feature = "file-transfer"))]
                     println!("{}: {}", path.display(), assent_proto::wire::FILE_TRANSFER_UNAVAILABLE);
                 }
-                Some(TechnicianCommand::EndSession) | None => break "the technician ended the session".to_owned(),
+                Some(TechnicianCommand::EndSession) | None => session.end("the technician ended the session".to_owned()),
             },
-            _ = sleep_until(deadline) => {
-                for decision in consent.expire(Instant::now()) {
-                    apply(decision, &gates, &audit, &mut control).await?;
-                }
-            }
-            closed = connection.closed() => break format!("the relay connection was lost ({closed})"),
-            _ = tokio::signal::ctrl_c() => break "the technician pressed Ctrl-C".to_owned(),
+            _ = sleep_until(session.poll_timeout()) => session.handle_timeout(Instant::now()),
+            closed = connection.closed() => session.end(format!("the relay connection was lost ({closed})")),
+            _ = tokio::signal::ctrl_c() => session.end("the technician pressed Ctrl-C".to_owned()),
         }
     };
-    // Everything stops now: no grant survives the session.
-    gates.revoke_all();
+    // The session withdrew every grant before it ended; make sure of it.
+    gates.set(CapabilitySet::EMPTY);
+    for (_, prompt) in prompts.drain() {
+        prompt.abort();
+    }
     // Sealed, so the engineer can tell our end from a cut stream.
     let _ = control.send(&session_end(&end)).await;
     control.finish();
+    // What the session recorded last (a revocation, say) is not lost.
+    drop(audits);
+    if tokio::time::timeout(AUDIT_FLUSH_TIMEOUT, auditor)
+        .await
+        .is_err()
+    {
+        warn!("the relay did not take the session's last audit records in time");
+    }
     Ok(end)
 }
 
-/// Why a session ended when its control stream closed without the
-/// engineer's sealed [`SessionEnd`]: someone else closed it.
-pub const CONTROL_CUT: &str = "the control channel closed without the engineer's sealed end of \
-     session: the relay or the network cut it";
+/// How long the end of a session waits for its audit records to be taken.
+const AUDIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn session_end(reason: &str) -> SessionMessage {
     SessionEnd {
@@ -323,113 +320,46 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// Where grants take effect: the tasks' view of them and, for remote
 /// control, the gate checked at each injection.
-struct Gates<'a> {
-    grants: &'a watch::Sender<Grants>,
-    control: &'a remote_input::ControlGate,
+struct Gates {
+    grants: watch::Sender<CapabilitySet>,
+    control: remote_input::ControlGate,
 }
 
-impl Gates<'_> {
-    fn set(&self, capability: Capability, granted: bool) {
-        if capability == Capability::RemoteControl {
-            if granted {
-                self.control.open();
-            } else {
-                // Blocks for one injection in progress at most (R10).
-                self.control.close();
-            }
+impl Gates {
+    /// Narrows before it widens: a withdrawn capability is stopped before
+    /// this returns (R10).
+    fn set(&self, grants: CapabilitySet) {
+        if grants.allows(Capability::RemoteControl) {
+            self.control.open();
+        } else {
+            // Blocks for one injection in progress at most.
+            self.control.close();
         }
-        self.grants.send_modify(|g| g.set(capability, granted));
-    }
-
-    fn revoke_all(&self) {
-        self.control.close();
-        self.grants.send_replace(Grants::default());
+        self.grants.send_replace(grants);
     }
 }
 
-/// Applies one consent decision: revocations stop at once and are recorded
-/// after; grants are recorded first and then take effect (R10, R12).
-async fn apply(
-    decision: ConsentDecision,
-    gates: &Gates<'_>,
-    audit: &Auditor,
-    control: &mut SealedSend,
-) -> Result<()> {
-    let capability = decision.capability;
-    let granted = decision.outcome == ConsentOutcome::Granted;
-    if !granted {
-        gates.set(capability, false);
-    }
-    let outcome = match decision.outcome {
-        ConsentOutcome::Granted => ConsentOutcomeCode::Granted,
-        ConsentOutcome::Denied(DenyReason::Refused) => ConsentOutcomeCode::Refused,
-        ConsentOutcome::Denied(DenyReason::TimedOut) => ConsentOutcomeCode::TimedOut,
-        ConsentOutcome::Revoked => ConsentOutcomeCode::Revoked,
-    };
-    audit
-        .record(AuditEvent::ConsentDecision {
-            host_id: host_text(&audit.host_id),
-            session_id: audit.session_id,
-            capability,
-            outcome,
-        })
-        .await?;
-    if granted {
-        gates.set(capability, true);
-    }
-    println!(
-        "{} is now {}",
-        capability.label(),
-        describe(decision.outcome)
-    );
-    let message: SessionMessage = match decision.outcome {
-        ConsentOutcome::Revoked => CapabilityRevoked { capability }.into(),
-        ConsentOutcome::Granted => decided(capability, DecisionOutcome::Granted),
-        ConsentOutcome::Denied(DenyReason::Refused) => {
-            decided(capability, DecisionOutcome::Refused)
-        }
-        ConsentOutcome::Denied(DenyReason::TimedOut) => {
-            decided(capability, DecisionOutcome::TimedOut)
-        }
-    };
-    control
-        .send(&message)
-        .await
-        .context("telling the engineer")?;
-    Ok(())
-}
-
-fn decided(capability: Capability, outcome: DecisionOutcome) -> SessionMessage {
-    CapabilityDecision {
-        capability,
-        outcome,
-    }
-    .into()
-}
-
-fn describe(outcome: ConsentOutcome) -> &'static str {
-    match outcome {
-        ConsentOutcome::Granted => "GRANTED",
-        ConsentOutcome::Denied(DenyReason::Refused) => "refused",
-        ConsentOutcome::Denied(DenyReason::TimedOut) => "refused (no answer)",
-        ConsentOutcome::Revoked => "REVOKED",
-    }
-}
-
-/// Records session events at the relay, durably, before acting on them.
-struct Auditor {
+/// Records the session's audit events at the relay, one at a time and in
+/// order, and reports each outcome; a grant waits for its record (R12).
+fn start_auditor(
     link: RelayLink,
-    host_id: String,
-    session_id: [u8; 32],
-}
-
-impl Auditor {
-    async fn record(&self, event: AuditEvent) -> Result<()> {
-        self.link
-            .audit(event)
-            .await
-            .context("the relay could not record an audit event; stopping the session")
-    }
+) -> (
+    mpsc::UnboundedSender<(AuditId, AuditEvent)>,
+    mpsc::UnboundedReceiver<AuditAck>,
+    JoinHandle<()>,
+) {
+    let (records, mut queue) = mpsc::unbounded_channel::<(AuditId, AuditEvent)>();
+    let (acks_tx, acks) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        while let Some((id, event)) = queue.recv().await {
+            let ack = match link.audit(event).await {
+                Ok(()) => AuditAck::Recorded(id),
+                Err(e) => AuditAck::Failed(id, format!("{e:#}")),
+            };
+            let _ = acks_tx.send(ack);
+        }
+    });
+    (records, acks, task)
 }
 
 /// Takes the data channels the viewer opens after the handshake.

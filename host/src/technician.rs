@@ -14,12 +14,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use assent_proto::consent::CapabilitySet;
 use assent_proto::messages::consent::Capability;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::debug;
 
 use crate::consent_dialog::{AnswerSink, DialogError, TechnicianWindows};
-use crate::session::Grants;
 
 /// What the technician can type during a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,7 +255,7 @@ impl Technician {
     /// the same commands as the terminal keys. It follows `grants` and
     /// closes when the session drops the sender. Call once per session,
     /// inside the runtime.
-    pub fn show_session_window(&self, engineer: &str, mut grants: watch::Receiver<Grants>) {
+    pub fn show_session_window(&self, engineer: &str, mut grants: watch::Receiver<CapabilitySet>) {
         let Some(windows) = self.windows.clone() else {
             return;
         };
@@ -263,7 +263,7 @@ impl Technician {
         tokio::spawn(async move {
             loop {
                 let now = *grants.borrow_and_update();
-                windows.show_session(&engineer, &granted(now));
+                windows.show_session(&engineer, &now.iter().collect::<Vec<_>>());
                 if grants.changed().await.is_err() {
                     break;
                 }
@@ -271,15 +271,6 @@ impl Technician {
             windows.close_session();
         });
     }
-}
-
-/// The capabilities `grants` holds, in the order the window lists them.
-fn granted(grants: Grants) -> Vec<Capability> {
-    Capability::ALL
-        .iter()
-        .copied()
-        .filter(|&c| grants.allows(c))
-        .collect()
 }
 
 async fn open_windows(
@@ -603,25 +594,6 @@ mod tests {
         assert!(answer.try_recv().is_err());
         assert!(slot.answer(2, false));
         assert_eq!(answer.try_recv(), Ok(false));
-    }
-
-    #[test]
-    fn the_session_window_lists_exactly_the_granted_capabilities() {
-        assert!(granted(Grants::default()).is_empty());
-        let some = Grants {
-            screen: true,
-            control: false,
-            files: false,
-        };
-        assert_eq!(granted(some), [Capability::ScreenView]);
-        let control = Grants {
-            control: true,
-            ..some
-        };
-        assert_eq!(
-            granted(control),
-            [Capability::ScreenView, Capability::RemoteControl]
-        );
     }
 
     /// A display nothing listens on (unix socket absent, TCP port refused).

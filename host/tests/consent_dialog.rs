@@ -16,8 +16,8 @@ use assent_host::consent_dialog::layout::{
 };
 use assent_host::consent_dialog::paint::{ALLOW, BORDER, DENY, DISABLED, PRESSED, STOP};
 use assent_host::consent_dialog::ARMING_DELAY;
-use assent_host::session::Grants;
 use assent_host::technician::{Answer, PromptMode, PromptSettings, Technician, TechnicianCommand};
+use assent_proto::consent::CapabilitySet;
 use assent_proto::messages::consent::Capability;
 use tokio::sync::{mpsc, watch};
 use x11rb::connection::Connection;
@@ -347,11 +347,11 @@ async fn next_command(
 async fn session_window_stop_revokes_that_capability_and_end_session_ends() {
     let screen = Screen::start();
     let (technician, mut commands, _terminal) = technician_on(&screen).await;
-    let (grants_tx, grants) = watch::channel(Grants {
-        screen: true,
-        control: true,
-        files: false,
-    });
+    let (grants_tx, grants) = watch::channel(
+        [Capability::ScreenView, Capability::RemoteControl]
+            .into_iter()
+            .collect::<CapabilitySet>(),
+    );
     technician.show_session_window(ENGINEER, grants);
 
     let both = SessionLayout::new(
@@ -373,11 +373,7 @@ async fn session_window_stop_revokes_that_capability_and_end_session_ends() {
     );
 
     // The session applies the revocation; the window follows the grants.
-    grants_tx.send_replace(Grants {
-        screen: true,
-        control: false,
-        files: false,
-    });
+    grants_tx.send_replace(CapabilitySet::EMPTY.with(Capability::ScreenView, true));
     let screen_only = SessionLayout::new(ENGINEER, &[Capability::ScreenView], WIDTH as i32);
     let end = on_screen(screen_only.window, screen_only.end_session);
     screen.wait_for(probe(end), &[BORDER], "End session after the update");

@@ -89,15 +89,24 @@ pub fn seal_channel(
     send: FramedSend,
     recv: FramedRecv,
 ) -> Result<(SealedSend, SealedRecv), ChannelAlreadyOpen> {
+    Ok(sealed_with(keys.take_channel(channel)?, send, recv))
+}
+
+/// Seals both halves of a channel's stream with the keys taken for it.
+pub fn sealed_with(
+    keys: ChannelKeys,
+    send: FramedSend,
+    recv: FramedRecv,
+) -> (SealedSend, SealedRecv) {
     let ChannelKeys {
         channel,
         sealer,
         opener,
-    } = keys.take_channel(channel)?;
-    Ok((
+    } = keys;
+    (
         SealedSend::new(send, channel, sealer),
         SealedRecv::new(recv, channel, opener),
-    ))
+    )
 }
 
 /// Sends session messages of one channel as sealed records.

@@ -18,6 +18,58 @@ mod tests;
 /// How long the technician has to answer a prompt before it counts as "no".
 pub const DEFAULT_PROMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A set of capabilities: what is granted right now, as the host enforces
+/// it and as the viewer last heard of it. One bit per capability code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CapabilitySet(u8);
+
+impl CapabilitySet {
+    pub const EMPTY: Self = Self(0);
+
+    fn bit(cap: Capability) -> u8 {
+        1 << cap.code()
+    }
+
+    /// Whether `cap` is in the set.
+    pub fn allows(self, cap: Capability) -> bool {
+        self.0 & Self::bit(cap) != 0
+    }
+
+    /// Adds (`granted`) or removes `cap`.
+    pub fn set(&mut self, cap: Capability, granted: bool) {
+        if granted {
+            self.0 |= Self::bit(cap);
+        } else {
+            self.0 &= !Self::bit(cap);
+        }
+    }
+
+    /// The set with `cap` added or removed.
+    pub fn with(mut self, cap: Capability, granted: bool) -> Self {
+        self.set(cap, granted);
+        self
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The capabilities in the set, in [`Capability::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        Capability::ALL
+            .iter()
+            .copied()
+            .filter(move |&cap| self.allows(cap))
+    }
+}
+
+impl FromIterator<Capability> for CapabilitySet {
+    fn from_iter<I: IntoIterator<Item = Capability>>(caps: I) -> Self {
+        caps.into_iter()
+            .fold(Self::EMPTY, |set, cap| set.with(cap, true))
+    }
+}
+
 /// Where one capability stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConsentState {

@@ -18,6 +18,7 @@
 //! | [`password`] | one-time session passwords | R5 |
 //! | [`lockout`] | exponential lockout and burning | R6 |
 //! | [`consent`] | per-capability consent state machine | R10 |
+//! | [`host_session`] | the host's whole session: admission, prompts, grants, channels | R9, R10, R12 |
 //! | [`audit`] | sealed, hash-chained audit records and their verifier | R12 |
 //! | [`screen_codec`] | lossless damage-tracked tile codec for screen frames | R17 |
 //! | [`pacing`] | frame pacing under a bandwidth budget | R17 |
@@ -35,6 +36,7 @@ pub mod consent;
 #[cfg(feature = "file-transfer")]
 pub mod file_transfer;
 pub mod handshake;
+pub mod host_session;
 pub mod identity;
 pub mod instrument;
 pub mod lockout;

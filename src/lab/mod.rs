@@ -19,6 +19,18 @@ use assent_proto::identity::Identity;
 pub use process::{Proc, WAIT};
 use xvfb::Xvfb;
 
+/// What the host asks before any capability: whether to let the engineer
+/// in at all (R9).
+pub const ADMISSION_PROMPT: &str = "Admit this engineer?";
+
+/// Answers the host's admission prompt with yes, as the technician would
+/// once they recognise the engineer; returns the prompt's line.
+pub fn admit_engineer(host: &mut Proc) -> String {
+    let prompt = host.wait_for(ADMISSION_PROMPT);
+    host.type_line("y");
+    prompt
+}
+
 pub const ENGINEER_NAME: &str = "Erin Engineer";
 pub const ENGINEER_EMAIL: &str = "erin@support.example";
 pub const SCREEN: (u32, u32) = (800, 600);

@@ -13,7 +13,8 @@ use assent_proto::screen_codec::Framebuffer;
 use crate::notifications::ActiveNotifications;
 use crate::session::{Frontend, SessionEnd, SessionEvent};
 use crate::stats::ScreenStats;
-use crate::window::{GrantedCapabilities, UserAction, WindowCommand, WindowRemote};
+use crate::window::{UserAction, WindowCommand, WindowRemote};
+use assent_proto::consent::CapabilitySet;
 
 /// Forwards the session to the window thread.
 pub struct WindowFrontend {
@@ -39,7 +40,7 @@ impl Frontend for WindowFrontend {
     fn on_event(
         &mut self,
         event: SessionEvent<'_>,
-        granted: GrantedCapabilities,
+        granted: CapabilitySet,
         _actions: &mut Vec<UserAction>,
     ) -> ControlFlow<SessionEnd> {
         match event {

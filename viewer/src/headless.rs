@@ -22,7 +22,8 @@ use crate::notifications::ActiveNotifications;
 use crate::session::{Frontend, SessionEnd, SessionEvent};
 use crate::stats::ScreenStats;
 use crate::window::keysym::char_keysym;
-use crate::window::{GrantedCapabilities, UserAction};
+use crate::window::UserAction;
+use assent_proto::consent::CapabilitySet;
 
 /// How long to let input reach the host before a run that only typed or
 /// clicked ends (closing the connection at once could cut it off).
@@ -316,7 +317,7 @@ impl Frontend for Headless {
     fn on_event(
         &mut self,
         event: SessionEvent<'_>,
-        granted: GrantedCapabilities,
+        granted: CapabilitySet,
         actions: &mut Vec<UserAction>,
     ) -> ControlFlow<SessionEnd> {
         let now = Instant::now();
@@ -325,7 +326,9 @@ impl Frontend for Headless {
                 if self.options.wait_for_grant == Some(capability) {
                     self.grant_seen = true;
                 }
-                if capability == Capability::RemoteControl && granted.control {
+                if capability == Capability::RemoteControl
+                    && granted.allows(Capability::RemoteControl)
+                {
                     self.send_input(actions, now);
                 }
             }

@@ -37,7 +37,8 @@ use crate::notifications::{
     ActiveNotifications, FeedEvent, NotificationChannel, NotificationSummary,
 };
 use crate::stats::ScreenStats;
-use crate::window::{GrantedCapabilities, UserAction};
+use crate::window::UserAction;
+use assent_proto::consent::CapabilitySet;
 
 /// Gap between input events sent in one burst (`--type`): the host admits
 /// about 1000 a second with a burst of 200 and drops the rest.
@@ -100,7 +101,7 @@ pub trait Frontend {
     fn on_event(
         &mut self,
         event: SessionEvent<'_>,
-        granted: GrantedCapabilities,
+        granted: CapabilitySet,
         actions: &mut Vec<UserAction>,
     ) -> ControlFlow<SessionEnd>;
 
@@ -248,7 +249,7 @@ pub async fn run(
     };
     let mut state = SessionState {
         requests: Requests::default(),
-        granted: GrantedCapabilities::default(),
+        granted: CapabilitySet::EMPTY,
         framebuffer: None,
         stats: ScreenStats::default(),
         dropped_input: 0,
@@ -294,7 +295,7 @@ pub async fn run(
 
 struct SessionState {
     requests: Requests,
-    granted: GrantedCapabilities,
+    granted: CapabilitySet,
     framebuffer: Option<Framebuffer>,
     stats: ScreenStats,
     /// Input dropped because control was not granted (told once).
@@ -314,7 +315,10 @@ async fn drive(
     let mut actions = Vec::new();
     loop {
         send_next_request(&connection, channels, state).await?;
-        let reports = state.files.follow_grant(state.granted.files).await;
+        let reports = state
+            .files
+            .follow_grant(state.granted.allows(Capability::FileTransfer))
+            .await;
         if let ControlFlow::Break(end) = show_files(&reports, state, frontend, &mut actions) {
             return Ok(end);
         }
@@ -428,7 +432,7 @@ async fn act(
     match action {
         UserAction::Input(message) => {
             // R10: the viewer itself never sends input without the grant.
-            if !state.granted.control {
+            if !state.granted.allows(Capability::RemoteControl) {
                 state.dropped_input += 1;
                 if state.dropped_input == 1 {
                     println!("input not sent: remote control is not granted");
@@ -444,7 +448,7 @@ async fn act(
             }
         }
         UserAction::RequestCapability(capability) => {
-            if granted(state.granted, capability) {
+            if state.granted.allows(capability) {
                 println!("already granted: {}", capability.label());
             } else {
                 state.requests.push(capability);
@@ -475,7 +479,7 @@ fn on_control(
             let capability = decision.capability;
             state.requests.answered(capability);
             let is_granted = decision.outcome == DecisionOutcome::Granted;
-            set_granted(&mut state.granted, capability, is_granted);
+            state.granted.set(capability, is_granted);
             let verb = match decision.outcome {
                 DecisionOutcome::Granted => "granted",
                 DecisionOutcome::Refused => "refused",
@@ -489,7 +493,7 @@ fn on_control(
             )
         }
         SessionMessage::CapabilityRevoked(revoked) => {
-            set_granted(&mut state.granted, revoked.capability, false);
+            state.granted.set(revoked.capability, false);
             println!("revoked: {}", revoked.capability.label());
             frontend.on_event(
                 SessionEvent::Revoked(revoked.capability),
@@ -685,22 +689,6 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-pub fn granted(granted: GrantedCapabilities, capability: Capability) -> bool {
-    match capability {
-        Capability::ScreenView => granted.screen,
-        Capability::RemoteControl => granted.control,
-        Capability::FileTransfer => granted.files,
-    }
-}
-
-fn set_granted(granted: &mut GrantedCapabilities, capability: Capability, value: bool) {
-    match capability {
-        Capability::ScreenView => granted.screen = value,
-        Capability::RemoteControl => granted.control = value,
-        Capability::FileTransfer => granted.files = value,
     }
 }
 

@@ -63,6 +63,7 @@ use std::sync::Arc;
 
 use crate::notifications::NotificationSummary;
 use anyhow::anyhow;
+use assent_proto::consent::CapabilitySet;
 use assent_proto::messages::consent::Capability;
 use assent_proto::messages::session::SessionMessage;
 use tokio::sync::mpsc::UnboundedSender;
@@ -92,7 +93,8 @@ pub enum WindowCommand {
     /// Where the host's pointer is, in remote pixels.
     Cursor { x: i32, y: i32, visible: bool },
     /// What the technician has granted right now.
-    Capabilities(GrantedCapabilities),
+    /// The capabilities the technician has granted (R10), as last reported.
+    Capabilities(CapabilitySet),
     /// How many notifications the host has active, and the worst.
     Notifications(NotificationSummary),
     /// One line for the engineer, e.g. "file report.csv received (12 KiB)".
@@ -100,14 +102,6 @@ pub enum WindowCommand {
     /// The session ended: the reason goes into the title and the window
     /// closes; [`ViewerWindow::run`] returns.
     Close(String),
-}
-
-/// The capabilities the technician has granted (R10), as last reported.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GrantedCapabilities {
-    pub screen: bool,
-    pub control: bool,
-    pub files: bool,
 }
 
 /// What the engineer did in the window.

@@ -22,12 +22,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use assent_proto::consent::CapabilitySet;
 use assent_proto::messages::consent::Capability;
 use assent_proto::messages::input::{KeyEvent, MouseButton, PointerButton, PointerMove};
 use assent_proto::messages::session::SessionMessage;
-use assent_viewer::window::{
-    GrantedCapabilities, UserAction, ViewerWindow, WindowCommand, WindowRemote,
-};
+use assent_viewer::window::{UserAction, ViewerWindow, WindowCommand, WindowRemote};
 use fake_input::FakeInput;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use xvfb::Xvfb;
@@ -124,11 +123,12 @@ impl OpenWindow {
     }
 
     fn grant(&self, screen: bool, control: bool, files: bool) {
-        self.send(WindowCommand::Capabilities(GrantedCapabilities {
-            screen,
-            control,
-            files,
-        }));
+        self.send(WindowCommand::Capabilities(
+            CapabilitySet::EMPTY
+                .with(Capability::ScreenView, screen)
+                .with(Capability::RemoteControl, control)
+                .with(Capability::FileTransfer, files),
+        ));
     }
 
     fn show(&self, width: u32, height: u32, pixels: Vec<u32>) {

@@ -306,3 +306,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_capability_set_holds_each_capability_apart() {
+    let mut set = CapabilitySet::EMPTY;
+    assert!(set.is_empty());
+    for &cap in Capability::ALL {
+        assert!(!set.allows(cap));
+    }
+    set.set(Capability::RemoteControl, true);
+    assert!(set.allows(Capability::RemoteControl));
+    assert!(!set.allows(Capability::ScreenView));
+    let both = set.with(Capability::ScreenView, true);
+    assert_eq!(
+        both.iter().collect::<Vec<_>>(),
+        vec![Capability::ScreenView, Capability::RemoteControl]
+    );
+    assert_eq!(
+        both.with(Capability::RemoteControl, false),
+        [Capability::ScreenView].into_iter().collect()
+    );
+}

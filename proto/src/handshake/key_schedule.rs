@@ -249,3 +249,25 @@ impl SessionKeys {
 fn binding(channel: Channel, direction: Direction) -> RecordBinding {
     RecordBinding::new(channel.code(), direction.code())
 }
+
+#[cfg(any(test, feature = "test-support"))]
+impl SessionKeys {
+    /// Keys from a fixed secret, for tests of what uses a session's keys
+    /// (the session state machine, the shells), not of the handshake. The
+    /// two roles made with one `secret` open each other's records.
+    pub fn for_tests(
+        role: Role,
+        secret: [u8; 32],
+        session_id: [u8; 32],
+        peer: PublicIdentity,
+    ) -> Self {
+        SessionKeys {
+            traffic: Zeroizing::new(secret),
+            role,
+            session_id,
+            peer,
+            transcript_hash: [0; 32],
+            taken: 0,
+        }
+    }
+}

@@ -238,6 +238,16 @@ audit_events! {
         session_id: [u8; 32],
         detail: Text<256>,
     }
+    /// The technician admitted (or refused, or ignored) the engineer the
+    /// handshake authenticated, before any capability prompt (R9).
+    EngineerDecision = 14, "engineer_decision" {
+        host_id: Text<64>,
+        session_id: [u8; 32],
+        /// The engineer's identity fingerprint, as shown to the technician.
+        viewer: [u8; 32],
+        /// `granted`, `refused` or `timed_out`.
+        outcome: ConsentOutcomeCode,
+    }
 }
 
 impl AuditEvent {
@@ -254,7 +264,8 @@ impl AuditEvent {
             | Self::SessionEnded { host_id, .. }
             | Self::FileTransferCapabilityApproved { host_id, .. }
             | Self::Upgrade { host_id, .. }
-            | Self::SessionTampering { host_id, .. } => Some(host_id.as_str()),
+            | Self::SessionTampering { host_id, .. }
+            | Self::EngineerDecision { host_id, .. } => Some(host_id.as_str()),
             #[cfg(feature = "file-transfer")]
             Self::FileTransfer { host_id, .. } => Some(host_id.as_str()),
             Self::IntrusionDetected { .. } => None,
@@ -275,7 +286,8 @@ impl AuditEvent {
             | Self::SessionStarted { .. }
             | Self::SessionEnded { .. }
             | Self::Upgrade { .. }
-            | Self::SessionTampering { .. } => true,
+            | Self::SessionTampering { .. }
+            | Self::EngineerDecision { .. } => true,
             #[cfg(feature = "file-transfer")]
             Self::FileTransfer { .. } => true,
             Self::ConnectionRequest { .. }

@@ -533,7 +533,8 @@ fn viewer_of(event: &AuditEvent) -> Option<&[u8; 32]> {
         AuditEvent::ConnectionRequest { viewer, .. }
         | AuditEvent::AuthenticationFailed { viewer, .. }
         | AuditEvent::LockedOut { viewer, .. }
-        | AuditEvent::SessionStarted { viewer, .. } => Some(viewer),
+        | AuditEvent::SessionStarted { viewer, .. }
+        | AuditEvent::EngineerDecision { viewer, .. } => Some(viewer),
         _ => None,
     }
 }
@@ -703,6 +704,16 @@ fn event_fields(event: &AuditEvent) -> Vec<(&'static str, Value<'_>)> {
             session_id,
             detail,
         } => vec![("session_id", Digest(session_id)), ("detail", Text(detail))],
+        AuditEvent::EngineerDecision {
+            host_id: _,
+            session_id,
+            viewer,
+            outcome,
+        } => vec![
+            ("session_id", Digest(session_id)),
+            ("viewer", Digest(viewer)),
+            ("outcome", Word(outcome_name(*outcome))),
+        ],
     }
 }
 

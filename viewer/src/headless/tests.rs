@@ -200,10 +200,7 @@ fn a_run_that_sends_files_ends_after_the_last_one_and_fails_on_a_failed_one() {
         ..HeadlessOptions::default()
     };
     let requested = [Capability::FileTransfer];
-    let granted = GrantedCapabilities {
-        files: true,
-        ..GrantedCapabilities::default()
-    };
+    let granted = CapabilitySet::EMPTY.with(Capability::FileTransfer, true);
     let sent = FileReport::Sent {
         name: "a.csv".into(),
         size: 3,
@@ -239,20 +236,14 @@ fn input_is_sent_only_on_the_remote_control_grant_and_only_once() {
     };
     let mut headless = Headless::new(options, &[Capability::RemoteControl], Instant::now());
     let mut actions = Vec::new();
-    let screen_only = GrantedCapabilities {
-        screen: true,
-        ..GrantedCapabilities::default()
-    };
+    let screen_only = CapabilitySet::EMPTY.with(Capability::ScreenView, true);
     let _ = headless.on_event(
         SessionEvent::Decision(Capability::ScreenView, DecisionOutcome::Granted),
         screen_only,
         &mut actions,
     );
     assert!(actions.is_empty(), "no input before control is granted");
-    let control = GrantedCapabilities {
-        control: true,
-        ..screen_only
-    };
+    let control = screen_only.with(Capability::RemoteControl, true);
     let _ = headless.on_event(
         SessionEvent::Decision(Capability::RemoteControl, DecisionOutcome::Granted),
         control,
@@ -277,7 +268,7 @@ fn a_refused_or_unanswered_requested_capability_ends_the_run_as_a_failure() {
         );
         let flow = headless.on_event(
             SessionEvent::Decision(Capability::ScreenView, outcome),
-            GrantedCapabilities::default(),
+            CapabilitySet::EMPTY,
             &mut Vec::new(),
         );
         assert!(
@@ -296,7 +287,7 @@ fn a_revocation_is_reported_but_does_not_end_the_run() {
     );
     let flow = headless.on_event(
         SessionEvent::Revoked(Capability::ScreenView),
-        GrantedCapabilities::default(),
+        CapabilitySet::EMPTY,
         &mut Vec::new(),
     );
     assert_eq!(flow, ControlFlow::Continue(()));

@@ -56,7 +56,7 @@ impl Frontend for Recorded {
     fn on_event(
         &mut self,
         event: SessionEvent<'_>,
-        _granted: GrantedCapabilities,
+        _granted: CapabilitySet,
         _actions: &mut Vec<UserAction>,
     ) -> ControlFlow<SessionEnd> {
         self.0.push(format!("{event:?}"));
@@ -78,7 +78,7 @@ impl Frontend for Recorded {
 fn the_notifications_channel_ending_or_failing_never_ends_the_session() {
     let mut state = SessionState {
         requests: Requests::default(),
-        granted: GrantedCapabilities::default(),
+        granted: CapabilitySet::EMPTY,
         framebuffer: None,
         stats: ScreenStats::default(),
         dropped_input: 0,

@@ -18,8 +18,9 @@ use super::keysym::keysym_for;
 use super::shortcuts::{shortcut_for, Shortcut};
 use super::surface::{RemoteFrame, ScreenSurface};
 use super::viewport::Viewport;
-use super::{GrantedCapabilities, UserAction, WindowCommand};
+use super::{UserAction, WindowCommand};
 use crate::notifications::NotificationSummary;
+use assent_proto::consent::CapabilitySet;
 
 /// Window size before the first frame says how big the remote screen is.
 const INITIAL_SIZE: (u32, u32) = (960, 600);
@@ -35,7 +36,7 @@ pub(super) struct ViewerApp {
     frame: Option<RemoteFrame>,
     cursor: Option<(i32, i32)>,
     viewport: Viewport,
-    capabilities: GrantedCapabilities,
+    capabilities: CapabilitySet,
     notifications: NotificationSummary,
     status: Option<String>,
     gate: InputGate,
@@ -55,7 +56,7 @@ impl ViewerApp {
             frame: None,
             cursor: None,
             viewport: Viewport::new(INITIAL_SIZE, (0, 0)),
-            capabilities: GrantedCapabilities::default(),
+            capabilities: CapabilitySet::EMPTY,
             notifications: NotificationSummary::default(),
             status: None,
             gate: InputGate::default(),
@@ -176,8 +177,9 @@ impl ViewerApp {
                 }
             }
             WindowCommand::Capabilities(granted) => {
-                self.gate.set_control(granted.control);
-                if !granted.screen {
+                self.gate
+                    .set_control(granted.allows(Capability::RemoteControl));
+                if !granted.allows(Capability::ScreenView) {
                     self.frame = None;
                     self.cursor = None;
                     self.request_redraw();
@@ -215,7 +217,7 @@ impl ViewerApp {
                 self.set_status("asked the technician for file transfer");
                 self.act(event_loop, request(Capability::FileTransfer));
             }
-            Shortcut::SendFile if self.capabilities.files => {
+            Shortcut::SendFile if self.capabilities.allows(Capability::FileTransfer) => {
                 self.set_status("type the path of the file to send in the terminal");
                 self.act(event_loop, UserAction::SendFile);
             }
@@ -351,16 +353,16 @@ impl ApplicationHandler<WindowCommand> for ViewerApp {
 /// `<title> — screen ✓ control ✗ files ✗ · 2 notifications (ERROR) — <status>`.
 pub(super) fn window_title(
     title: &str,
-    granted: GrantedCapabilities,
+    granted: CapabilitySet,
     notifications: NotificationSummary,
     status: Option<&str>,
 ) -> String {
     let mark = |on: bool| if on { '✓' } else { '✗' };
     let mut out = format!(
         "{title} — screen {} control {} files {}",
-        mark(granted.screen),
-        mark(granted.control),
-        mark(granted.files)
+        mark(granted.allows(Capability::ScreenView)),
+        mark(granted.allows(Capability::RemoteControl)),
+        mark(granted.allows(Capability::FileTransfer))
     );
     if let Some(label) = notifications.label() {
         out.push_str(" · ");
@@ -391,11 +393,9 @@ mod tests {
 
     #[test]
     fn the_title_shows_each_capability_and_the_latest_status() {
-        let granted = GrantedCapabilities {
-            screen: true,
-            control: false,
-            files: true,
-        };
+        let granted = CapabilitySet::EMPTY
+            .with(Capability::ScreenView, true)
+            .with(Capability::FileTransfer, true);
         assert_eq!(
             window_title(
                 "Assent — lab-pc-7",
@@ -408,7 +408,7 @@ mod tests {
         assert_eq!(
             window_title(
                 "Assent",
-                GrantedCapabilities::default(),
+                CapabilitySet::EMPTY,
                 NotificationSummary::default(),
                 None
             ),
@@ -425,7 +425,7 @@ mod tests {
         assert_eq!(
             window_title(
                 "Assent",
-                GrantedCapabilities::default(),
+                CapabilitySet::EMPTY,
                 notifications,
                 Some("screen view: Granted")
             ),

@@ -86,6 +86,12 @@ pub(crate) fn sample_events() -> Vec<AuditEvent> {
             session_id: [9; 32],
             detail: text("a second Screen channel was opened; refused"),
         },
+        AuditEvent::EngineerDecision {
+            host_id: text("dxflex-7"),
+            session_id: [9; 32],
+            viewer: [10; 32],
+            outcome: ConsentOutcomeCode::Granted,
+        },
     ]
 }
 
@@ -353,6 +359,16 @@ pub(crate) fn arb_event() -> impl Strategy<Value = AuditEvent> {
                     host_id,
                     session_id,
                     detail,
+                },
+            )
+            .boxed(),
+        (h(), any::<[u8; 32]>(), any::<[u8; 32]>(), arb_outcome())
+            .prop_map(
+                |(host_id, session_id, viewer, outcome)| AuditEvent::EngineerDecision {
+                    host_id,
+                    session_id,
+                    viewer,
+                    outcome,
                 },
             )
             .boxed(),
