@@ -1,6 +1,7 @@
 //! Golden bytes (issue 12) for the notification messages (R15), which the
 //! host sends both to the relay and, sealed, to the viewer, written field
-//! by field from `PROTOCOL.md` and the canonical field encoding.
+//! by field from `PROTOCOL.md` and the canonical field encoding. Neighbouring
+//! fields of one type hold different values, so swapping them shows.
 
 mod golden;
 
@@ -15,7 +16,7 @@ fn notification_bytes_are_fixed() {
         seq: 42,
         id: text("disk-space-low"),
         source: NotificationSource::Assent,
-        severity: Severity::Warning,
+        severity: Severity::Error,
         kind: NotificationKind::PerformanceIssue,
         title: text("Disk low"),
         detail: text("C: 3% free"),
@@ -28,7 +29,7 @@ fn notification_bytes_are_fixed() {
             "000000000000002a",                      // seq 42
             &prefixed("0000000e", "disk-space-low"), // id
             "04",                                    // source: Assent
-            "02",                                    // severity: warning
+            "03",                                    // severity: error
             "02",                                    // kind: performance issue
             &prefixed("00000008", "Disk low"),       // title
             &prefixed("0000000a", "C: 3% free"),     // detail

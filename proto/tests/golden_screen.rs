@@ -81,7 +81,9 @@ fn cursor_update_bytes_are_fixed() {
             "00",                // shape: None (image unchanged)
         ],
     );
-    let shape = CursorShape::new(2, 1, 1, 0, vec![0xff, 0, 0, 0x80, 0, 0xff, 0, 0xff]).unwrap();
+    // 3 × 2 pixels, hot spot (1, 0): four u16s that differ, so a swap shows.
+    let rgba: Vec<u8> = (0..24).collect();
+    let shape = CursorShape::new(3, 2, 1, 0, rgba).unwrap();
     assert_golden(
         &CursorUpdate {
             x: 10,
@@ -90,13 +92,14 @@ fn cursor_update_bytes_are_fixed() {
             shape: Some(shape),
         },
         &[
-            "4153 01 0503 0000001e",      // CursorUpdate, 30 bytes
-            "0000000a 00000014",          // x 10, y 20
-            "00",                         // hidden
-            "01",                         // shape: Some
-            "0002 0001",                  // w 2, h 1
-            "0001 0000",                  // hot spot (1, 0)
-            "00000008 ff000080 00ff00ff", // two RGBA pixels
+            "4153 01 0503 0000002e", // CursorUpdate, 46 bytes
+            "0000000a 00000014",     // x 10, y 20
+            "00",                    // hidden
+            "01",                    // shape: Some
+            "0003 0002",             // w 3, h 2
+            "0001 0000",             // hot spot (1, 0)
+            "00000018",              // rgba: 3 × 2 × 4 bytes
+            "000102030405060708090a0b 0c0d0e0f1011121314151617",
         ],
     );
 }
