@@ -4,8 +4,9 @@
 //! chain hashes, ciphertexts and tags below were computed outside Assent
 //! (Python: hashlib SHA-256, and XChaCha20-Poly1305 built from HChaCha20
 //! plus pyca/cryptography's ChaCha20-Poly1305, checked against the
-//! draft-irtf-cfrg-xchacha HChaCha20 vector), so neither the hashed bytes,
-//! the associated data nor the stored layout can change unnoticed.
+//! draft-irtf-cfrg-xchacha HChaCha20 vector; `golden/audit_vectors.py`), so
+//! neither the hashed bytes, the associated data nor the stored layout can
+//! change unnoticed.
 
 mod golden;
 
