@@ -240,6 +240,23 @@ fn vectors() -> Vec<Vector> {
             "session_tampering",
             true,
         ),
+        v(
+            AuditEvent::EngineerDecision {
+                host_id: text("H-1234"),
+                session_id: session,
+                viewer: [0x22; 32],
+                outcome: ConsentOutcomeCode::TimedOut,
+            },
+            &[
+                "0e".into(),
+                host(),
+                fill(0x11, 32),
+                fill(0x22, 32),
+                "03".into(), // timed out
+            ],
+            "engineer_decision",
+            true,
+        ),
     ]
 }
 
