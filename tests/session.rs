@@ -428,3 +428,49 @@ fn the_host_service_stays_online_outbound_only_and_reconnects_after_a_relay_rest
     );
     service.kill();
 }
+
+#[test]
+fn an_engineer_the_technician_does_not_admit_gets_no_prompt_no_frame_and_the_refusal_is_audited() {
+    let _one = one_at_a_time();
+    let lab = support::lab("DxH 900");
+    let _panel = lab.instrument_panel(false).unwrap();
+    let (mut host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(
+        &password,
+        &["--request", "screen", "--frames", "1", "--duration", "20"],
+    );
+    // R9: who is connecting, with the key the handshake proved.
+    let prompt = host.wait_for(support::lab::ADMISSION_PROMPT);
+    let key = assent_proto::test_keys::key("viewer")
+        .fingerprint()
+        .to_string();
+    assert!(prompt.contains(&format!("(key {key})")), "{prompt}");
+    host.type_line("n");
+    host.wait_for("Session ended: the technician did not admit the engineer");
+    let status = viewer.wait_exit();
+    let viewer_said = format!("{}{}", viewer.stdout_text(), viewer.stderr_text());
+    assert!(
+        viewer_said.contains("the technician did not admit the engineer"),
+        "{viewer_said}"
+    );
+    assert!(!status.success(), "{viewer_said}");
+    assert!(!viewer_said.contains("frame "), "{viewer_said}");
+    // The session is over, so no prompt can still come.
+    assert!(
+        !host.stdout_text().contains("asks for SCREEN VIEW"),
+        "{}",
+        host.stdout_text()
+    );
+    let audit = audit_list(&lab, "engineer_decision");
+    assert_eq!(audit.matches("outcome=refused").count(), 1, "{audit}");
+    assert!(
+        audit.contains(&key[..8]) || audit.contains("viewer="),
+        "{audit}"
+    );
+    assert_eq!(
+        audit_list(&lab, "consent_decision")
+            .matches("consent_decision")
+            .count(),
+        0
+    );
+}
