@@ -72,10 +72,8 @@ fn files_go_both_ways_with_their_hash_checked_and_audited() {
         ],
     );
     support::lab::admit_engineer(&mut host);
-    host.wait_for("asks for FILE TRANSFER");
-    host.type_line("y");
-    host.wait_for("sends the file \"qc-report.csv\"");
-    host.type_line("y");
+    support::lab::answer(&mut host, "asks for FILE TRANSFER", "y");
+    support::lab::answer(&mut host, "sends the file \"qc-report.csv\"", "y");
     host.wait_for("received qc-report.csv");
     let landed = std::fs::read(received(&lab).join("qc-report.csv")).unwrap();
     assert_eq!(Sha256::digest(&landed), Sha256::digest(&content));
@@ -107,8 +105,7 @@ fn traversal_names_are_refused_and_an_interrupted_transfer_leaves_no_file() {
             rogue::connect(&lab, assent_proto::test_keys::key("viewer"), &password).await;
         support::lab::admit_engineer(&mut host);
         rogue.request(Capability::FileTransfer).await;
-        host.wait_for("asks for FILE TRANSFER");
-        host.type_line("y");
+        support::lab::answer(&mut host, "asks for FILE TRANSFER", "y");
         match rogue.next_control().await {
             SessionMessage::CapabilityDecision(d) => {
                 assert_eq!(d.outcome, DecisionOutcome::Granted)
@@ -147,8 +144,7 @@ fn traversal_names_are_refused_and_an_interrupted_transfer_leaves_no_file() {
             direction: TransferDirection::ToHost,
         };
         rogue.files.send(&offer.into()).await.unwrap();
-        host.wait_for("sends the file \"half.bin\"");
-        host.type_line("y");
+        support::lab::answer(&mut host, "sends the file \"half.bin\"", "y");
         match rogue.next_file_message().await {
             SessionMessage::FileOfferAnswer(answer) => assert!(answer.accepted),
             other => panic!("unexpected {other:?}"),
@@ -215,8 +211,7 @@ fn revoking_file_transfer_is_carried_out_at_once_even_while_an_offer_prompt_is_o
             // Only prompts shown after this request count.
             let from = host.lines().len();
             rogue.request(Capability::FileTransfer).await;
-            host.wait_for_from(from, "asks for FILE TRANSFER");
-            host.type_line("y");
+            support::lab::answer_from(host, from, "asks for FILE TRANSFER", "y");
             match rogue.next_control().await {
                 SessionMessage::CapabilityDecision(d) => {
                     assert_eq!(d.outcome, DecisionOutcome::Granted)
@@ -231,7 +226,9 @@ fn revoking_file_transfer_is_carried_out_at_once_even_while_an_offer_prompt_is_o
                 direction: TransferDirection::ToHost,
             };
             rogue.files.send(&offer.into()).await.unwrap();
-            host.wait_for_from(from, &format!("sends the file {name:?}"));
+            let (at, _) = host.wait_for_from(from, &format!("sends the file {name:?}"));
+            // Answerable (typed lines count) from here on.
+            host.wait_for_from(at, support::lab::ANSWER_NOW);
         };
 
         // 1. `rf` typed into the offer's prompt revokes, not only refuses.

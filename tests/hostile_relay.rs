@@ -90,8 +90,7 @@ fn a_second_channel_of_any_kind_is_refused_audited_and_gets_no_record() {
         }
         // The session goes on: the first screen channel still streams.
         rogue.request(Capability::ScreenView).await;
-        host.wait_for("asks for SCREEN VIEW");
-        host.type_line("y");
+        support::lab::answer(&mut host, "asks for SCREEN VIEW", "y");
         match rogue.next_control().await {
             SessionMessage::CapabilityDecision(d) => {
                 assert_eq!(d.outcome, DecisionOutcome::Granted)

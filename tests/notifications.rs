@@ -447,8 +447,7 @@ fn the_engineer_sees_the_hosts_active_notifications_and_their_changes_in_a_sessi
         &["--request", "screen", "--duration", "8", "--notifications"],
     );
     support::lab::admit_engineer(&mut host);
-    host.wait_for("asks for SCREEN VIEW");
-    host.type_line("y");
+    support::lab::answer(&mut host, "asks for SCREEN VIEW", "y");
     // Active before the session: sent when the viewer opens the channel.
     viewer.wait_for("notification [ERROR] Pump pressure low — 12 bar (instrument_software, failure, id pump-pressure)");
     // Raised and cleared during the session: sent as they happen.

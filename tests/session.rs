@@ -48,8 +48,7 @@ fn viewer_screenshot_equals_the_host_display_pixel_for_pixel() {
         ],
     );
     support::lab::admit_engineer(&mut host);
-    host.wait_for("asks for SCREEN VIEW");
-    host.type_line("y");
+    support::lab::answer(&mut host, "asks for SCREEN VIEW", "y");
     viewer.wait_for("screenshot written");
     assert!(viewer.wait_exit().success(), "{}", viewer.stderr_text());
 
@@ -93,13 +92,13 @@ fn input_without_control_consent_never_reaches_the_instrument_and_is_audited() {
         rogue.type_text("x").await;
         host.wait_for("dropped");
         rogue.request(Capability::RemoteControl).await;
-        let prompt = host.wait_for("asks for REMOTE CONTROL");
+        let (at, prompt) = host.wait_for_from(0, "asks for REMOTE CONTROL");
         // R9: who asks, with the key the handshake proved.
         let key = assent_proto::test_keys::key("viewer")
             .fingerprint()
             .to_string();
         assert!(prompt.contains(&format!("(key {key})")), "{prompt}");
-        host.type_line("y");
+        support::lab::answer_from(&mut host, at, "asks for REMOTE CONTROL", "y");
         match rogue.next_control().await {
             SessionMessage::CapabilityDecision(d) => {
                 assert_eq!(d.capability, Capability::RemoteControl);
@@ -159,8 +158,7 @@ fn refused_or_unanswered_screen_consent_sends_no_frame() {
         &["--request", "screen", "--duration", "3", "--stats"],
     );
     support::lab::admit_engineer(&mut host);
-    host.wait_for("asks for SCREEN VIEW");
-    host.type_line("n");
+    support::lab::answer(&mut host, "asks for SCREEN VIEW", "n");
     viewer.wait_for("refused: screen view");
     assert!(!viewer.wait_exit().success());
     assert!(
@@ -203,8 +201,7 @@ fn revoking_screen_view_stops_frames_at_once() {
     let (mut host, password) = lab.support(&[]);
     let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "8"]);
     support::lab::admit_engineer(&mut host);
-    host.wait_for("asks for SCREEN VIEW");
-    host.type_line("y");
+    support::lab::answer(&mut host, "asks for SCREEN VIEW", "y");
     viewer.wait_for("frame 3 complete");
     host.type_line("rs");
     let (revoked_at, _) = viewer.wait_for_from(0, "revoked: screen view");
@@ -336,8 +333,7 @@ fn killing_the_relay_mid_session_ends_both_sides_clearly() {
     let (mut host, password) = lab.support(&[]);
     let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "60"]);
     support::lab::admit_engineer(&mut host);
-    host.wait_for("asks for SCREEN VIEW");
-    host.type_line("y");
+    support::lab::answer(&mut host, "asks for SCREEN VIEW", "y");
     viewer.wait_for("frame 2 complete");
     lab.relay.kill();
     let viewer_status = viewer.wait_exit();
@@ -377,10 +373,8 @@ fn the_engineer_types_and_clicks_on_the_instrument_once_control_is_granted() {
         ],
     );
     support::lab::admit_engineer(&mut host);
-    host.wait_for("asks for SCREEN VIEW");
-    host.type_line("y");
-    host.wait_for("asks for REMOTE CONTROL");
-    host.type_line("y");
+    support::lab::answer(&mut host, "asks for SCREEN VIEW", "y");
+    support::lab::answer(&mut host, "asks for REMOTE CONTROL", "y");
     viewer.wait_for("typed");
     panel.wait_for("click 1 400 300");
     panel.wait_for("key 111 o");
@@ -440,12 +434,11 @@ fn an_engineer_the_technician_does_not_admit_gets_no_prompt_no_frame_and_the_ref
         &["--request", "screen", "--frames", "1", "--duration", "20"],
     );
     // R9: who is connecting, with the key the handshake proved.
-    let prompt = host.wait_for(support::lab::ADMISSION_PROMPT);
+    let prompt = support::lab::answer(&mut host, support::lab::ADMISSION_PROMPT, "n");
     let key = assent_proto::test_keys::key("viewer")
         .fingerprint()
         .to_string();
     assert!(prompt.contains(&format!("(key {key})")), "{prompt}");
-    host.type_line("n");
     host.wait_for("Session ended: the technician did not admit the engineer");
     let status = viewer.wait_exit();
     let viewer_said = format!("{}{}", viewer.stdout_text(), viewer.stderr_text());

@@ -18,7 +18,7 @@ use assent_proto::handshake::{Channel, SessionKeys};
 pub use assent_proto::host_session::CONTROL_CUT;
 use assent_proto::host_session::{Action, AuditId, HostSession, PromptId};
 use assent_proto::messages::audit_event::AuditEvent;
-use assent_proto::messages::consent::{Capability, SessionEnd, SessionError, SessionErrorCode};
+use assent_proto::messages::consent::{Capability, SessionEnd, SessionError};
 use assent_proto::messages::session::SessionMessage;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -250,9 +250,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                         opened.insert(channel, (send, recv));
                     }
                 }
-                Some(SessionEvent::ChannelRefused(why)) => {
-                    session.tell_engineer(SessionError::new(SessionErrorCode::Unavailable, &why));
-                }
+                Some(SessionEvent::ChannelRefused(why)) => session.channel_unavailable(&why),
                 Some(SessionEvent::InputDropped(count)) => {
                     println!("dropped {count} input event(s) from the engineer: remote control is not granted, or a consent prompt is open");
                     session.record(AuditEvent::InputDropped { host_id: host_text(&host_id), session_id, count });

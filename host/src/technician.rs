@@ -19,7 +19,7 @@ use assent_proto::messages::consent::Capability;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::debug;
 
-use crate::consent_dialog::{AnswerSink, DialogError, TechnicianWindows};
+use crate::consent_dialog::{AnswerSink, DialogError, TechnicianWindows, ARMING_DELAY};
 
 /// What the technician can type during a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,22 @@ pub const COMMAND_HELP: &str = "\
 struct OpenPrompt {
     id: u64,
     reply: oneshot::Sender<bool>,
+    /// Before this, a terminal line does not answer: it was typed before
+    /// the question could be read (the dialog arms its buttons alike).
+    armed_at: Instant,
 }
+
+/// What a terminal line did to the open prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineAnswer {
+    Answered,
+    /// Typed before the prompt armed: ignored, the prompt stays open.
+    TooSoon,
+    NoPrompt,
+}
+
+/// Printed once a terminal prompt takes answers (scripts wait for it).
+pub const ANSWER_NOW: &str = "    answer now: y or n";
 
 /// The prompt waiting for an answer, if any. The terminal and the dialog
 /// both answer through it, so whichever answers first wins and the other
@@ -61,8 +76,12 @@ impl PromptSlot {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn open(&self, id: u64, reply: oneshot::Sender<bool>) {
-        *self.lock() = Some(OpenPrompt { id, reply });
+    fn open(&self, id: u64, reply: oneshot::Sender<bool>, now: Instant) {
+        *self.lock() = Some(OpenPrompt {
+            id,
+            reply,
+            armed_at: now + ARMING_DELAY,
+        });
     }
 
     /// Answers prompt `id` if it is still the open one; false if it was
@@ -77,11 +96,28 @@ impl PromptSlot {
         false
     }
 
-    /// Answers whatever prompt is open (a terminal line); false if none is.
-    fn answer_open(&self, yes: bool) -> bool {
+    /// Answers whatever prompt is open with a terminal line typed at
+    /// `now`, unless the prompt has not armed yet.
+    fn answer_open(&self, yes: bool, now: Instant) -> LineAnswer {
+        let mut open = self.lock();
+        match open.as_ref() {
+            None => LineAnswer::NoPrompt,
+            Some(prompt) if now < prompt.armed_at => LineAnswer::TooSoon,
+            Some(_) => {
+                if let Some(prompt) = open.take() {
+                    let _ = prompt.reply.send(yes);
+                }
+                LineAnswer::Answered
+            }
+        }
+    }
+
+    /// Refuses whatever prompt is open, armed or not (a stop command):
+    /// refusing is always safe. False if none is open.
+    fn refuse_open(&self) -> bool {
         match self.lock().take() {
             Some(prompt) => {
-                let _ = prompt.reply.send(yes);
+                let _ = prompt.reply.send(false);
                 true
             }
             None => false,
@@ -191,7 +227,7 @@ impl Technician {
             .spawn(move || {
                 for line in input.lines() {
                     let Ok(line) = line else { break };
-                    route_line(&prompt, &commands, line.trim());
+                    route_line(&prompt, &commands, line.trim(), Instant::now());
                 }
             })
             .expect("spawn the stdin reader");
@@ -229,7 +265,7 @@ impl Technician {
         let (reply, answer) = oneshot::channel();
         // Pause remote input before anything can be clicked; the guard
         // closes everything even if this future is dropped.
-        let open = OpenGuard::open(self, id, reply);
+        let open = OpenGuard::open(self, id, reply, Instant::now());
         discard_typed_ahead_input();
         println!(
             "\n>>> {question} [y/N] (refused automatically in {} s)",
@@ -238,6 +274,14 @@ impl Technician {
         if let Some(windows) = &self.windows {
             windows.show_prompt(id, question, deadline);
         }
+        let answer = async move {
+            let mut answer = answer;
+            tokio::select! {
+                early = &mut answer => return early,
+                _ = tokio::time::sleep(ARMING_DELAY) => println!("{ANSWER_NOW}"),
+            }
+            answer.await
+        };
         let answer = match tokio::time::timeout_at(deadline.into(), answer).await {
             Ok(Ok(true)) => Answer::Yes,
             Ok(Ok(false)) => Answer::No,
@@ -314,9 +358,14 @@ struct OpenGuard<'a> {
 }
 
 impl<'a> OpenGuard<'a> {
-    fn open(technician: &'a Technician, id: u64, reply: oneshot::Sender<bool>) -> Self {
+    fn open(
+        technician: &'a Technician,
+        id: u64,
+        reply: oneshot::Sender<bool>,
+        now: Instant,
+    ) -> Self {
         technician.prompt_open.send_replace(true);
-        technician.prompt.open(id, reply);
+        technician.prompt.open(id, reply, now);
         Self {
             technician,
             id,
@@ -354,10 +403,13 @@ impl Drop for OpenGuard<'_> {
     }
 }
 
+/// Routes one terminal line typed at `now`: an answer to the open prompt,
+/// or a command.
 fn route_line(
     prompt: &PromptSlot,
     commands: &mpsc::UnboundedSender<TechnicianCommand>,
     line: &str,
+    now: Instant,
 ) {
     let command = parse_command(line);
     // A revocation or the end of the session is never taken for a mere
@@ -368,15 +420,22 @@ fn route_line(
         | TechnicianCommand::EndSession),
     ) = command
     {
-        if prompt.answer_open(false) {
+        if prompt.refuse_open() {
             println!("    (refused, and {line:?} carried out)");
         }
         let _ = commands.send(stop);
         return;
     }
     let yes = matches!(line.to_ascii_lowercase().as_str(), "y" | "yes");
-    if prompt.answer_open(yes) {
-        return;
+    match prompt.answer_open(yes, now) {
+        LineAnswer::Answered => return,
+        LineAnswer::TooSoon => {
+            println!(
+                "    (ignored {line:?}: typed before the question could be read; answer again)"
+            );
+            return;
+        }
+        LineAnswer::NoPrompt => {}
     }
     match command {
         Some(command) => {
@@ -456,6 +515,41 @@ mod tests {
         }
     }
 
+    /// A moment at which every prompt opened so far takes terminal answers.
+    fn armed() -> Instant {
+        Instant::now() + ARMING_DELAY
+    }
+
+    #[test]
+    fn a_line_typed_before_the_prompt_arms_does_not_answer_it() {
+        let slot = PromptSlot::default();
+        let (commands, mut received) = mpsc::unbounded_channel();
+        let (reply, mut answer) = oneshot::channel();
+        let opened = Instant::now();
+        slot.open(1, reply, opened);
+        // Typed ahead, or by whoever had the keyboard a moment ago.
+        let early = opened + ARMING_DELAY - Duration::from_millis(1);
+        route_line(&slot, &commands, "y", early);
+        assert!(slot.is_open(), "the prompt still waits");
+        assert!(answer.try_recv().is_err());
+        assert!(received.try_recv().is_err(), "nor is it a command");
+        // Once armed, the same line answers.
+        route_line(&slot, &commands, "y", opened + ARMING_DELAY);
+        assert_eq!(answer.try_recv(), Ok(true));
+    }
+
+    #[test]
+    fn a_stop_command_refuses_a_prompt_even_before_it_arms() {
+        let slot = PromptSlot::default();
+        let (commands, mut received) = mpsc::unbounded_channel();
+        let (reply, mut answer) = oneshot::channel();
+        let opened = Instant::now();
+        slot.open(1, reply, opened);
+        route_line(&slot, &commands, "r", opened);
+        assert_eq!(answer.try_recv(), Ok(false));
+        assert_eq!(received.try_recv().unwrap(), TechnicianCommand::RevokeAll);
+    }
+
     #[tokio::test]
     async fn a_line_while_a_prompt_is_open_answers_it_and_only_yes_grants() {
         let technician = Technician::terminal_only();
@@ -467,7 +561,7 @@ mod tests {
                 Instant::now() + Duration::from_secs(5),
             );
             until_open(&technician).await;
-            route_line(&technician.prompt, &commands, line);
+            route_line(&technician.prompt, &commands, line, armed());
             assert_eq!(asking.await.unwrap(), expected, "{line}");
         }
         assert!(received.try_recv().is_err(), "answers are not commands");
@@ -488,7 +582,7 @@ mod tests {
                 Instant::now() + Duration::from_secs(5),
             );
             until_open(&technician).await;
-            route_line(&technician.prompt, &commands, line);
+            route_line(&technician.prompt, &commands, line, armed());
             assert_eq!(asking.await.unwrap(), Answer::No, "{line}");
             assert_eq!(received.try_recv().unwrap(), command, "{line}");
         }
@@ -510,7 +604,7 @@ mod tests {
         let second = asking(&technician, "second?", second_deadline);
         // The event under test is the passing of the deadline itself.
         tokio::time::sleep_until(second_deadline.into()).await;
-        route_line(&technician.prompt, &commands, "y");
+        route_line(&technician.prompt, &commands, "y", armed());
         assert_eq!(first.await.unwrap(), Answer::Yes);
         tokio::select! {
             answer = second => assert_eq!(answer.unwrap(), Answer::NoAnswer),
@@ -526,7 +620,7 @@ mod tests {
             .await;
         assert_eq!(answer, Answer::NoAnswer);
         let (commands, mut received) = mpsc::unbounded_channel();
-        route_line(&technician.prompt, &commands, "rc");
+        route_line(&technician.prompt, &commands, "rc", armed());
         assert_eq!(
             received.try_recv().unwrap(),
             TechnicianCommand::Revoke(Capability::RemoteControl)
@@ -545,7 +639,10 @@ mod tests {
         );
         until_open(&technician).await;
         assert!(*paused.borrow(), "paused while the prompt is open");
-        assert!(technician.prompt.answer_open(true));
+        assert_eq!(
+            technician.prompt.answer_open(true, armed()),
+            LineAnswer::Answered
+        );
         assert_eq!(asking.await.unwrap(), Answer::Yes);
         assert!(!*paused.borrow(), "resumed once answered");
 
@@ -575,9 +672,13 @@ mod tests {
     fn the_first_answer_wins_and_the_second_finds_no_prompt() {
         let slot = PromptSlot::default();
         let (reply, mut answer) = oneshot::channel();
-        slot.open(1, reply);
+        slot.open(1, reply, Instant::now());
         assert!(slot.answer(1, false), "the dialog answers first");
-        assert!(!slot.answer_open(true), "the terminal line is too late");
+        assert_eq!(
+            slot.answer_open(true, armed()),
+            LineAnswer::NoPrompt,
+            "the terminal line is too late"
+        );
         assert_eq!(answer.try_recv(), Ok(false));
     }
 
@@ -585,10 +686,10 @@ mod tests {
     fn a_click_on_a_stale_dialog_cannot_answer_the_next_prompt() {
         let slot = PromptSlot::default();
         let (first, _) = oneshot::channel();
-        slot.open(1, first);
+        slot.open(1, first, Instant::now());
         slot.close(1);
         let (second, mut answer) = oneshot::channel();
-        slot.open(2, second);
+        slot.open(2, second, Instant::now());
         assert!(!slot.answer(1, true), "prompt 1 is over");
         assert!(slot.is_open(), "prompt 2 still waits");
         assert!(answer.try_recv().is_err());

@@ -139,6 +139,8 @@ pub struct HostSession {
     held_channels: Vec<ChannelKeys>,
     /// Capabilities asked for before the engineer was admitted.
     held_requests: Vec<Capability>,
+    /// What the engineer is told once admitted, not before (R9).
+    held_messages: Vec<SessionMessage>,
     /// The open prompt of each capability.
     prompts: BTreeMap<Capability, PromptId>,
     /// In force now; what [`Action::SetGrants`] last said.
@@ -181,6 +183,7 @@ impl HostSession {
             admission: Admission::Refused,
             held_channels: Vec::new(),
             held_requests: Vec::new(),
+            held_messages: Vec::new(),
             prompts: BTreeMap::new(),
             grants: CapabilitySet::EMPTY,
             grant_records: BTreeMap::new(),
@@ -279,8 +282,7 @@ impl HostSession {
     /// on a PHI build, R11): refuse it with the reason and go on.
     pub fn handle_undecodable(&mut self, error: &DecodeError) {
         if !self.ended {
-            self.actions
-                .push_back(Action::Send(SessionError::from_decode_error(error).into()));
+            self.send_once_admitted(SessionError::from_decode_error(error).into());
         }
     }
 
@@ -319,6 +321,25 @@ impl HostSession {
             self.held_channels.push(keys);
         }
         Ok(())
+    }
+
+    /// The engineer opened a channel this build does not have (file
+    /// transfer on a PHI build, R11): they are told why, once admitted.
+    pub fn channel_unavailable(&mut self, reason: &str) {
+        if self.ended {
+            return;
+        }
+        self.send_once_admitted(SessionError::new(SessionErrorCode::Unavailable, reason).into());
+    }
+
+    /// What this build cannot do is the engineer's business only once they
+    /// are admitted (R9).
+    fn send_once_admitted(&mut self, message: SessionMessage) {
+        if self.admission == Admission::Admitted {
+            self.actions.push_back(Action::Send(message));
+        } else {
+            self.held_messages.push(message);
+        }
     }
 
     /// The technician answered prompt `id`. Answers to prompts already
@@ -438,6 +459,9 @@ impl HostSession {
                 self.notice(format!("admitted {}", self.engineer));
                 for keys in std::mem::take(&mut self.held_channels) {
                     self.actions.push_back(Action::Admit(keys));
+                }
+                for message in std::mem::take(&mut self.held_messages) {
+                    self.actions.push_back(Action::Send(message));
                 }
                 // Their prompts' time starts now, not while the engineer
                 // waited to be admitted.

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use assent::lab::{Lab, LabKeys, LabOptions, Proc};
+use assent::lab::{self, Lab, LabKeys, LabOptions, Proc};
 
 struct Options {
     yes: bool,
@@ -176,7 +176,7 @@ fn answer_prompts(host: Arc<Mutex<Proc>>, yes: bool) {
                 let prompts = host
                     .lines()
                     .iter()
-                    .filter(|l| l.starts_with(">>> "))
+                    .filter(|l| l.starts_with(lab::ANSWER_NOW))
                     .count();
                 while answered < prompts {
                     println!("[demo] answering yes for the technician");

@@ -23,12 +23,28 @@ use xvfb::Xvfb;
 /// in at all (R9).
 pub const ADMISSION_PROMPT: &str = "Admit this engineer?";
 
+/// What the host prints once a terminal prompt takes answers: lines typed
+/// before it are ignored.
+pub use assent_host::technician::ANSWER_NOW;
+
 /// Answers the host's admission prompt with yes, as the technician would
 /// once they recognise the engineer; returns the prompt's line.
 pub fn admit_engineer(host: &mut Proc) -> String {
-    let prompt = host.wait_for(ADMISSION_PROMPT);
-    host.type_line("y");
-    prompt
+    answer(host, ADMISSION_PROMPT, "y")
+}
+
+/// Waits for the host's prompt containing `prompt`, then for it to take
+/// answers, and types `answer`; returns the prompt's line.
+pub fn answer(host: &mut Proc, prompt: &str, answer: &str) -> String {
+    answer_from(host, 0, prompt, answer)
+}
+
+/// [`answer`] for a prompt shown at or after output line `from`.
+pub fn answer_from(host: &mut Proc, from: usize, prompt: &str, answer: &str) -> String {
+    let (at, line) = host.wait_for_from(from, prompt);
+    host.wait_for_from(at, ANSWER_NOW);
+    host.type_line(answer);
+    line
 }
 
 pub const ENGINEER_NAME: &str = "Erin Engineer";

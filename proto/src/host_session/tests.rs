@@ -204,6 +204,29 @@ fn no_channel_is_served_before_the_engineer_is_admitted() {
 }
 
 #[test]
+fn an_unavailable_channel_is_explained_only_once_the_engineer_is_admitted() {
+    let mut shell = Shell::new();
+    shell.drain();
+    shell
+        .session
+        .channel_unavailable("file transfer is not available");
+    assert_eq!(
+        shell.drain(),
+        Vec::<String>::new(),
+        "nothing before admission"
+    );
+    let prompt = shell.prompt(PromptSubject::Engineer);
+    shell.session.answer(prompt, true, shell.at(1));
+    shell.drain();
+    shell.ack_last(shell.at(1));
+    assert_eq!(shell.drain()[1..], ["send error Unavailable"]);
+    shell
+        .session
+        .channel_unavailable("file transfer is not available");
+    assert_eq!(shell.drain(), ["send error Unavailable"]);
+}
+
+#[test]
 fn an_engineer_not_admitted_ends_the_session_on_record() {
     let mut refused = Shell::new();
     refused.drain();
