@@ -29,6 +29,16 @@ fn audit_records(lab: &Lab, filters: &[&str]) -> String {
     lab.audit(filters).unwrap()
 }
 
+/// R9: a prompt shows who asks, with the key the handshake proved; returns
+/// that fingerprint.
+fn assert_names_the_engineers_key(prompt: &str) -> String {
+    let key = assent_proto::test_keys::key("viewer")
+        .fingerprint()
+        .to_string();
+    assert!(prompt.contains(&format!("(key {key})")), "{prompt}");
+    key
+}
+
 #[test]
 fn viewer_screenshot_equals_the_host_display_pixel_for_pixel() {
     let _one = one_at_a_time();
@@ -94,10 +104,7 @@ fn input_without_control_consent_never_reaches_the_instrument_and_is_audited() {
         rogue.request(Capability::RemoteControl).await;
         let (at, prompt) = host.wait_for_from(0, "asks for REMOTE CONTROL");
         // R9: who asks, with the key the handshake proved.
-        let key = assent_proto::test_keys::key("viewer")
-            .fingerprint()
-            .to_string();
-        assert!(prompt.contains(&format!("(key {key})")), "{prompt}");
+        assert_names_the_engineers_key(&prompt);
         support::lab::answer_from(&mut host, at, "asks for REMOTE CONTROL", "y");
         match rogue.next_control().await {
             SessionMessage::CapabilityDecision(d) => {
@@ -436,10 +443,7 @@ fn an_engineer_the_technician_does_not_admit_gets_no_prompt_no_frame_and_the_ref
     );
     // R9: who is connecting, with the key the handshake proved.
     let prompt = support::lab::answer(&mut host, support::lab::ADMISSION_PROMPT, "n");
-    let key = assent_proto::test_keys::key("viewer")
-        .fingerprint()
-        .to_string();
-    assert!(prompt.contains(&format!("(key {key})")), "{prompt}");
+    let key = assert_names_the_engineers_key(&prompt);
     host.wait_for("Session ended: the technician did not admit the engineer");
     let status = viewer.wait_exit();
     let viewer_said = format!("{}{}", viewer.stdout_text(), viewer.stderr_text());
