@@ -83,6 +83,9 @@ pub struct Lab {
     pub xvfb: Xvfb,
     pub relay: Proc,
     pub relay_addr: String,
+    /// Where the host and the viewer look for the relay: the relay itself,
+    /// or a hostile relay in front of it ([`Lab::route_clients_through`]).
+    pub clients_relay: String,
     pub relay_pin: String,
     pub host_id: String,
     pub viewer_identity: PathBuf,
@@ -218,6 +221,7 @@ impl Lab {
             dir,
             xvfb,
             relay,
+            clients_relay: relay_addr.clone(),
             relay_addr,
             relay_pin: pin,
             host_id,
@@ -307,6 +311,20 @@ impl Lab {
         Ok(())
     }
 
+    /// Points the host (its `host.toml`) and the viewer at `addr` instead
+    /// of the relay: a man in the middle with the relay's certificate.
+    pub fn route_clients_through(&mut self, addr: &str) -> Result<()> {
+        let config = self.host_dir().join("host.toml");
+        let text = std::fs::read_to_string(&config).context("reading host.toml")?;
+        let old = format!("relay = \"{}\"", self.clients_relay);
+        if !text.contains(&old) {
+            bail!("host.toml has no line {old}:\n{text}");
+        }
+        std::fs::write(&config, text.replace(&old, &format!("relay = \"{addr}\"")))?;
+        self.clients_relay = addr.to_owned();
+        Ok(())
+    }
+
     pub fn bin(&self, name: &str) -> PathBuf {
         self.bin_dir.join(name)
     }
@@ -378,7 +396,7 @@ impl Lab {
         command
             .arg("--identity")
             .arg(identity)
-            .args(["connect", &self.host_id, "--relay", &self.relay_addr])
+            .args(["connect", &self.host_id, "--relay", &self.clients_relay])
             .args(["--relay-pin", &self.relay_pin, "--password-stdin"])
             .args(args);
         if args.contains(&"--headless") {

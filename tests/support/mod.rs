@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod hostile_relay;
 pub mod rogue;
 pub mod sockets;
 
