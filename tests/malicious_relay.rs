@@ -9,7 +9,10 @@ mod support;
 
 use std::sync::Mutex;
 
+use assent_host::session::CONTROL_CUT;
+use assent_proto::handshake::Direction;
 use assent_proto::messages::signalling::ChannelKind;
+use support::hostile_relay::tamper::{RecordAt, Tamper};
 use support::hostile_relay::HostileRelay;
 use support::lab::{Lab, Proc};
 
@@ -56,6 +59,29 @@ fn approve_all(host: &mut Proc, capabilities: &[&str]) -> usize {
         from = at + 1;
     }
     from
+}
+
+/// Everything a viewer said, both streams.
+fn said(viewer: &Proc) -> String {
+    format!("{}\n{}", viewer.stdout_text(), viewer.stderr_text())
+}
+
+/// What no relay may see of a session: the one-time password, as shown
+/// and as typed without its grouping.
+fn password_forms(password: &str) -> [Vec<u8>; 2] {
+    let bare: String = password
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    [password.as_bytes().to_vec(), bare.into_bytes()]
+}
+
+fn record(channel: ChannelKind, direction: Direction, seq: u64) -> RecordAt {
+    RecordAt {
+        channel,
+        direction,
+        seq,
+    }
 }
 
 /// Keys the panel says it received, in order.
@@ -159,9 +185,172 @@ fn duplicate_channels_of_every_kind_are_refused_and_replayed_records_never_act()
             "no session_tampering record for {kind}:\n{audit}"
         );
     }
-    proxy.ledger().assert_clean(&[
-        &upload_bytes[..64],
-        &download_bytes[..64],
-        password.as_bytes(),
-    ]);
+    let [shown, bare] = password_forms(&password);
+    proxy
+        .ledger()
+        .assert_clean(&[&upload_bytes[..64], &download_bytes[..64], &shown, &bare]);
+}
+
+#[test]
+fn a_fin_injected_on_the_control_stream_reads_as_a_cut_at_either_end_not_as_the_other_side_ending()
+{
+    let _one = one_at_a_time();
+    let (lab, proxy) = lab_behind_hostile_relay();
+    let mut secrets = Vec::new();
+
+    // Towards the host, in place of the engineer's first sealed control record.
+    proxy.tamper(Tamper::Fin(record(
+        ChannelKind::Control,
+        Direction::ViewerToHost,
+        0,
+    )));
+    let (host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(&password, &["--request", "screen", "--frames", "1"]);
+    proxy.wait_fired("fin", 1);
+    let ended = host.wait_for("Session ended");
+    assert!(ended.contains(CONTROL_CUT), "{ended}");
+    assert!(!ended.contains("the engineer ended"), "{ended}");
+    viewer.wait_exit();
+    secrets.extend(password_forms(&password));
+    drop(host);
+
+    // Towards the viewer, in place of the host's first sealed control record.
+    proxy.tamper(Tamper::Fin(record(
+        ChannelKind::Control,
+        Direction::HostToViewer,
+        0,
+    )));
+    let (mut host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(&password, &["--request", "screen", "--frames", "1"]);
+    approve(&mut host, 0, "SCREEN VIEW");
+    proxy.wait_fired("fin", 2);
+    assert!(!viewer.wait_exit().success());
+    let said = said(&viewer);
+    assert!(
+        said.contains(
+            "the host's control channel closed without its sealed end of session: \
+             the relay or the network cut it"
+        ),
+        "{said}"
+    );
+    assert!(!said.contains("the host ended the session"), "{said}");
+    assert!(!said.contains("granted: screen view"), "{said}");
+    secrets.extend(password_forms(&password));
+    let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
+    proxy.ledger().assert_clean(&secrets);
+}
+
+/// One session in which the engineer types `abcd` while the hostile relay
+/// applies `rule` (named `name`) to the input records; returns what the
+/// host said.
+fn typing_session(lab: &Lab, proxy: &HostileRelay, rule: Tamper, fired: usize) -> String {
+    let name = rule.name();
+    proxy.tamper(rule);
+    let (mut host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(&password, &["--type", "abcd"]);
+    approve_all(&mut host, &["SCREEN VIEW", "REMOTE CONTROL"]);
+    proxy.wait_fired(name, fired);
+    host.wait_for("the input channel refused a record");
+    viewer.wait_exit();
+    host.wait_for("Session ended");
+    host.stdout_text()
+}
+
+#[test]
+fn input_records_swapped_dropped_or_cut_by_the_relay_are_refused_and_nothing_after_them_is_typed() {
+    let _one = one_at_a_time();
+    let (lab, proxy) = lab_behind_hostile_relay();
+    let panel = lab.instrument_panel(true).unwrap();
+    // Records 0 and 1 press and release `a`; 2 and 3 do `b`.
+    let b_pressed = record(ChannelKind::Input, Direction::ViewerToHost, 2);
+    let swapped = typing_session(&lab, &proxy, Tamper::Swap(b_pressed), 1);
+    assert!(
+        swapped.contains("record 3 out of order (expected 2)"),
+        "{swapped}"
+    );
+    let dropped = typing_session(&lab, &proxy, Tamper::Drop(b_pressed), 1);
+    assert!(
+        dropped.contains("record 3 out of order (expected 2)"),
+        "{dropped}"
+    );
+    let cut = typing_session(&lab, &proxy, Tamper::Truncate(b_pressed), 1);
+    assert!(cut.contains("record 2 failed authentication"), "{cut}");
+
+    // An honest session last: its key comes after anything the others
+    // could still have typed, so the list below is complete.
+    let (mut host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(&password, &["--type", "z"]);
+    approve_all(&mut host, &["SCREEN VIEW", "REMOTE CONTROL"]);
+    panel.wait_for("key 122 z");
+    assert!(viewer.wait_exit().success(), "{}", viewer.stderr_text());
+    assert_eq!(
+        keys_typed(&panel),
+        ["key 97 a", "key 97 a", "key 97 a", "key 122 z"],
+        "a key after a refused record was typed"
+    );
+    let [shown, bare] = password_forms(&password);
+    proxy.ledger().assert_clean(&[&shown, &bare]);
+}
+
+/// A session where the engineer asks for the screen and the technician
+/// grants it, then revokes it: two control records from the host.
+fn grant_then_revoke(lab: &Lab, proxy: &HostileRelay, rule: Tamper, fired: usize) -> Proc {
+    let name = rule.name();
+    proxy.tamper(rule);
+    let (mut host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(&password, &["--request", "screen", "--frames", "1000"]);
+    approve(&mut host, 0, "SCREEN VIEW");
+    host.wait_for("screen view is now GRANTED");
+    host.type_line("rs");
+    proxy.wait_fired(name, fired);
+    assert!(!viewer.wait_exit().success());
+    viewer
+}
+
+#[test]
+fn control_records_swapped_dropped_or_cut_by_the_relay_are_refused_and_never_acted_on() {
+    let _one = one_at_a_time();
+    let (lab, proxy) = lab_behind_hostile_relay();
+    let first = record(ChannelKind::Control, Direction::HostToViewer, 0);
+    for (rule, expected) in [
+        (Tamper::Swap(first), "record 1 out of order (expected 0)"),
+        (Tamper::Drop(first), "record 1 out of order (expected 0)"),
+    ] {
+        let viewer = grant_then_revoke(&lab, &proxy, rule, 1);
+        let said = said(&viewer);
+        assert!(
+            said.contains(&format!(
+                "the control channel failed: end-to-end record refused: {expected}"
+            )),
+            "{said}"
+        );
+        // Neither the grant nor the revocation was believed.
+        assert!(!said.contains("granted: screen view"), "{said}");
+        assert!(!said.contains("revoked: screen view"), "{said}");
+    }
+
+    // The engineer's request, cut short: the host never asks the technician.
+    proxy.tamper(Tamper::Truncate(record(
+        ChannelKind::Control,
+        Direction::ViewerToHost,
+        0,
+    )));
+    let (host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(&password, &["--request", "screen", "--frames", "1"]);
+    proxy.wait_fired("truncate", 1);
+    let ended = host.wait_for("Session ended");
+    assert!(
+        ended.contains(
+            "the control channel failed: end-to-end record refused: record 0 failed authentication"
+        ),
+        "{ended}"
+    );
+    assert!(
+        !host.stdout_text().contains(">>> "),
+        "{}",
+        host.stdout_text()
+    );
+    viewer.wait_exit();
+    let [shown, bare] = password_forms(&password);
+    proxy.ledger().assert_clean(&[&shown, &bare]);
 }
