@@ -179,8 +179,20 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
                 );
                 println!(
                     "An engineer's connection attempt was refused: a handshake message was \
-                     altered in transit or forged. Not counted against the password."
+                     altered in transit or forged ({}). Not counted against the password.",
+                    failure.error
                 );
+                let event = AuditEvent::SessionTampering {
+                    host_id: host_text(&config.host_id),
+                    session_id,
+                    detail: assent_net::relay_client::text(&format!(
+                        "handshake: {}",
+                        failure.error
+                    )),
+                };
+                if let Err(e) = link.audit(event).await {
+                    warn!(error = %e, "could not record the tampered handshake at the relay");
+                }
             }
             Err(failure) => {
                 warn!(error = %failure.error, "engineer handshake failed");
@@ -264,8 +276,61 @@ struct AttemptContext<'a> {
 }
 
 struct Failure {
-    error: HandshakeError,
+    error: AttemptError,
     viewer: Option<assent_proto::identity::Fingerprint>,
+}
+
+/// Why one engineer's handshake failed, as the host tells it apart.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// The viewer refused our `HostHello`, which left here signed and
+    /// whole: it reached the viewer altered (R21).
+    #[error("the engineer's viewer refused this host's handshake as it arrived: {}", .0.message)]
+    ViewerRefused(HandshakeAbort),
+    /// A frame arrived that is not the handshake message it should be.
+    #[error("a handshake message did not decode: {0}")]
+    Undecodable(assent_proto::wire::DecodeError),
+    /// The stream ended, failed or timed out before the next flight.
+    #[error("the engineer's viewer stopped answering mid-handshake")]
+    Abandoned,
+}
+
+impl AttemptError {
+    fn indicates_tampering(&self) -> bool {
+        match self {
+            AttemptError::Handshake(e) => {
+                // The channel's OpenChannel named this session (checked before
+                // the attempt), so a hello for another one was altered; an
+                // honest viewer never sends an invalid SPAKE2 or x25519 key.
+                e.indicates_tampering()
+                    || matches!(
+                        e,
+                        HandshakeError::UnknownSession
+                            | HandshakeError::BadPakeMessage
+                            | HandshakeError::LowOrderKey
+                    )
+            }
+            AttemptError::ViewerRefused(abort) => matches!(
+                abort.reason,
+                AbortReason::BadSignature | AbortReason::HostKeyMismatch | AbortReason::Malformed
+            ),
+            AttemptError::Undecodable(_) => true,
+            AttemptError::Abandoned => false,
+        }
+    }
+
+    fn counts_as_password_failure(&self) -> bool {
+        matches!(self, AttemptError::Handshake(e) if e.counts_as_password_failure())
+    }
+
+    fn abort_reason(&self) -> AbortReason {
+        match self {
+            AttemptError::Handshake(e) => e.abort_reason(),
+            _ => AbortReason::Malformed,
+        }
+    }
 }
 
 /// One engineer's handshake on a fresh control channel.
@@ -275,10 +340,8 @@ async fn attempt(
     mut recv: FramedRecv,
 ) -> Result<Admitted, Failure> {
     recv.set_recv_timeout(Some(HANDSHAKE_STEP_TIMEOUT));
-    let hello: ViewerHello = match next(&mut recv).await {
-        Some(hello) => hello,
-        None => return Err(malformed(None)),
-    };
+    let failed = |error, viewer| Failure { error, viewer };
+    let hello: ViewerHello = next(&mut recv).await.map_err(|e| failed(e, None))?;
     let viewer = Some(hello.viewer_identity.fingerprint());
     let (expect_finish, host_hello) =
         match context
@@ -290,21 +353,18 @@ async fn attempt(
                 send.send(&abort(error.abort_reason(), &error.to_string()))
                     .await
                     .ok();
-                return Err(Failure { error, viewer });
+                return Err(failed(error.into(), viewer));
             }
         };
     let entry = expect_finish.viewer().clone();
     if send.send(&host_hello).await.is_err() {
-        return Err(malformed(viewer));
+        return Err(failed(AttemptError::Abandoned, viewer));
     }
-    let finish: ViewerFinish = match next(&mut recv).await {
-        Some(finish) => finish,
-        None => return Err(malformed(viewer)),
-    };
+    let finish: ViewerFinish = next(&mut recv).await.map_err(|e| failed(e, viewer))?;
     match expect_finish.receive_viewer_finish(&finish) {
         Ok((keys, host_finish)) => {
             if send.send(&host_finish).await.is_err() {
-                return Err(malformed(viewer));
+                return Err(failed(AttemptError::Abandoned, viewer));
             }
             recv.set_recv_timeout(None);
             info!(viewer = %entry.fingerprint(), "engineer admitted");
@@ -319,28 +379,23 @@ async fn attempt(
             send.send(&abort(error.abort_reason(), &error.to_string()))
                 .await
                 .ok();
-            Err(Failure { error, viewer })
+            Err(failed(error.into(), viewer))
         }
     }
 }
 
-fn malformed(viewer: Option<assent_proto::identity::Fingerprint>) -> Failure {
-    Failure {
-        error: HandshakeError::Malformed(assent_proto::wire::DecodeError::Truncated {
-            needed: 1,
-            remaining: 0,
-        }),
-        viewer,
-    }
-}
-
-/// The next handshake message of type `M`, or `None` on anything else.
-async fn next<M: assent_proto::wire::Message>(recv: &mut FramedRecv) -> Option<M> {
-    let frame: Frame = recv.recv().await.ok()??;
+/// The next handshake message of type `M`: the viewer's abort, a frame
+/// that is not `M`, and the stream's end are each their own failure.
+async fn next<M: assent_proto::wire::Message>(recv: &mut FramedRecv) -> Result<M, AttemptError> {
+    let frame: Frame = match recv.recv().await {
+        Ok(Some(frame)) => frame,
+        Ok(None) | Err(_) => return Err(AttemptError::Abandoned),
+    };
     if frame.message_type == MessageType::HandshakeAbort {
-        return None;
+        let refusal = frame.decode().map_err(AttemptError::Undecodable)?;
+        return Err(AttemptError::ViewerRefused(refusal));
     }
-    frame.decode().ok()
+    frame.decode().map_err(AttemptError::Undecodable)
 }
 
 fn abort(reason: AbortReason, message: &str) -> HandshakeAbort {
