@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use assent_host::session::CONTROL_CUT;
 use assent_proto::handshake::Direction;
 use assent_proto::messages::signalling::ChannelKind;
+use assent_proto::wire::MessageType;
 use support::hostile_relay::tamper::{RecordAt, Tamper};
 use support::hostile_relay::HostileRelay;
 use support::lab::{Lab, Proc};
@@ -351,6 +352,122 @@ fn control_records_swapped_dropped_or_cut_by_the_relay_are_refused_and_never_act
         host.stdout_text()
     );
     viewer.wait_exit();
+    let [shown, bare] = password_forms(&password);
+    proxy.ledger().assert_clean(&[&shown, &bare]);
+}
+
+/// Every field of the handshake's first three messages, each way. The
+/// fourth (`HostFinish`) has its own test: the host has admitted the
+/// engineer by the time it is sent.
+const FLIPPED_FIELDS: &[(MessageType, &str)] = &[
+    (MessageType::ViewerHello, "session_id"),
+    (MessageType::ViewerHello, "viewer_nonce"),
+    (MessageType::ViewerHello, "viewer_ephemeral"),
+    (MessageType::ViewerHello, "viewer_pake"),
+    (MessageType::ViewerHello, "viewer_identity"),
+    (MessageType::HostHello, "host_nonce"),
+    (MessageType::HostHello, "host_ephemeral"),
+    (MessageType::HostHello, "host_pake"),
+    (MessageType::HostHello, "host_identity"),
+    (MessageType::HostHello, "signature"),
+    (MessageType::ViewerFinish, "signature"),
+    (MessageType::ViewerFinish, "confirm"),
+];
+
+#[test]
+fn a_bit_flipped_in_any_handshake_field_fails_as_tampering_and_never_counts_against_the_password() {
+    let _one = one_at_a_time();
+    let (lab, proxy) = lab_behind_hostile_relay();
+    let (mut host, password) = lab.support(&[]);
+    let mut from = 0;
+    for (n, &(message, field)) in FLIPPED_FIELDS.iter().enumerate() {
+        proxy.tamper(Tamper::FlipField { message, field });
+        let mut viewer = lab.viewer(&password, &["--request", "screen", "--frames", "1"]);
+        proxy.wait_fired("flip", n + 1);
+        assert!(
+            !viewer.wait_exit().success(),
+            "{message:?}.{field}: {}",
+            said(&viewer)
+        );
+        let (at, attempt) = host.wait_for_from(from, "connection attempt");
+        from = at + 1;
+        if field == "viewer_identity" {
+            // Indistinguishable, at the host, from an engineer its signed
+            // allowlist does not hold (removed since the relay checked the
+            // login): a flipped modulus is another valid key. It is refused
+            // before any password test, so it still costs the password nothing.
+            assert!(
+                attempt.contains("viewer identity refused"),
+                "{field}: {attempt}"
+            );
+        } else {
+            assert!(
+                attempt.contains("altered in transit or forged"),
+                "{message:?}.{field} was not seen as tampering: {attempt}"
+            );
+        }
+    }
+    // The password survived all of it: the engineer gets in with it now.
+    let mut viewer = lab.viewer(&password, &["--request", "screen", "--frames", "1"]);
+    approve(&mut host, from, "SCREEN VIEW");
+    viewer.wait_for("frame 1 complete");
+    assert!(viewer.wait_exit().success(), "{}", said(&viewer));
+    host.wait_for("Session ended");
+
+    let output = host.stdout_text();
+    assert!(
+        !output.contains("wrong session password") && !output.contains("locked"),
+        "a tampered handshake was counted against the password:\n{output}"
+    );
+    let failures = lab
+        .audit(&["--host", &lab.host_id, "--kind", "authentication_failed"])
+        .unwrap();
+    assert!(!failures.contains("authentication_failed"), "{failures}");
+    let tampering = lab
+        .audit(&["--host", &lab.host_id, "--kind", "session_tampering"])
+        .unwrap();
+    assert_eq!(
+        tampering.matches("handshake: ").count(),
+        FLIPPED_FIELDS.len() - 1,
+        "one tampering record per flipped field but the identity:\n{tampering}"
+    );
+    let [shown, bare] = password_forms(&password);
+    proxy.ledger().assert_clean(&[&shown, &bare]);
+}
+
+#[test]
+fn a_flipped_host_finish_is_refused_by_the_viewer_and_never_blamed_on_the_password() {
+    let _one = one_at_a_time();
+    let (lab, proxy) = lab_behind_hostile_relay();
+    proxy.tamper(Tamper::FlipField {
+        message: MessageType::HostFinish,
+        field: "confirm",
+    });
+    let (host, password) = lab.support(&[]);
+    let mut viewer = lab.viewer(&password, &["--request", "screen", "--frames", "1"]);
+    proxy.wait_fired("flip", 1);
+    assert!(!viewer.wait_exit().success());
+    let said = said(&viewer);
+    assert!(
+        said.contains("host could not confirm the session keys"),
+        "{said}"
+    );
+    // The host sends HostFinish only after the engineer's signed key
+    // confirmation checked out: the password was right and is spent on
+    // this session, which the viewer then leaves. The host cannot see the
+    // flip (HostFinish is its last word), so it records no tampering, only
+    // an engineer who never spoke sealed.
+    let ended = host.wait_for("Session ended");
+    assert!(!ended.contains("the engineer ended the session"), "{ended}");
+    let output = host.stdout_text();
+    assert!(
+        !output.contains("wrong session password") && !output.contains("locked"),
+        "{output}"
+    );
+    let failures = lab
+        .audit(&["--host", &lab.host_id, "--kind", "authentication_failed"])
+        .unwrap();
+    assert!(!failures.contains("authentication_failed"), "{failures}");
     let [shown, bare] = password_forms(&password);
     proxy.ledger().assert_clean(&[&shown, &bare]);
 }
