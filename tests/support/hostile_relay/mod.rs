@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     connections: Mutex<Vec<(Arc<ConnectionTag>, quinn::Connection)>>,
     /// Records the viewer sealed towards the host, in order, for replay.
     recorded: Mutex<Vec<(OpenChannel, Vec<u8>)>>,
+    /// Every signed allowlist the relay served to a host, in order.
+    allowlists: Mutex<Vec<Frame>>,
 }
 
 impl Shared {
@@ -104,6 +106,7 @@ impl HostileRelay {
             fired: (Mutex::new(Vec::new()), Condvar::new()),
             connections: Mutex::new(Vec::new()),
             recorded: Mutex::new(Vec::new()),
+            allowlists: Mutex::new(Vec::new()),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -139,6 +142,12 @@ impl HostileRelay {
             assert!(!left.is_zero(), "the hostile relay never did {name:?}");
             guard = changed.wait_timeout(guard, left).unwrap().0;
         }
+    }
+
+    /// The `AllowListDocument` frames the relay served to hosts so far
+    /// (to serve an older one later with [`Tamper::ReplaceAllowList`]).
+    pub fn allowlists_served(&self) -> Vec<Frame> {
+        self.shared.allowlists.lock().unwrap().clone()
     }
 
     pub fn ledger(&self) -> &Ledger {

@@ -114,6 +114,9 @@ impl Pipe {
                     let _ = self.connection.role.set(hello.role);
                 }
             }
+            MessageType::AllowListDocument if !self.from_sender => {
+                self.shared.allowlists.lock().unwrap().push(frame.clone());
+            }
             MessageType::OpenChannel => {
                 if let Ok(open) = frame.decode::<OpenChannel>() {
                     *self.stream.open.lock().unwrap() = Some(open);
