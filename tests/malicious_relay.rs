@@ -11,6 +11,9 @@ use std::sync::Mutex;
 
 use assent_host::session::CONTROL_CUT;
 use assent_proto::handshake::Direction;
+use assent_proto::messages::consent::{Capability, CapabilityRequest};
+use assent_proto::messages::input::KeyEvent;
+use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::ChannelKind;
 use assent_proto::wire::MessageType;
 use support::hostile_relay::tamper::{RecordAt, Tamper};
@@ -75,6 +78,30 @@ fn password_forms(password: &str) -> [Vec<u8>; 2] {
         .filter(char::is_ascii_alphanumeric)
         .collect();
     [password.as_bytes().to_vec(), bare.into_bytes()]
+}
+
+/// The plaintext frames of the engineer typing `text` and asking for the
+/// screen, as they are sealed: no relay may see them either.
+fn engineer_plaintexts(text: &str) -> Vec<Vec<u8>> {
+    let mut messages: Vec<SessionMessage> = text
+        .chars()
+        .flat_map(|c| {
+            [true, false].map(|pressed| {
+                KeyEvent {
+                    keysym: c as u32,
+                    pressed,
+                }
+                .into()
+            })
+        })
+        .collect();
+    messages.push(
+        CapabilityRequest {
+            capability: Capability::ScreenView,
+        }
+        .into(),
+    );
+    messages.iter().map(|m| m.to_frame().unwrap()).collect()
 }
 
 fn record(channel: ChannelKind, direction: Direction, seq: u64) -> RecordAt {
@@ -186,10 +213,11 @@ fn duplicate_channels_of_every_kind_are_refused_and_replayed_records_never_act()
             "no session_tampering record for {kind}:\n{audit}"
         );
     }
-    let [shown, bare] = password_forms(&password);
-    proxy
-        .ledger()
-        .assert_clean(&[&upload_bytes[..64], &download_bytes[..64], &shown, &bare]);
+    let mut secrets = engineer_plaintexts("ab");
+    secrets.extend(password_forms(&password));
+    secrets.extend([upload_bytes[..64].to_vec(), download_bytes[..64].to_vec()]);
+    let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
+    proxy.ledger().assert_clean(&secrets);
 }
 
 #[test]
@@ -289,8 +317,10 @@ fn input_records_swapped_dropped_or_cut_by_the_relay_are_refused_and_nothing_aft
         ["key 97 a", "key 97 a", "key 97 a", "key 122 z"],
         "a key after a refused record was typed"
     );
-    let [shown, bare] = password_forms(&password);
-    proxy.ledger().assert_clean(&[&shown, &bare]);
+    let mut secrets = engineer_plaintexts("abcdz");
+    secrets.extend(password_forms(&password));
+    let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
+    proxy.ledger().assert_clean(&secrets);
 }
 
 /// A session where the engineer asks for the screen and the technician
