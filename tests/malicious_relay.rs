@@ -134,33 +134,38 @@ fn duplicate_channels_of_every_kind_are_refused_and_replayed_records_never_act()
     let _one = one_at_a_time();
     let (lab, proxy) = lab_behind_hostile_relay();
     let panel = lab.instrument_panel(true).unwrap();
-    let (upload, upload_bytes) = secret_file(&lab, "qc-upload.csv", "engineer to host");
-    let (download, download_bytes) = secret_file(&lab, "qc-download.csv", "host to engineer");
+    let (first, first_bytes) = secret_file(&lab, "qc-first.csv", "first to engineer");
+    let (second, second_bytes) = secret_file(&lab, "qc-second.csv", "second to engineer");
     let downloads = lab.path("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
     let (mut host, password) = lab.support(&[]);
+    // Control last: the keys are typed once it is granted, with no prompt
+    // open (an open prompt drops input).
     let mut viewer = lab.viewer(
         &password,
         &[
             "--request",
             "screen",
+            "--request",
+            "files",
+            "--request",
+            "control",
             "--type",
             "ab",
-            "--send",
-            upload.to_str().unwrap(),
             "--download-dir",
             downloads.to_str().unwrap(),
             "--receive",
-            "1",
+            "2",
         ],
     );
-    let from = approve_all(
+    approve_all(
         &mut host,
-        &["SCREEN VIEW", "REMOTE CONTROL", "FILE TRANSFER"],
+        &["SCREEN VIEW", "FILE TRANSFER", "REMOTE CONTROL"],
     );
-    approve(&mut host, from, "sends the file \"qc-upload.csv\"");
-    host.wait_for("received qc-upload.csv");
     panel.wait_for("key 98 b");
+    // The engineer's acceptance of a file is on the files channel to replay.
+    host.type_line(&format!("send {}", first.display()));
+    viewer.wait_for("file received: qc-first.csv");
 
     // Every kind of channel once more, each with the viewer's records on it.
     let kinds = [
@@ -186,23 +191,25 @@ fn duplicate_channels_of_every_kind_are_refused_and_replayed_records_never_act()
     );
 
     // The honest session goes on: the technician's file still reaches the engineer.
-    host.type_line(&format!("send {}", download.display()));
-    viewer.wait_for("file received: qc-download.csv");
+    host.type_line(&format!("send {}", second.display()));
+    viewer.wait_for("file received: qc-second.csv");
     assert!(viewer.wait_exit().success(), "{}", viewer.stderr_text());
     host.wait_for("Session ended");
 
+    // The engineer heard of each refusal, sealed on the real control channel.
+    let said = said(&viewer);
+    for kind in ["Control", "Screen", "Input", "Files", "Notifications"] {
+        assert!(
+            said.contains(&format!(
+                "host error (InvalidState): the {kind} channel is already open"
+            )),
+            "{said}"
+        );
+    }
     assert_eq!(
         keys_typed(&panel),
         ["key 97 a", "key 98 b"],
         "replayed keys were typed"
-    );
-    let received: Vec<_> = std::fs::read_dir(lab.host_dir().join("received"))
-        .unwrap()
-        .collect();
-    assert_eq!(
-        received.len(),
-        1,
-        "the replayed upload landed again: {received:?}"
     );
     let audit = lab
         .audit(&["--host", &lab.host_id, "--kind", "session_tampering"])
@@ -215,7 +222,7 @@ fn duplicate_channels_of_every_kind_are_refused_and_replayed_records_never_act()
     }
     let mut secrets = engineer_plaintexts("ab");
     secrets.extend(password_forms(&password));
-    secrets.extend([upload_bytes[..64].to_vec(), download_bytes[..64].to_vec()]);
+    secrets.extend([first_bytes[..64].to_vec(), second_bytes[..64].to_vec()]);
     let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
     proxy.ledger().assert_clean(&secrets);
 }
