@@ -38,13 +38,12 @@ fn lab_behind_hostile_relay() -> (Lab, HostileRelay) {
 /// prompt from line `from` on, checks it asks for `what`, answers `y`, and
 /// returns the line after it.
 fn approve(host: &mut Proc, from: usize, what: &str) -> usize {
-    let (at, prompt) = host.wait_for_from(from, ">>> ");
+    let (from, prompt) = next_capability_prompt(host, from);
     assert!(
         prompt.contains(what),
         "expected a prompt for {what}: {prompt}"
     );
-    host.type_line("y");
-    at + 1
+    from
 }
 
 /// Approves each of `capabilities` (labels as the host prints them) in the
@@ -53,16 +52,30 @@ fn approve_all(host: &mut Proc, capabilities: &[&str]) -> usize {
     let mut from = 0;
     let mut left: Vec<&str> = capabilities.to_vec();
     while !left.is_empty() {
-        let (at, prompt) = host.wait_for_from(from, ">>> ");
+        let (next, prompt) = next_capability_prompt(host, from);
         let i = left
             .iter()
             .position(|c| prompt.contains(&format!("asks for {c}")))
             .unwrap_or_else(|| panic!("unexpected prompt: {prompt}"));
         left.remove(i);
-        host.type_line("y");
-        from = at + 1;
+        from = next;
     }
     from
+}
+
+/// Answers yes to the prompts from output line `from` on, the engineer's
+/// admission included (R9), up to and with the first capability prompt;
+/// returns where to look next and that prompt.
+fn next_capability_prompt(host: &mut Proc, mut from: usize) -> (usize, String) {
+    loop {
+        let (at, prompt) = host.wait_for_from(from, ">>> ");
+        host.wait_for_from(at, support::lab::ANSWER_NOW);
+        host.type_line("y");
+        if !prompt.contains(support::lab::ADMISSION_PROMPT) {
+            return (at + 1, prompt);
+        }
+        from = at + 1;
+    }
 }
 
 /// Everything a viewer said, both streams.
@@ -383,8 +396,9 @@ fn control_records_swapped_dropped_or_cut_by_the_relay_are_refused_and_never_act
         ),
         "{ended}"
     );
+    // Over, so no capability prompt can still come.
     assert!(
-        !host.stdout_text().contains(">>> "),
+        !host.stdout_text().contains("asks for"),
         "{}",
         host.stdout_text()
     );
