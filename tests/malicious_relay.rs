@@ -214,7 +214,7 @@ fn duplicate_channels_of_every_kind_are_refused_and_replayed_records_never_act()
     for kind in ["Control", "Screen", "Input", "Files", "Notifications"] {
         assert!(
             said.contains(&format!(
-                "host error (InvalidState): the {kind} channel is already open"
+                "host error (Malformed): refused a channel: the {kind} channel is already open"
             )),
             "{said}"
         );
@@ -337,6 +337,15 @@ fn input_records_swapped_dropped_or_cut_by_the_relay_are_refused_and_nothing_aft
         ["key 97 a", "key 97 a", "key 97 a", "key 122 z"],
         "a key after a refused record was typed"
     );
+    // Each refusal is on record as tampering, not lost in a log.
+    let audit = lab
+        .audit(&["--host", &lab.host_id, "--kind", "session_tampering"])
+        .unwrap();
+    assert_eq!(
+        audit.matches("the input channel refused a record").count(),
+        3,
+        "{audit}"
+    );
     let mut secrets = engineer_plaintexts("abcdz");
     secrets.extend(password_forms(&password));
     let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
@@ -395,6 +404,13 @@ fn control_records_swapped_dropped_or_cut_by_the_relay_are_refused_and_never_act
             "the control channel failed: end-to-end record refused: record 0 failed authentication"
         ),
         "{ended}"
+    );
+    let audit = lab
+        .audit(&["--host", &lab.host_id, "--kind", "session_tampering"])
+        .unwrap();
+    assert!(
+        audit.contains("the control channel refused a record"),
+        "{audit}"
     );
     // Over, so no capability prompt can still come.
     assert!(

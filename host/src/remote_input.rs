@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use assent_net::SealedRecv;
-use assent_proto::messages::consent::{SessionError, SessionErrorCode};
 use assent_proto::messages::session::SessionMessage;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
@@ -136,8 +135,7 @@ pub async fn run(
                     // to both ends rather than go quiet.
                     if let assent_net::ChannelError::Record(_) = e {
                         let why = format!("the input channel refused a record and takes no more input: {e}");
-                        let error = SessionError::new(SessionErrorCode::Malformed, &why);
-                        let _ = events.send(SessionEvent::Problem(error)).await;
+                        let _ = events.send(SessionEvent::Tampered(why)).await;
                     }
                     break;
                 }

@@ -67,6 +67,8 @@ pub enum SessionEvent {
     InputDropped(u64),
     /// A helper task hit something the engineer should hear about.
     Problem(SessionError),
+    /// A helper task refused what only an attacker sends (R21).
+    Tampered(String),
     /// Something the relay must record (file transfers).
     Audit(AuditEvent),
 }
@@ -233,6 +235,12 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                 Ok(Some((message, _))) => session.handle_viewer(message, Instant::now()),
                 Ok(None) => session.control_closed(),
                 Err(ChannelError::Decode(e)) => session.handle_undecodable(&e),
+                // Reordered, dropped or forged in transit: nothing after it
+                // can be trusted on this stream (R21).
+                Err(e @ ChannelError::Record(_)) => {
+                    session.tampered(&format!("the control channel refused a record: {e}"));
+                    session.end(format!("the control channel failed: {e}"));
+                }
                 // A lost relay often shows first as a failed read here.
                 Err(e) => session.end(match connection.close_reason() {
                     Some(closed) => format!("the relay connection was lost ({closed})"),
@@ -256,6 +264,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                     session.record(AuditEvent::InputDropped { host_id: host_text(&host_id), session_id, count });
                 }
                 Some(SessionEvent::Problem(error)) => session.tell_engineer(error),
+                Some(SessionEvent::Tampered(detail)) => session.tampered(&detail),
                 Some(SessionEvent::Audit(event)) => session.record(event),
                 None => session.end("internal error: the session's tasks are gone".to_owned()),
             },

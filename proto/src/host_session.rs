@@ -301,17 +301,7 @@ impl HostSession {
         let keys = match self.keys.take_channel(channel) {
             Ok(keys) => keys,
             Err(refused) => {
-                let detail = refused.to_string();
-                self.notice(format!("refused a channel: {detail}"));
-                self.refuse(SessionErrorCode::InvalidState, &detail);
-                self.audit(
-                    AuditEvent::SessionTampering {
-                        host_id: self.host_id.clone(),
-                        session_id: self.session_id,
-                        detail: lossy_text(&detail),
-                    },
-                    AfterAudit::Nothing,
-                );
+                self.tampered(&format!("refused a channel: {refused}"));
                 return Err(refused.into());
             }
         };
@@ -321,6 +311,27 @@ impl HostSession {
             self.held_channels.push(keys);
         }
         Ok(())
+    }
+
+    /// Something only an attacker sends arrived: a second channel of a
+    /// kind, a record refused in transit (R3, R21). The technician and the
+    /// engineer are told and it is recorded as tampering, never as a
+    /// password failure. `Malformed`, so the engineer's request in flight
+    /// is not taken for refused.
+    pub fn tampered(&mut self, detail: &str) {
+        if self.ended {
+            return;
+        }
+        self.notice(detail.to_owned());
+        self.refuse(SessionErrorCode::Malformed, detail);
+        self.audit(
+            AuditEvent::SessionTampering {
+                host_id: self.host_id.clone(),
+                session_id: self.session_id,
+                detail: lossy_text(detail),
+            },
+            AfterAudit::Nothing,
+        );
     }
 
     /// The engineer opened a channel this build does not have (file

@@ -407,11 +407,26 @@ fn a_second_channel_of_any_kind_is_refused_and_audited_as_tampering() {
         let actions = shell.drain();
         assert_eq!(
             actions[1..],
-            ["send error InvalidState", "audit session_tampering"]
+            ["send error Malformed", "audit session_tampering"]
         );
         assert!(actions[0].starts_with("notice refused a channel"));
     }
     assert!(!shell.session.is_ended(), "the session goes on");
+}
+
+#[test]
+fn a_record_refused_in_transit_is_recorded_as_tampering_and_told() {
+    let mut shell = Shell::admitted();
+    shell.session.tampered("the input channel refused a record");
+    assert_eq!(
+        shell.drain(),
+        [
+            "notice the input channel refused a record",
+            "send error Malformed",
+            "audit session_tampering"
+        ]
+    );
+    assert!(!shell.session.is_ended(), "the rest of the session goes on");
 }
 
 #[test]
