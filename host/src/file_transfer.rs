@@ -17,15 +17,18 @@ use assent_net::file_store::ReceiveDir;
 use assent_net::{SealedRecv, SealedSend};
 use assent_proto::file_transfer::TransferLimits;
 use assent_proto::messages::audit_event::AuditEvent;
+use assent_proto::messages::consent::Capability;
 use assent_proto::messages::file_transfer::TransferDirection;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::{mpsc, watch};
 
+use crate::grant_gate::SealGate;
 use crate::relay_link::host_text;
 use crate::session::SessionEvent;
 use crate::technician::{Answer, Technician};
 use assent_proto::consent::CapabilitySet;
-use assent_proto::messages::consent::Capability;
+
+const FILES: Capability = Capability::FileTransfer;
 
 /// How long the technician has to accept an incoming file.
 const OFFER_PROMPT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -73,13 +76,12 @@ impl FilesHandle {
         };
         let (requests, request_queue) = mpsc::channel(16);
         let (exchange_events, exchange_queue) = mpsc::channel(64);
-        let permission = grants.clone();
         let config = ExchangeConfig {
             receive_dir,
             limits: self.limits,
             receives: TransferDirection::ToHost,
-            // The grant itself, read at each chunk (R10).
-            allowed: Box::new(move || permission.borrow().allows(Capability::FileTransfer)),
+            // The grant itself, held while each chunk is sealed (R10).
+            allowed: Box::new(SealGate::new(grants.clone(), FILES)),
         };
         tokio::spawn(run_exchange(
             send,
@@ -105,7 +107,7 @@ impl FilesHandle {
         let granted = self
             .grants
             .as_ref()
-            .is_some_and(|g| g.borrow().allows(Capability::FileTransfer));
+            .is_some_and(|g| g.borrow().allows(FILES));
         match (&self.requests, granted) {
             (Some(requests), true) => {
                 let request = ExchangeRequest::Send {
@@ -140,7 +142,7 @@ async fn follow(
             event = exchange.recv() => match event { Some(event) => event, None => return },
             changed = grants.changed() => {
                 if changed.is_err() { return; }
-                if !grants.borrow().allows(Capability::FileTransfer) {
+                if !grants.borrow().allows(FILES) {
                     let _ = requests.send(ExchangeRequest::AbortAll { reason: TRANSFER_REVOKED.into() }).await;
                 }
                 continue;
@@ -148,7 +150,7 @@ async fn follow(
         };
         match event {
             ExchangeEvent::Offered(offer) => {
-                let accept = if !grants.borrow().allows(Capability::FileTransfer) {
+                let accept = if !grants.borrow().allows(FILES) {
                     Err("file transfer is not granted".to_owned())
                 } else {
                     let question = format!(
@@ -224,9 +226,7 @@ async fn follow(
 
 /// Returns once the file-transfer grant is gone (or the session ends).
 async fn revoked(grants: &mut watch::Receiver<CapabilitySet>) {
-    let _ = grants
-        .wait_for(|g| !g.allows(Capability::FileTransfer))
-        .await;
+    let _ = grants.wait_for(|g| !g.allows(FILES)).await;
 }
 
 /// A progress bar on the technician's terminal (hidden when stderr is not one).

@@ -12,6 +12,7 @@
 //! | [`technician`] | consent prompts (terminal and dialog), commands, input pause | R10 |
 //! | [`consent_dialog`] | the technician's X11 windows: consent dialog, session window | R10 |
 //! | [`screen_stream`] | capture → tiles → paced frames, only while granted | R10, R17 |
+//! | [`grant_gate`] | frames and file chunks sealed only under their grant | R10 |
 //! | [`remote_input`] | injection only while granted; dropped input audited | R10 |
 //! | [`capture`] | X11 screen and cursor capture | R17 |
 //! | [`control`] | X11 input injection, no stuck keys, rate limit | R10 |
@@ -26,6 +27,7 @@ pub mod control;
 pub mod enroll;
 #[cfg(feature = "file-transfer")]
 pub mod file_transfer;
+pub mod grant_gate;
 pub mod notifications;
 pub mod relay_link;
 pub mod remote_input;

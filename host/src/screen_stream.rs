@@ -1,7 +1,7 @@
 //! Screen streaming (R10, R17). Nothing is captured before screen view is
 //! granted: the capture thread starts on the grant and stops on revocation,
-//! and the sender checks the grant before every message, so a revocation
-//! stops frames at once. Frames are lossless tiles (`screen_codec`), paced
+//! and each message is sealed under the grant ([`SealGate`]), so once a
+//! revoke has returned not one more frame is sealed. Frames are lossless tiles (`screen_codec`), paced
 //! to the bandwidth budget by lowering the frame rate, never the fidelity.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,9 +17,12 @@ use assent_proto::screen_codec::{EncoderSettings, TileEncoder};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
-use crate::capture::{ScreenSource, X11Screen};
+use crate::capture::{CaptureError, ScreenSource, X11Screen};
+use crate::grant_gate::SealGate;
 use crate::session::SessionEvent;
 use assent_proto::consent::CapabilitySet;
+
+const SCREEN: Capability = Capability::ScreenView;
 
 #[derive(Debug, Clone)]
 pub struct ScreenSettings {
@@ -28,31 +31,46 @@ pub struct ScreenSettings {
     pub pacing: PacingSettings,
 }
 
-/// Sends the screen while it is granted, for the whole session.
+/// Sends the X11 screen while it is granted, for the whole session.
 pub async fn run(
+    send: SealedSend,
+    grants: watch::Receiver<CapabilitySet>,
+    settings: ScreenSettings,
+    events: mpsc::Sender<SessionEvent>,
+) {
+    let display = settings.display.clone();
+    let open = move || X11Screen::open(display.as_deref());
+    run_with_source(send, grants, settings, events, open).await;
+}
+
+/// [`run`] with the screen `open` returns (called on the capture thread at
+/// each grant: an X11 capturer is not `Send`); tests pass a synthetic one.
+pub async fn run_with_source<S, F>(
     mut send: SealedSend,
     mut grants: watch::Receiver<CapabilitySet>,
     settings: ScreenSettings,
     events: mpsc::Sender<SessionEvent>,
-) {
+    open: F,
+) where
+    S: ScreenSource,
+    F: Fn() -> Result<S, CaptureError> + Send + Sync + 'static,
+{
+    let open = Arc::new(open);
+    let gate = SealGate::new(grants.clone(), SCREEN);
     loop {
-        if grants
-            .wait_for(|g| g.allows(Capability::ScreenView))
-            .await
-            .is_err()
-        {
+        if grants.wait_for(|g| g.allows(SCREEN)).await.is_err() {
             return;
         }
         let stop = Arc::new(AtomicBool::new(false));
         let (batches, mut receiver) = mpsc::channel::<Result<Vec<SessionMessage>, String>>(2);
         {
-            let (stop, settings) = (stop.clone(), settings.clone());
+            let (stop, pacing, open) = (stop.clone(), settings.pacing, open.clone());
             std::thread::Builder::new()
                 .name("screen-capture".into())
-                .spawn(move || capture_loop(&settings, &stop, &batches))
+                .spawn(move || capture_loop(open.as_ref(), pacing, &stop, &batches))
                 .expect("spawn the capture thread");
         }
-        let outcome = stream_while_granted(&mut send, &mut grants, &mut receiver).await;
+        let outcome = stream_while_granted(&mut send, &gate, &mut grants, &mut receiver).await;
         stop.store(true, Ordering::SeqCst);
         drop(receiver);
         match outcome {
@@ -66,11 +84,7 @@ pub async fn run(
                 );
                 let _ = events.send(SessionEvent::Problem(error)).await;
                 // Wait for the grant to be withdrawn and given again.
-                if grants
-                    .wait_for(|g| !g.allows(Capability::ScreenView))
-                    .await
-                    .is_err()
-                {
+                if grants.wait_for(|g| !g.allows(SCREEN)).await.is_err() {
                     return;
                 }
             }
@@ -86,6 +100,7 @@ enum Streamed {
 
 async fn stream_while_granted(
     send: &mut SealedSend,
+    gate: &SealGate,
     grants: &mut watch::Receiver<CapabilitySet>,
     batches: &mut mpsc::Receiver<Result<Vec<SessionMessage>, String>>,
 ) -> Streamed {
@@ -94,10 +109,17 @@ async fn stream_while_granted(
             batch = batches.recv() => match batch {
                 Some(Ok(messages)) => {
                     for message in messages {
-                        if !grants.borrow().allows(Capability::ScreenView) {
-                            return Streamed::Revoked;
-                        }
-                        if send.send(&message).await.is_err() {
+                        // Checked and sealed under the grant: a frame
+                        // captured before a revoke is not sealed after it.
+                        let record = match gate.seal_if_granted(|| send.seal(&message)) {
+                            None => return Streamed::Revoked,
+                            Some(Ok(record)) => record,
+                            Some(Err(e)) => {
+                                warn!(error = %e, "cannot seal a screen message");
+                                return Streamed::ChannelClosed;
+                            }
+                        };
+                        if send.send_sealed(record).await.is_err() {
                             return Streamed::ChannelClosed;
                         }
                     }
@@ -106,7 +128,7 @@ async fn stream_while_granted(
                 None => return Streamed::CaptureFailed("the capture thread stopped".into()),
             },
             changed = grants.changed() => {
-                if changed.is_err() || !grants.borrow().allows(Capability::ScreenView) {
+                if changed.is_err() || !grants.borrow().allows(SCREEN) {
                     return Streamed::Revoked;
                 }
             }
@@ -115,20 +137,21 @@ async fn stream_while_granted(
 }
 
 /// Runs on its own thread: the X11 capturer is not `Send`.
-fn capture_loop(
-    settings: &ScreenSettings,
+fn capture_loop<S: ScreenSource>(
+    open: &dyn Fn() -> Result<S, CaptureError>,
+    pacing: PacingSettings,
     stop: &AtomicBool,
     batches: &mpsc::Sender<Result<Vec<SessionMessage>, String>>,
 ) {
     let fail = |why: String| {
         let _ = batches.blocking_send(Err(why));
     };
-    let mut screen = match X11Screen::open(settings.display.as_deref()) {
+    let mut screen = match open() {
         Ok(screen) => screen,
         Err(e) => return fail(e.to_string()),
     };
     let mut encoder = TileEncoder::new(EncoderSettings::default());
-    let mut pacer = FramePacer::new(settings.pacing);
+    let mut pacer = FramePacer::new(pacing);
     let mut size = (0, 0);
     let mut frame_seq = 0u64;
     while !stop.load(Ordering::SeqCst) {

@@ -5,6 +5,9 @@
 //! is accepted only on the channel it belongs to (input never arrives
 //! disguised as screen traffic).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use assent_proto::handshake::{Channel, ChannelAlreadyOpen, ChannelKeys, SessionKeys};
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::{ChannelKind, OpenChannel, SessionId};
@@ -114,6 +117,22 @@ pub struct SealedSend {
     framed: FramedSend,
     sealer: RecordSealer,
     channel: Channel,
+    sealed: SealedCount,
+}
+
+/// A record sealed by [`SealedSend::seal`], not yet on the wire.
+pub struct SealedRecord(Frame);
+
+/// How many records a [`SealedSend`] has sealed so far, readable while the
+/// sender is busy elsewhere: a revocation is proved by this count not moving
+/// once the revoke has returned (R10).
+#[derive(Debug, Clone, Default)]
+pub struct SealedCount(Arc<AtomicU64>);
+
+impl SealedCount {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl SealedSend {
@@ -123,11 +142,20 @@ impl SealedSend {
             framed,
             sealer,
             channel,
+            sealed: SealedCount::default(),
         }
     }
 
     /// Seals and sends one message; returns the bytes put on the wire.
     pub async fn send(&mut self, message: &SessionMessage) -> Result<usize, ChannelError> {
+        let record = self.seal(message)?;
+        self.send_sealed(record).await
+    }
+
+    /// Seals one message without sending it, so a caller can seal under a
+    /// lock (a capability's grant) and send after releasing it. Records go
+    /// out in the order they were sealed or the peer refuses them.
+    pub fn seal(&mut self, message: &SessionMessage) -> Result<SealedRecord, ChannelError> {
         if message.channel() != self.channel {
             return Err(ChannelError::WrongChannel {
                 message: message.message_type(),
@@ -137,13 +165,23 @@ impl SealedSend {
         let plaintext = message.to_frame()?;
         let mut record = Vec::with_capacity(plaintext.len() + 64);
         self.sealer.seal(&plaintext, &mut record)?;
-        let frame = Frame {
+        self.sealed.0.fetch_add(1, Ordering::SeqCst);
+        Ok(SealedRecord(Frame {
             message_type: MessageType::SealedRecord,
             payload: record,
-        };
-        let len = frame.payload.len() + assent_proto::wire::HEADER_LEN;
-        self.framed.send_frame(&frame).await?;
+        }))
+    }
+
+    /// Sends a record from [`seal`](Self::seal); returns its wire length.
+    pub async fn send_sealed(&mut self, record: SealedRecord) -> Result<usize, ChannelError> {
+        let len = record.0.payload.len() + assent_proto::wire::HEADER_LEN;
+        self.framed.send_frame(&record.0).await?;
         Ok(len)
+    }
+
+    /// The count of records sealed on this channel, to read from elsewhere.
+    pub fn sealed_count(&self) -> SealedCount {
+        self.sealed.clone()
     }
 
     pub fn channel(&self) -> Channel {

@@ -19,7 +19,7 @@ use tracing::debug;
 
 use crate::channel::ChannelError;
 use crate::file_store::{Overwrite, PendingFile, ReceiveDir, SourceFile};
-use crate::{SealedRecv, SealedSend};
+use crate::{SealedRecord, SealedRecv, SealedSend};
 
 /// Progress is reported about this often (in bytes).
 const PROGRESS_STEP: u64 = 1024 * 1024;
@@ -78,15 +78,34 @@ pub struct ExchangeConfig {
     /// `ToHost`, the viewer `FromHost`); offers the other way are refused.
     pub receives: TransferDirection,
     /// Whether files may flow right now, asked where a file is offered or
-    /// begun and before each chunk is sealed or written: on the host, the
-    /// file-transfer grant (R10). When it says no with a transfer under
-    /// way, everything in flight is aborted. (The shell's `AbortAll` aborts
-    /// at the revoke itself, when nothing is moving.)
-    pub allowed: TransferPermission,
+    /// begun, before each chunk is written, and at the moment each chunk
+    /// is sealed: on the host, the file-transfer grant (R10). When it says
+    /// no with a transfer under way, everything in flight is aborted. (The
+    /// shell's `AbortAll` aborts at the revoke itself, when nothing is
+    /// moving.)
+    pub allowed: Box<dyn TransferPermission>,
 }
 
-/// Whether file transfer is allowed at this moment.
-pub type TransferPermission = Box<dyn Fn() -> bool + Send + Sync>;
+/// Whether file transfer is allowed at this moment (R10).
+pub trait TransferPermission: Send + Sync {
+    /// Runs `step` only if files may flow now, and keeps them allowed
+    /// while it runs: a revoke returns only after `step`, so nothing is
+    /// sealed under a grant already revoked. False, with `step` not run,
+    /// if they may not flow.
+    fn while_allowed(&self, step: &mut dyn FnMut()) -> bool;
+}
+
+/// A check that holds nothing while `step` runs: right only for a
+/// permission nobody revokes (the viewer's `|| true`).
+impl<F: Fn() -> bool + Send + Sync> TransferPermission for F {
+    fn while_allowed(&self, step: &mut dyn FnMut()) -> bool {
+        let allowed = self();
+        if allowed {
+            step();
+        }
+        allowed
+    }
+}
 
 /// Why transfers stop when [`ExchangeConfig::allowed`] says no.
 pub const TRANSFER_REVOKED: &str = "file transfer was revoked by the technician";
@@ -189,7 +208,7 @@ impl Exchange {
                 Ok(())
             }
             // Revoked with a transfer under way: not one more byte is written.
-            SessionMessage::FileChunk(_) if self.in_flight() && !(self.config.allowed)() => {
+            SessionMessage::FileChunk(_) if self.in_flight() && !self.allowed() => {
                 self.abort_all(send, TRANSFER_REVOKED).await
             }
             SessionMessage::FileChunk(chunk) => {
@@ -342,7 +361,7 @@ impl Exchange {
         match request {
             ExchangeRequest::Send { path, direction } => {
                 let name = path.display().to_string();
-                if !(self.config.allowed)() {
+                if !self.allowed() {
                     self.failed(&name, "file transfer is not granted").await;
                     return Ok(());
                 }
@@ -382,7 +401,7 @@ impl Exchange {
                 };
                 let name = incoming.transfer.name().clone();
                 // A yes that comes after the grant went is no yes.
-                let (accept, reason) = if accept && !(self.config.allowed)() {
+                let (accept, reason) = if accept && !self.allowed() {
                     (false, TRANSFER_REVOKED.to_owned())
                 } else {
                     (accept, reason)
@@ -414,12 +433,29 @@ impl Exchange {
         }
     }
 
+    fn allowed(&self) -> bool {
+        self.config.allowed.while_allowed(&mut || {})
+    }
+
+    /// Seals `message` only while files may flow; `None` when they may not.
+    fn seal_if_allowed(
+        &self,
+        send: &mut SealedSend,
+        message: &SessionMessage,
+    ) -> Option<Result<SealedRecord, ChannelError>> {
+        let mut sealed = None;
+        self.config
+            .allowed
+            .while_allowed(&mut || sealed = Some(send.seal(message)));
+        sealed
+    }
+
     fn in_flight(&self) -> bool {
         self.incoming.is_some() || self.outgoing.is_some()
     }
 
     async fn send_next_chunk(&mut self, send: &mut SealedSend) -> Result<(), ChannelError> {
-        if !(self.config.allowed)() {
+        if !self.allowed() {
             return self.abort_all(send, TRANSFER_REVOKED).await;
         }
         let Some(Outgoing::Sending(mut transfer, mut source, direction)) = self.outgoing.take()
@@ -439,8 +475,19 @@ impl Exchange {
         match chunk {
             Some(data) => match transfer.chunk(data) {
                 Ok(chunk) => {
-                    send.send(&chunk.into()).await?;
+                    let id = transfer.transfer_id();
                     self.outgoing = Some(Outgoing::Sending(transfer, source, direction));
+                    // Checked and sealed under the grant: once a revoke has
+                    // returned, not one more chunk is sealed (R10).
+                    match self.seal_if_allowed(send, &chunk.into()) {
+                        Some(sealed) => {
+                            send.send_sealed(sealed?).await?;
+                        }
+                        None => {
+                            debug!(transfer_id = id, "revoked between chunks");
+                            return self.abort_all(send, TRANSFER_REVOKED).await;
+                        }
+                    }
                 }
                 Err(e) => {
                     send.send(&abort(transfer.transfer_id(), &e.to_string()).into())
@@ -453,7 +500,13 @@ impl Exchange {
                     (transfer.size(), *source.sha256(), transfer.transfer_id());
                 match transfer.complete() {
                     Ok(complete) => {
-                        send.send(&complete.into()).await?;
+                        // Completed only under the grant, like each chunk.
+                        let Some(sealed) = self.seal_if_allowed(send, &complete.into()) else {
+                            send.send(&abort(id, TRANSFER_REVOKED).into()).await?;
+                            self.failed(&name, TRANSFER_REVOKED).await;
+                            return Ok(());
+                        };
+                        send.send_sealed(sealed?).await?;
                         let done = CompletedTransfer {
                             name,
                             size,

@@ -38,7 +38,8 @@ pub mod trust;
 mod test_support;
 
 pub use channel::{
-    accept_channel, open_channel, seal_channel, sealed_with, ChannelError, SealedRecv, SealedSend,
+    accept_channel, open_channel, seal_channel, sealed_with, ChannelError, SealedCount,
+    SealedRecord, SealedRecv, SealedSend,
 };
 pub use endpoint::{
     client_config, client_endpoint, connect, connect_within, ephemeral_bind_addr, server_config,

@@ -11,7 +11,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rand_core::OsRng;
 
+use crate::allowlist::{AllowList, AllowListEntry};
+use crate::handshake::host::HostCredentials;
+use crate::handshake::viewer::{self, ViewerConfig};
+use crate::handshake::SessionKeys;
 use crate::identity::{Identity, IdentityError};
+use crate::password::{OneTimePassword, StretchParams};
+use crate::wire::{List, Text};
 
 fn cache_path(name: &str) -> Option<PathBuf> {
     let dir = std::env::temp_dir().join("assent-test-keys-v1");
@@ -73,4 +79,50 @@ pub fn operator() -> &'static Identity {
 pub fn other() -> &'static Identity {
     static KEY: OnceLock<Arc<Identity>> = OnceLock::new();
     named(&KEY, "other")
+}
+
+/// Viewer and host keys of session `session_id`, from a real handshake
+/// between the "viewer" and "host" keys, the viewer on an allowlist signed
+/// by "operator" (fast argon2 parameters), for tests of what runs after it.
+pub fn session_keys(session_id: [u8; 32]) -> (SessionKeys, SessionKeys) {
+    const NOW: u64 = 1_800_000_000;
+    let operator = operator();
+    let entry = AllowListEntry {
+        viewer: viewer().public().clone(),
+        name: Text::new("Eve Engineer").unwrap(),
+        email: Text::new("eve@example.com").unwrap(),
+        expires_unix: u64::MAX,
+    };
+    let allowlist = AllowList {
+        serial: 1,
+        issued_unix: NOW - 60,
+        expires_unix: NOW + 3600,
+        entries: List::new(vec![entry]).unwrap(),
+    }
+    .sign(operator, &mut OsRng)
+    .verify(operator.public(), NOW)
+    .unwrap();
+    let password = OneTimePassword::generate(&mut OsRng);
+    let stretch = StretchParams::fast_for_tests();
+    let host = HostCredentials::new(key("host"), &password, session_id, &stretch).unwrap();
+    let config = ViewerConfig {
+        identity: key("viewer"),
+        password: &password,
+        session_id,
+        expected_host: self::host().fingerprint(),
+        stretch,
+    };
+    let (expect_host_hello, hello) = viewer::start(config, &mut OsRng).unwrap();
+    let (expect_viewer_finish, host_hello) =
+        host.respond(&allowlist, NOW, &hello, &mut OsRng).unwrap();
+    let (expect_host_finish, viewer_finish) = expect_host_hello
+        .receive_host_hello(&host_hello, &mut OsRng)
+        .unwrap();
+    let (host_keys, host_finish) = expect_viewer_finish
+        .receive_viewer_finish(&viewer_finish)
+        .unwrap();
+    let viewer_keys = expect_host_finish
+        .receive_host_finish(&host_finish)
+        .unwrap();
+    (viewer_keys, host_keys)
 }

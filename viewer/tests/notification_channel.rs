@@ -12,9 +12,6 @@ use assent_net::{
     server_endpoint, CertFingerprint, ConnectionLimits, FramedSend, RelayTrust, SealedRecv,
     SealedSend,
 };
-use assent_proto::allowlist::{AllowList, AllowListEntry};
-use assent_proto::handshake::host::HostCredentials;
-use assent_proto::handshake::viewer::{self, ViewerConfig};
 use assent_proto::handshake::{Channel, SessionKeys};
 use assent_proto::messages::consent::{Capability, CapabilityRequest, CapabilityRevoked};
 use assent_proto::messages::notification::{
@@ -22,15 +19,13 @@ use assent_proto::messages::notification::{
 };
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::ChannelKind;
-use assent_proto::password::{OneTimePassword, StretchParams};
 use assent_proto::record::RecordSealer;
 use assent_proto::test_keys;
-use assent_proto::wire::{Frame, List, MessageType, Text};
+use assent_proto::wire::{Frame, MessageType, Text};
 use assent_viewer::notifications::{
     ActiveNotifications, FeedEvent, NotificationChange, NotificationChannel,
 };
 use quinn::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use rand_core::OsRng;
 
 const NOW: u64 = 1_800_000_000;
 const SESSION: [u8; 32] = [9; 32];
@@ -41,45 +36,7 @@ const QUIET: Duration = Duration::from_millis(300);
 
 /// Viewer and host keys of one session, from the real handshake.
 fn session_keys() -> (SessionKeys, SessionKeys) {
-    let operator = test_keys::operator();
-    let entry = AllowListEntry {
-        viewer: test_keys::viewer().public().clone(),
-        name: Text::new("Eve Engineer").unwrap(),
-        email: Text::new("eve@example.com").unwrap(),
-        expires_unix: u64::MAX,
-    };
-    let allowlist = AllowList {
-        serial: 1,
-        issued_unix: NOW - 60,
-        expires_unix: NOW + 3600,
-        entries: List::new(vec![entry]).unwrap(),
-    }
-    .sign(operator, &mut OsRng)
-    .verify(operator.public(), NOW)
-    .unwrap();
-    let password = OneTimePassword::generate(&mut OsRng);
-    let stretch = StretchParams::fast_for_tests();
-    let host = HostCredentials::new(test_keys::key("host"), &password, SESSION, &stretch).unwrap();
-    let config = ViewerConfig {
-        identity: test_keys::key("viewer"),
-        password: &password,
-        session_id: SESSION,
-        expected_host: test_keys::host().fingerprint(),
-        stretch,
-    };
-    let (expect_host_hello, hello) = viewer::start(config, &mut OsRng).unwrap();
-    let (expect_viewer_finish, host_hello) =
-        host.respond(&allowlist, NOW, &hello, &mut OsRng).unwrap();
-    let (expect_host_finish, viewer_finish) = expect_host_hello
-        .receive_host_hello(&host_hello, &mut OsRng)
-        .unwrap();
-    let (host_keys, host_finish) = expect_viewer_finish
-        .receive_viewer_finish(&viewer_finish)
-        .unwrap();
-    let viewer_keys = expect_host_finish
-        .receive_host_finish(&host_finish)
-        .unwrap();
-    (viewer_keys, host_keys)
+    test_keys::session_keys(SESSION)
 }
 
 /// A QUIC connection on loopback; the relay's splicing is left out (it
