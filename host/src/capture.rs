@@ -30,6 +30,20 @@ pub trait ScreenSource {
     fn cursor(&mut self) -> Result<Option<CursorUpdate>, CaptureError>;
 }
 
+impl<S: ScreenSource + ?Sized> ScreenSource for Box<S> {
+    fn size(&self) -> (u32, u32) {
+        (**self).size()
+    }
+
+    fn capture(&mut self) -> Result<CapturedFrame<'_>, CaptureError> {
+        (**self).capture()
+    }
+
+    fn cursor(&mut self) -> Result<Option<CursorUpdate>, CaptureError> {
+        (**self).cursor()
+    }
+}
+
 /// Why the screen could not be read. Each variant is something different
 /// the host can tell the technician or act on.
 #[derive(Debug, thiserror::Error)]

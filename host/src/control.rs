@@ -48,6 +48,28 @@ pub trait InputSink {
     fn release_all(&mut self) -> Result<(), InputError>;
 }
 
+impl<S: InputSink + ?Sized> InputSink for Box<S> {
+    fn pointer_move(&mut self, x: i32, y: i32) -> Result<(), InputError> {
+        (**self).pointer_move(x, y)
+    }
+
+    fn button(&mut self, button: MouseButton, pressed: bool) -> Result<(), InputError> {
+        (**self).button(button, pressed)
+    }
+
+    fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), InputError> {
+        (**self).wheel(dx, dy)
+    }
+
+    fn key(&mut self, keysym: u32, pressed: bool) -> Result<(), InputError> {
+        (**self).key(keysym, pressed)
+    }
+
+    fn release_all(&mut self) -> Result<(), InputError> {
+        (**self).release_all()
+    }
+}
+
 /// Why an input event was not injected.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {

@@ -29,6 +29,7 @@ pub mod enroll;
 pub mod file_transfer;
 pub mod grant_gate;
 pub mod notifications;
+pub mod platform;
 pub mod relay_link;
 pub mod remote_input;
 pub mod run;

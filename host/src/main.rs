@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use assent_host::config::{default_data_dir, HostFiles};
 use assent_host::enroll::{self, EnrollArgs};
+use assent_host::platform::Platform;
 use assent_host::screen_stream::ScreenSettings;
 use assent_host::session::SessionOptions;
 use assent_host::support::{self, SupportOptions};
@@ -148,7 +149,7 @@ async fn dispatch(files: &HostFiles, command: Command) -> Result<()> {
                             ..PacingSettings::default()
                         },
                     },
-                    display: args.display,
+                    platform: Platform::x11(args.display),
                     max_file_size: args.max_file_mib.saturating_mul(1024 * 1024),
                 },
                 lockout: LockoutPolicy {

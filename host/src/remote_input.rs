@@ -25,8 +25,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
 use crate::control::{
-    EnigoInput, InputKind, InputRateLimiter, InputSink, DEFAULT_INPUT_BURST, DEFAULT_INPUT_RATE,
+    InputKind, InputRateLimiter, InputSink, DEFAULT_INPUT_BURST, DEFAULT_INPUT_RATE,
 };
+use crate::platform::OpenInput;
 use crate::session::SessionEvent;
 use assent_proto::consent::CapabilitySet;
 use assent_proto::messages::consent::Capability;
@@ -97,7 +98,7 @@ pub async fn run(
     mut grants: watch::Receiver<CapabilitySet>,
     gate: ControlGate,
     mut prompt_open: watch::Receiver<bool>,
-    display: Option<String>,
+    open_input: OpenInput,
     events: mpsc::Sender<SessionEvent>,
 ) {
     let mut prompts_possible = true;
@@ -118,8 +119,8 @@ pub async fn run(
                         continue;
                     }
                     let injector = injector.get_or_insert_with(|| {
-                        let display = display.clone();
-                        Injector::start(move || EnigoInput::new(display.as_deref()), gate.clone(), prompt_open.clone())
+                        let open_input = open_input.clone();
+                        Injector::start(move || open_input(), gate.clone(), prompt_open.clone())
                     });
                     if !injector.inject(message) {
                         overflowed += 1;

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use crate::platform::Platform;
 use crate::relay_link::{host_text, RelayLink};
 use crate::remote_input;
 use crate::screen_stream::{self, ScreenSettings};
@@ -34,8 +35,8 @@ pub struct SessionOptions {
     /// How long a consent prompt stays open before it counts as a refusal.
     pub consent_timeout: Duration,
     pub screen: ScreenSettings,
-    /// X display for input injection (`None`: `$DISPLAY`).
-    pub display: Option<String>,
+    /// The screen to stream and where input goes.
+    pub platform: Platform,
     /// Largest file the engineer may send.
     pub max_file_size: u64,
 }
@@ -179,11 +180,13 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                     let (send, recv) = sealed_with(keys, send, recv);
                     match channel {
                         Channel::Screen => {
-                            tokio::spawn(screen_stream::run(
+                            let open_screen = options.platform.screen.clone();
+                            tokio::spawn(screen_stream::run_with_source(
                                 send,
                                 grants.clone(),
                                 options.screen.clone(),
                                 events_tx.clone(),
+                                move || open_screen(),
                             ));
                         }
                         Channel::Input => {
@@ -192,7 +195,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                                 grants.clone(),
                                 gates.control.clone(),
                                 technician.prompt_open(),
-                                options.display.clone(),
+                                options.platform.input.clone(),
                                 events_tx.clone(),
                             ));
                         }

@@ -172,6 +172,8 @@ pub struct Technician {
     /// True while a prompt is open: remote input is paused (R10), so the
     /// engineer cannot answer their own request.
     prompt_open: Arc<watch::Sender<bool>>,
+    /// True while the open prompt takes terminal answers (armed).
+    prompt_answerable: Arc<watch::Sender<bool>>,
     windows: Option<Arc<TechnicianWindows>>,
 }
 
@@ -212,6 +214,7 @@ impl Technician {
             prompt: PromptSlot::default(),
             turn: Arc::new(tokio::sync::Mutex::new(0)),
             prompt_open: Arc::new(watch::channel(false).0),
+            prompt_answerable: Arc::new(watch::channel(false).0),
             windows: None,
         }
     }
@@ -244,6 +247,13 @@ impl Technician {
         self.prompt_open.subscribe()
     }
 
+    /// True from the moment the open prompt takes terminal answers (when
+    /// it prints [`ANSWER_NOW`]) until it closes: what a program driving
+    /// the terminal waits for before it types.
+    pub fn prompt_answerable(&self) -> watch::Receiver<bool> {
+        self.prompt_answerable.subscribe()
+    }
+
     /// Shows `question` and waits until `deadline` for an answer: y/n on
     /// the terminal or Allow/Deny in the dialog, whichever comes first.
     /// The deadline is the caller's (the session's consent clock, R10):
@@ -274,12 +284,14 @@ impl Technician {
         if let Some(windows) = &self.windows {
             windows.show_prompt(id, question, deadline);
         }
+        let answerable = self.prompt_answerable.clone();
         let answer = async move {
             let mut answer = answer;
             tokio::select! {
                 early = &mut answer => return early,
                 _ = tokio::time::sleep(ARMING_DELAY) => println!("{ANSWER_NOW}"),
             }
+            answerable.send_replace(true);
             answer.await
         };
         let answer = match tokio::time::timeout_at(deadline.into(), answer).await {
@@ -377,6 +389,7 @@ impl<'a> OpenGuard<'a> {
     /// from the engineer can reach it and the grant's first frame does not
     /// show it.
     async fn close(mut self) {
+        self.technician.prompt_answerable.send_replace(false);
         self.technician.prompt.close(self.id);
         if let Some(windows) = &self.technician.windows {
             windows
@@ -395,6 +408,7 @@ impl Drop for OpenGuard<'_> {
         }
         // Cancelled: close without waiting. Closed in this order, a stale
         // dialog click finds no prompt to answer.
+        self.technician.prompt_answerable.send_replace(false);
         self.technician.prompt.close(self.id);
         if let Some(windows) = &self.technician.windows {
             windows.close_prompt(self.id);

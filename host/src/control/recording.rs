@@ -89,6 +89,19 @@ impl InputInjector<RecordingBackend> {
         injected: mpsc::Sender<()>,
     ) -> (RecordingSink, InputLog) {
         let log = InputLog::default();
+        let sink = Self::slow_recording_to(&log, width, height, per_event, injected);
+        (sink, log)
+    }
+
+    /// [`InputInjector::slow_recording`] into an existing `log`, so sinks
+    /// opened one after another (one per grant) record in one place.
+    pub fn slow_recording_to(
+        log: &InputLog,
+        width: u32,
+        height: u32,
+        per_event: Duration,
+        injected: mpsc::Sender<()>,
+    ) -> RecordingSink {
         let backend = RecordingBackend {
             log: log.clone(),
             pace: Some(Pace {
@@ -96,7 +109,7 @@ impl InputInjector<RecordingBackend> {
                 injected,
             }),
         };
-        (InputInjector::with_backend(backend, width, height), log)
+        InputInjector::with_backend(backend, width, height)
     }
 }
 
