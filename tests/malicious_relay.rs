@@ -538,3 +538,73 @@ fn a_flipped_host_finish_is_refused_by_the_viewer_and_never_blamed_on_the_passwo
     let [shown, bare] = password_forms(&password);
     proxy.ledger().assert_clean(&[&shown, &bare]);
 }
+
+/// `assent-relay` administration on the lab relay's data directory.
+fn relay_admin(lab: &Lab, args: &[&str]) {
+    let out = std::process::Command::new(lab.bin("assent-relay"))
+        .arg("--data-dir")
+        .arg(lab.relay_dir())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "assent-relay {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_older_signed_allowlist_served_to_the_host_is_refused_as_a_rollback() {
+    let _one = one_at_a_time();
+    let (lab, proxy) = lab_behind_hostile_relay();
+    let engineer = assent_proto::test_keys::key("viewer")
+        .fingerprint()
+        .to_string();
+    // The operator removes the engineer (a newer list), and the host takes
+    // it in; then enrols them again (newer still), and the host takes that.
+    relay_admin(&lab, &["allowlist", "remove", &engineer]);
+    drop(lab.support(&[]));
+    let key = lab.path("viewer").join("viewer.pub.pem");
+    relay_admin(
+        &lab,
+        &[
+            "allowlist",
+            "add",
+            "--name",
+            "Erin Engineer",
+            "--email",
+            "erin@support.example",
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    drop(lab.support(&[]));
+    // The relay replays the older list, still signed and unexpired.
+    let older = proxy.allowlists_served()[0].clone();
+    proxy.tamper(Tamper::ReplaceAllowList(older));
+    let mut host = Proc::spawn(
+        "assent-host support",
+        std::process::Command::new(&lab.host_binary)
+            .arg("--data-dir")
+            .arg(lab.host_dir())
+            .args(["support", "--prompt", "terminal"]),
+    );
+    proxy.wait_fired("allowlist", 1);
+    // It stops at once; one that took the list would wait for an engineer.
+    let status = host
+        .wait_exit_within(support::lab::WAIT)
+        .unwrap_or_else(|| {
+            panic!(
+                "the host went on with the older list:\n{}",
+                host.stdout_text()
+            )
+        });
+    let said = format!("{}{}", host.stdout_text(), host.stderr_text());
+    assert!(!status.success(), "{said}");
+    assert!(said.contains("older than the list in use"), "{said}");
+    assert!(
+        !said.contains("one-time password"),
+        "no support request is opened on a rolled-back list: {said}"
+    );
+}

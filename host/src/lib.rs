@@ -20,6 +20,7 @@
 //! | [`upgrade`] | signed upgrades: check, approve, install, roll back | R16 |
 //! | `file_transfer` | files both ways (absent from PHI builds) | R11, R12 |
 
+pub mod allowlist_serial;
 pub mod capture;
 pub mod config;
 pub mod consent_dialog;

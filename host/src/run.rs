@@ -23,6 +23,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
+use crate::allowlist_serial::AcceptedSerial;
 use crate::config::{HostConfig, HostFiles};
 use crate::notifications::book::NotificationBook;
 use crate::notifications::certificate::relay_certificate_not_after;
@@ -307,6 +308,7 @@ async fn serve_while_online(service: &Service) -> Result<std::convert::Infallibl
     let skew_ms = logged_in.clock_skew_ms();
     let mut client = logged_in.client;
     let list = fetch_allowlist(&mut client, &service.operator).await?;
+    AcceptedSerial::of(&HostFiles::new(service.data_dir.clone())).accept(&list)?;
     let deliver_notifications = check_notification_numbering(&mut client, &service.book).await;
     checks::report(
         &service.book,

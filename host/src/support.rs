@@ -23,6 +23,7 @@ use assent_proto::wire::{Frame, MessageType};
 use rand_core::{OsRng, RngCore};
 use tracing::{info, warn};
 
+use crate::allowlist_serial::AcceptedSerial;
 use crate::config::HostFiles;
 use crate::relay_link::{fetch_allowlist, host_text, login, now_unix, RelayLink};
 use crate::session::{run_session, SessionOptions, SessionSetup};
@@ -66,6 +67,7 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
 
     let mut client = login(&target, &identity, &config.host_id).await?;
     let allowlist = fetch_allowlist(&mut client, &operator).await?;
+    AcceptedSerial::of(files).accept(&allowlist)?;
     let password = OneTimePassword::generate(&mut OsRng);
     let mut session_id = [0u8; 32];
     OsRng.fill_bytes(&mut session_id);

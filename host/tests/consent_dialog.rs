@@ -305,8 +305,14 @@ async fn the_terminal_answers_too_and_closes_the_dialog() {
     let (technician, _commands, terminal) = technician_on(&screen).await;
     let buttons = dialog_buttons();
 
+    let mut answerable = technician.prompt_answerable();
     let asking = ask(&technician, Duration::from_secs(60));
     screen.wait_for(probe(buttons.allow), &[DISABLED, ALLOW], "the dialog");
+    // The terminal takes answers once the prompt has armed, as the dialog.
+    tokio::time::timeout(WAIT, answerable.wait_for(|a| *a))
+        .await
+        .expect("the terminal prompt arms")
+        .unwrap();
     terminal.send(b"n\n".to_vec()).unwrap();
     assert_eq!(answer_of(asking).await, Answer::No);
     screen.assert_gone(probe(buttons.allow), "the dialog answered on the terminal");

@@ -209,10 +209,16 @@ impl VerifiedAllowList {
     /// Refuses to replace `current` with an older list: a relay replaying an
     /// old signed list must not resurrect a revoked engineer.
     pub fn check_replaces(&self, current: &VerifiedAllowList) -> Result<(), AllowListError> {
-        if self.list.serial < current.list.serial {
+        self.check_not_older_than(current.list.serial)
+    }
+
+    /// [`VerifiedAllowList::check_replaces`] against the serial of the list
+    /// in use, when only that serial was kept.
+    pub fn check_not_older_than(&self, current: u64) -> Result<(), AllowListError> {
+        if self.list.serial < current {
             return Err(AllowListError::Rollback {
                 offered: self.list.serial,
-                current: current.list.serial,
+                current,
             });
         }
         Ok(())
