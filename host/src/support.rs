@@ -304,15 +304,8 @@ impl AttemptError {
         match self {
             AttemptError::Handshake(e) => {
                 // The channel's OpenChannel named this session (checked before
-                // the attempt), so a hello for another one was altered; an
-                // honest viewer never sends an invalid SPAKE2 or x25519 key.
-                e.indicates_tampering()
-                    || matches!(
-                        e,
-                        HandshakeError::UnknownSession
-                            | HandshakeError::BadPakeMessage
-                            | HandshakeError::LowOrderKey
-                    )
+                // the attempt), so a hello for another one was altered.
+                e.indicates_tampering() || matches!(e, HandshakeError::UnknownSession)
             }
             AttemptError::ViewerRefused(abort) => matches!(
                 abort.reason,

@@ -63,7 +63,9 @@ pub enum HandshakeError {
     /// engineer really typed a wrong password.
     #[error("wrong session password")]
     WrongPassword,
-    #[error("host could not confirm the session keys: wrong password, or the connection was tampered with")]
+    /// The host sends its confirmation only after the viewer's checked
+    /// out, so a wrong one was altered in transit (or forged).
+    #[error("host could not confirm the session keys although it accepted the password: the connection was tampered with")]
     HostConfirmationFailed,
     #[error("peer sent a low-order x25519 key")]
     LowOrderKey,
@@ -100,9 +102,17 @@ impl HandshakeError {
     }
 
     /// True when a handshake message was altered in transit or forged: the
-    /// shell logs it as tampering, not as the engineer's failure (R21).
+    /// shell logs it as tampering, not as the engineer's failure (R21). An
+    /// honest peer never sends an invalid SPAKE2 or x25519 key, and the
+    /// host's confirmation follows a password that checked out.
     pub fn indicates_tampering(&self) -> bool {
-        matches!(self, HandshakeError::BadSignature(_))
+        matches!(
+            self,
+            HandshakeError::BadSignature(_)
+                | HandshakeError::BadPakeMessage
+                | HandshakeError::LowOrderKey
+                | HandshakeError::HostConfirmationFailed
+        )
     }
 }
 

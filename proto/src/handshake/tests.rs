@@ -418,12 +418,17 @@ fn forged_host_confirmation_is_refused_by_the_viewer() {
     let f = fixture();
     let mut flights = flights(&f);
     flights.host_finish.confirm[0] ^= 1;
-    assert!(matches!(
-        flights
-            .expect_host_finish
-            .receive_host_finish(&flights.host_finish),
-        Err(HandshakeError::HostConfirmationFailed)
-    ));
+    let err = flights
+        .expect_host_finish
+        .receive_host_finish(&flights.host_finish)
+        .unwrap_err();
+    assert!(
+        matches!(err, HandshakeError::HostConfirmationFailed),
+        "{err}"
+    );
+    // Sent only after the viewer's confirmation checked out: tampering.
+    assert!(err.indicates_tampering());
+    assert!(!err.counts_as_password_failure());
 }
 
 #[test]
