@@ -1,9 +1,11 @@
-//! A consented session (R10), enforced here on the host. The engineer asks
-//! for each capability on the control channel; the technician answers each
-//! prompt, and silence is a refusal. Every decision is durable in the
-//! relay's audit log before it takes effect (R12); a revocation takes effect
-//! first and is recorded after. The screen task captures nothing and the
-//! input task holds no injector unless the matching grant is in force.
+//! The driver of one consented session on the host (R9, R10, R12). The
+//! rules (admission, prompts and their deadlines, grants after their audit
+//! record, revocations first, the channel table) are
+//! [`assent_proto::host_session::HostSession`]'s; this loop feeds it what
+//! the control channel, the technician, the helper tasks and the relay say,
+//! and carries out its actions in order. The screen task captures nothing
+//! and the input task holds no injector unless the matching grant is in
+//! force; capture and injection are reached through [`Platform`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
