@@ -37,6 +37,9 @@ pub mod trust;
 #[cfg(test)]
 mod test_support;
 
+#[cfg(feature = "test-support")]
+pub mod loopback;
+
 pub use channel::{
     accept_channel, open_channel, seal_channel, sealed_with, ChannelError, SealedCount,
     SealedRecord, SealedRecv, SealedSend,

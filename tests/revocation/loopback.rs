@@ -6,7 +6,6 @@
 //! keep count of what they open.
 
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -15,10 +14,9 @@ use assent_host::file_transfer::{FilesHandle, TransferContext};
 use assent_host::screen_stream::{self, ScreenSettings};
 use assent_host::session::SessionEvent;
 use assent_host::technician::{PromptMode, PromptSettings, Technician};
+use assent_net::loopback::LoopbackPair;
 use assent_net::{
-    accept_channel, client_config, client_endpoint, connect, open_channel, server_config,
-    server_endpoint, CertFingerprint, ConnectionLimits, FramedRecv, FramedSend, RelayTrust,
-    SealedCount, SealedRecv, SealedSend,
+    accept_channel, open_channel, FramedRecv, FramedSend, SealedCount, SealedRecv, SealedSend,
 };
 use assent_proto::consent::CapabilitySet;
 use assent_proto::file_transfer::{IncomingTransfer, TransferLimits};
@@ -31,7 +29,6 @@ use assent_proto::pacing::PacingSettings;
 use assent_proto::screen_codec::CapturedFrame;
 use assent_proto::test_keys;
 use assent_proto::wire::MessageType;
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::sync::{mpsc, watch};
 
 /// Nothing here takes long; a hang is a failure.
@@ -43,8 +40,8 @@ pub struct Pair {
     pub viewer: quinn::Connection,
     pub host: quinn::Connection,
     keys: (SessionKeys, SessionKeys),
-    /// The connections live only as long as their endpoints.
-    _endpoints: [quinn::Endpoint; 2],
+    /// Keeps the endpoints, and so the connections, alive.
+    _loopback: LoopbackPair,
 }
 
 /// Both ends of one sealed channel: the host's and the viewer's.
@@ -55,28 +52,12 @@ pub struct SealedChannel {
 
 impl Pair {
     pub async fn connect() -> Self {
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let cert = certified.cert.der().clone();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            certified.signing_key.serialize_der(),
-        ));
-        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let config = server_config(vec![cert.clone()], key, &ConnectionLimits::default()).unwrap();
-        let server = server_endpoint(loopback, config).unwrap();
-        let addr = server.local_addr().unwrap();
-        let accepting = server.clone();
-        let accepted =
-            tokio::spawn(async move { accepting.accept().await.unwrap().await.unwrap() });
-        let client = client_endpoint(loopback).unwrap();
-        let trust = RelayTrust::Pinned(CertFingerprint::of(&cert));
-        let viewer = connect(&client, addr, "localhost", client_config(trust).unwrap())
-            .await
-            .unwrap();
+        let loopback = LoopbackPair::connect().await;
         Self {
-            viewer,
-            host: accepted.await.unwrap(),
+            viewer: loopback.viewer.clone(),
+            host: loopback.host.clone(),
             keys: test_keys::session_keys(SESSION),
-            _endpoints: [server, client],
+            _loopback: loopback,
         }
     }
 

@@ -4,14 +4,10 @@
 //! a message that belongs elsewhere, a host that never serves it) ends this
 //! channel at most, never the connection or another channel.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use assent_net::{
-    accept_channel, client_config, client_endpoint, connect, open_channel, server_config,
-    server_endpoint, CertFingerprint, ConnectionLimits, FramedSend, RelayTrust, SealedRecv,
-    SealedSend,
-};
+use assent_net::loopback::LoopbackPair;
+use assent_net::{accept_channel, open_channel, FramedSend, SealedRecv, SealedSend};
 use assent_proto::handshake::{Channel, SessionKeys};
 use assent_proto::messages::consent::{Capability, CapabilityRequest, CapabilityRevoked};
 use assent_proto::messages::notification::{
@@ -25,7 +21,6 @@ use assent_proto::wire::{Frame, MessageType, Text};
 use assent_viewer::notifications::{
     ActiveNotifications, FeedEvent, NotificationChange, NotificationChannel,
 };
-use quinn::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 const NOW: u64 = 1_800_000_000;
 const SESSION: [u8; 32] = [9; 32];
@@ -37,39 +32,6 @@ const QUIET: Duration = Duration::from_millis(300);
 /// Viewer and host keys of one session, from the real handshake.
 fn session_keys() -> (SessionKeys, SessionKeys) {
     test_keys::session_keys(SESSION)
-}
-
-/// A QUIC connection on loopback; the relay's splicing is left out (it
-/// forwards these bytes unchanged).
-struct Pair {
-    viewer: quinn::Connection,
-    host: quinn::Connection,
-    /// The connections live only as long as their endpoints.
-    _endpoints: [quinn::Endpoint; 2],
-}
-
-async fn connected_pair() -> Pair {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let cert = certified.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
-    let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let config = server_config(vec![cert.clone()], key, &ConnectionLimits::default()).unwrap();
-    let server = server_endpoint(loopback, config).unwrap();
-    let addr = server.local_addr().unwrap();
-    let accepting = server.clone();
-    let accepted = tokio::spawn(async move { accepting.accept().await.unwrap().await.unwrap() });
-    let client = client_endpoint(loopback).unwrap();
-    let trust = RelayTrust::Pinned(CertFingerprint::of(&cert));
-    let viewer = connect(&client, addr, "localhost", client_config(trust).unwrap())
-        .await
-        .unwrap();
-    Pair {
-        viewer,
-        host: accepted.await.unwrap(),
-        _endpoints: [server, client],
-    }
 }
 
 /// The viewer opens a channel of `kind`; the host accepts it.
@@ -189,7 +151,7 @@ async fn assert_session_goes_on(
 #[tokio::test]
 async fn the_hosts_snapshot_and_changes_update_the_active_set_in_order() {
     let mut keys = session_keys();
-    let pair = connected_pair().await;
+    let pair = LoopbackPair::connect().await;
     let (viewer, host) = (&pair.viewer, &pair.host);
     let (mut feed, mut host_end) = notifications(viewer, host, &mut keys).await;
     let mut active = ActiveNotifications::default();
@@ -247,7 +209,7 @@ enum Bad {
 
 #[tokio::test]
 async fn anything_malformed_or_unexpected_closes_only_the_notifications_channel() {
-    let pair = connected_pair().await;
+    let pair = LoopbackPair::connect().await;
     let (viewer, host) = (&pair.viewer, &pair.host);
     for bad in [
         Bad::NotAFrame,
@@ -309,7 +271,7 @@ async fn anything_malformed_or_unexpected_closes_only_the_notifications_channel(
 #[tokio::test]
 async fn a_host_that_never_serves_notifications_leaves_the_feed_waiting() {
     let mut keys = session_keys();
-    let pair = connected_pair().await;
+    let pair = LoopbackPair::connect().await;
     let (viewer, host) = (&pair.viewer, &pair.host);
     let (mut feed, _host_end) = notifications(viewer, host, &mut keys).await;
     let mut active = ActiveNotifications::default();
