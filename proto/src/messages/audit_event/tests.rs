@@ -152,6 +152,7 @@ fn hosts_may_report_only_what_happens_on_the_host() {
         "session_ended",
         "upgrade",
         "session_tampering",
+        "engineer_decision",
     ]);
     assert_eq!(reportable, expected);
     // Every kind a host may report names a host, so the relay can check it is the reporter.
@@ -162,7 +163,7 @@ fn hosts_may_report_only_what_happens_on_the_host() {
 
 #[test]
 fn unknown_event_tag_is_refused() {
-    for tag in [0u8, 14, 200, 255] {
+    for tag in [0u8, 15, 200, 255] {
         assert_eq!(
             AuditEvent::from_bytes(&[tag]),
             Err(DecodeError::InvalidValue {
