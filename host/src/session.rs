@@ -294,8 +294,8 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
             _ = tokio::signal::ctrl_c() => session.end("the technician pressed Ctrl-C".to_owned()),
         }
     };
-    // The session withdrew every grant before it ended; make sure of it.
-    gates.set(CapabilitySet::EMPTY);
+    // No grant survives: HostSession withdrew them all (SetGrants) before
+    // its End, and that action was carried out above.
     for (_, prompt) in prompts.drain() {
         prompt.abort();
     }
