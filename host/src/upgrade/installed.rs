@@ -12,7 +12,8 @@ use assent_proto::release::{Installed, ReleaseCapability, ReleaseManifest, HOST_
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{write_atomically, HostFiles};
+use crate::anchor_files;
+use crate::config::HostFiles;
 
 /// The Rust target triple of this build, as release manifests name it.
 /// Built from `std::env::consts` and `cfg!(target_env)`, which covers the
@@ -129,11 +130,11 @@ pub struct ReleaseRecord {
 impl ReleaseRecord {
     pub fn load(files: &HostFiles) -> Result<Option<Self>> {
         let path = files.release_record_path();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        // It says which capabilities are installed: an anchor like the rest.
+        let Some(bytes) = files.read_anchor(&path, 64 * 1024)? else {
+            return Ok(None);
         };
+        let text = String::from_utf8_lossy(&bytes);
         let record = toml::from_str(&text).with_context(|| {
             format!(
                 "{} is not a valid release record; remove it to compare against the running build",
@@ -145,7 +146,10 @@ impl ReleaseRecord {
 
     pub fn save(&self, files: &HostFiles) -> Result<()> {
         let text = toml::to_string(self).context("encoding the release record")?;
-        write_atomically(&files.release_record_path(), text.as_bytes())
+        Ok(anchor_files::write(
+            &files.release_record_path(),
+            text.as_bytes(),
+        )?)
     }
 
     /// Whether this record is about `binary` (paths compared after resolving).
