@@ -189,7 +189,7 @@ pub async fn install(
         &format!("sha256 {} at {}", hex(&manifest.sha256), binary.display()),
     )
     .await?;
-    if let Err(e) = binary_file::swap_in(staged, binary) {
+    if let Err(e) = binary_file::swap_in(staged, binary, &manifest.sha256) {
         if e.replaced_the_binary() {
             record_install(files, binary, &state, &manifest)?;
             return Err(e).context("installing the release");
