@@ -650,7 +650,7 @@ fn an_engineer_removed_mid_session_is_disconnected_and_an_older_list_in_its_plac
     proxy.wait_fired("allowlist", 1);
     host.wait_for("refused an engineer allowlist from the relay");
     host.wait_for("Session ended: the engineer is no longer on the operator's allowlist");
-    let status = viewer.wait_exit();
+    let _ = viewer.wait_exit();
     let viewer_said = format!("{}{}", viewer.stdout_text(), viewer.stderr_text());
     assert!(
         viewer_said.contains("no longer on the operator's allowlist"),
