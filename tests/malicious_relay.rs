@@ -554,20 +554,11 @@ fn relay_admin(lab: &Lab, args: &[&str]) {
     );
 }
 
-#[test]
-fn an_older_signed_allowlist_served_to_the_host_is_refused_as_a_rollback() {
-    let _one = one_at_a_time();
-    let (lab, proxy) = lab_behind_hostile_relay();
-    let engineer = assent_proto::test_keys::key("viewer")
-        .fingerprint()
-        .to_string();
-    // The operator removes the engineer (a newer list), and the host takes
-    // it in; then enrols them again (newer still), and the host takes that.
-    relay_admin(&lab, &["allowlist", "remove", &engineer]);
-    drop(lab.support(&[]));
+/// The operator lists the lab's engineer again (a newer list).
+fn list_the_engineer_again(lab: &Lab) {
     let key = lab.path("viewer").join("viewer.pub.pem");
     relay_admin(
-        &lab,
+        lab,
         &[
             "allowlist",
             "add",
@@ -579,6 +570,20 @@ fn an_older_signed_allowlist_served_to_the_host_is_refused_as_a_rollback() {
             key.to_str().unwrap(),
         ],
     );
+}
+
+#[test]
+fn an_older_signed_allowlist_served_to_the_host_is_refused_as_a_rollback() {
+    let _one = one_at_a_time();
+    let (lab, proxy) = lab_behind_hostile_relay();
+    let engineer = assent_proto::test_keys::key("viewer")
+        .fingerprint()
+        .to_string();
+    // The operator removes the engineer (a newer list), and the host takes
+    // it in; then enrols them again (newer still), and the host takes that.
+    relay_admin(&lab, &["allowlist", "remove", &engineer]);
+    drop(lab.support(&[]));
+    list_the_engineer_again(&lab);
     drop(lab.support(&[]));
     // The relay replays the older list, still signed and unexpired.
     let older = proxy.allowlists_served()[0].clone();
@@ -624,20 +629,7 @@ fn an_engineer_removed_mid_session_is_disconnected_and_an_older_list_in_its_plac
     // then a newer one that still lists the engineer.
     drop(lab.support(&[]));
     relay_admin(&lab, &["allowlist", "remove", &engineer]);
-    let key = lab.path("viewer").join("viewer.pub.pem");
-    relay_admin(
-        &lab,
-        &[
-            "allowlist",
-            "add",
-            "--name",
-            "Erin Engineer",
-            "--email",
-            "erin@support.example",
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
+    list_the_engineer_again(&lab);
     let (mut host, password) = lab.support(&["--allowlist-check-secs", "1"]);
     let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "120"]);
     support::lab::admit_engineer(&mut host);

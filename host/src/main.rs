@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
+use assent_host::allowlist_watch::SESSION_CHECK_DEFAULT;
 use assent_host::config::{default_data_dir, HostFiles};
 use assent_host::enroll::{self, EnrollArgs};
 use assent_host::platform::Platform;
@@ -85,7 +86,7 @@ struct SupportArgs {
     /// How often, in seconds, a running session asks the relay for a newer
     /// engineer allowlist; an engineer the operator removed is disconnected
     /// within this, and you are told why.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, default_value_t = SESSION_CHECK_DEFAULT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
     allowlist_check_secs: u64,
     /// Test hook: wait after the first wrong password, in ms (default 5 s;
     /// never below 100 ms). The relay enforces its own lockout as well.

@@ -285,14 +285,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                 Some(SessionEvent::Tampered(detail)) => session.tampered(&detail),
                 Some(SessionEvent::Audit(event)) => session.record(event),
                 Some(SessionEvent::AllowList(list)) => session.allowlist_replaced(&list, now_unix()),
-                Some(SessionEvent::AllowListRefused(why)) => {
-                    println!("refused an engineer allowlist from the relay; the one in force stays: {why}");
-                    session.record(AuditEvent::SessionTampering {
-                        host_id: host_text(&host_id),
-                        session_id,
-                        detail: assent_net::relay_client::text(&format!("allowlist: {why}")),
-                    });
-                }
+                Some(SessionEvent::AllowListRefused(why)) => session.allowlist_refused(&why),
                 None => session.end("internal error: the session's tasks are gone".to_owned()),
             },
             ack = acks.recv() => match ack {

@@ -451,6 +451,27 @@ impl HostSession {
         }
     }
 
+    /// The relay served a list that was refused (forged, or older than one
+    /// accepted before: R7, R21). The list in force stays; the technician
+    /// is told and it is recorded as tampering. The engineer did nothing,
+    /// so nothing is said to them and the session goes on.
+    pub fn allowlist_refused(&mut self, detail: &str) {
+        if self.ended {
+            return;
+        }
+        self.notice(format!(
+            "refused an engineer allowlist from the relay; the one in force stays: {detail}"
+        ));
+        self.audit(
+            AuditEvent::SessionTampering {
+                host_id: self.host_id.clone(),
+                session_id: self.session_id,
+                detail: lossy_text(&format!("allowlist: {detail}")),
+            },
+            AfterAudit::Nothing,
+        );
+    }
+
     /// Something a helper task must have recorded (a file transfer,
     /// dropped input).
     pub fn record(&mut self, event: AuditEvent) {

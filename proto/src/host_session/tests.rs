@@ -743,3 +743,19 @@ fn a_newer_list_whose_entry_for_the_engineer_has_expired_ends_the_session() {
         .allowlist_replaced(&list_of(6, vec![expired]), 2_000);
     assert!(shell.session.is_ended());
 }
+
+#[test]
+fn a_refused_list_is_recorded_as_tampering_and_the_session_goes_on_with_its_grants() {
+    let mut shell = Shell::admitted();
+    shell.grant(Capability::ScreenView);
+    shell.session.allowlist_refused("serial 4 is older than 5");
+    let done = shell.drain();
+    assert_eq!(done.len(), 2, "{done:?}");
+    assert!(
+        done[0].starts_with("notice refused an engineer allowlist"),
+        "{done:?}"
+    );
+    assert_eq!(done[1], "audit session_tampering", "{done:?}");
+    assert!(!shell.session.is_ended());
+    assert!(shell.session.grants().allows(Capability::ScreenView));
+}

@@ -280,7 +280,9 @@ struct PipeTasks(Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>);
 
 impl PipeTasks {
     fn spawn(&self, pipe: Pipe) {
-        self.0.lock().unwrap().push(tokio::spawn(pipe.run()));
+        let mut tasks = self.0.lock().unwrap();
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(tokio::spawn(pipe.run()));
     }
 
     /// Until every pipe has forwarded what it read and ended, or `limit`.
