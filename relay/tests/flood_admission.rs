@@ -234,3 +234,60 @@ async fn a_connection_flood_is_audited_but_the_address_is_not_blocked() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_engineer_scanning_host_ids_is_banned_and_audited_while_a_colleague_at_the_address_pairs(
+) {
+    bounded(async {
+        let relay = TestRelay::start().await;
+        let (mut host, host_id) = enrolled_host(&relay, &key("host"), "AQUIOS CL").await;
+        let (scanner, colleague) = (key("operator"), key("viewer"));
+        relay.allow(&scanner, "Sam Scanner", "sam@support.example");
+        relay.allow(&colleague, "Erin Engineer", ENGINEER_EMAIL);
+        let mut scanning = logged_in_viewer(&relay, &scanner, "sam@support.example").await;
+        // Default limit: 5 distinct unknown host IDs an hour; the sixth bans.
+        for n in 0..6 {
+            scanning
+                .send(&ConnectRequest {
+                    host_id: Text::new(&format!("H-SCAN{n:04}")).unwrap(),
+                })
+                .await;
+            assert!(matches!(
+                scanning.recv().await,
+                SignallingMessage::RelayError(_)
+            ));
+        }
+        scanning
+            .send(&ConnectRequest {
+                host_id: Text::new(&host_id).unwrap(),
+            })
+            .await;
+        match scanning.recv().await {
+            SignallingMessage::RelayError(e) => assert_eq!(
+                e.code,
+                assent_proto::messages::signalling::RelayErrorCode::Throttled,
+                "{}",
+                e.message
+            ),
+            other => panic!("banned engineer reached a host: {other:?}"),
+        }
+        // Same address, other identity: not affected.
+        session_completes(&relay, &mut host, &host_id, &colleague).await;
+        let audited = relay
+            .store
+            .audit_records(0, 10_000)
+            .unwrap()
+            .iter()
+            .any(|r| {
+                matches!(
+                    open_record(&relay.data_key.audit_key(), r).unwrap().event,
+                    AuditEvent::IntrusionDetected { kind, detail, .. }
+                        if kind.as_str() == "host_id_scanning"
+                            && detail.as_str().contains(&scanner.fingerprint().to_string())
+                )
+            });
+        assert!(audited, "the identity ban was not audited");
+        relay.stop().await;
+    })
+    .await;
+}
