@@ -291,3 +291,19 @@ async fn an_engineer_scanning_host_ids_is_banned_and_audited_while_a_colleague_a
     })
     .await;
 }
+
+#[tokio::test]
+async fn under_load_an_unvalidated_address_answers_a_retry_and_then_gets_in() {
+    bounded(async {
+        let mut settings = assent_relay::server::ServerSettings::default();
+        // Always "under load": every first attempt must prove its address.
+        settings.ids.admission.retry_above = 0;
+        let relay = TestRelay::start_with(settings).await;
+        let (mut host, _host_id) = enrolled_host(&relay, &key("host"), "CellMek SPS").await;
+        still_served(&mut host).await;
+        assert!(relay.metrics.snapshot().connections_retried_total >= 1);
+        drop(host);
+        relay.stop().await;
+    })
+    .await;
+}
