@@ -276,11 +276,13 @@ impl Default for LockoutConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdsConfig {
-    /// Connection floods.
+    /// Connection floods (reported; throttled by the budgets below).
     pub connections_per_source_per_minute: u32,
-    /// Password guessing, across any number of hosts.
+    /// Password guessing, across any number of hosts: bans an engineer
+    /// identity; failures without an identity are reported per address.
     pub handshake_failures_per_source_per_hour: u32,
-    /// Host-ID scanning: requests for host IDs that are not registered.
+    /// Host-ID scanning by one engineer identity: requests for host IDs
+    /// with no open support request. Bans that identity.
     pub unknown_host_lookups_per_source_per_hour: u32,
     /// Oversized or malformed frames from one source within an hour.
     pub max_frame_errors: u32,
