@@ -4,9 +4,9 @@
 //! address starting QUIC handshakes from one socket as fast as two loops
 //! can. Figures go to BENCHMARKS.md.
 //!
-//! Everything runs in this process over real QUIC (the relay on its own
-//! tokio runtime), so the memory figure is the whole process: relay, fifty
-//! host clients, the engineer and the flooder. Keys: three cached RSA-4096
+//! The relay (on its own tokio runtime), the fifty host clients and the
+//! engineer run in this process over real QUIC, so the memory figure is
+//! theirs together; the flooder runs in a child process. Keys: three cached RSA-4096
 //! test keys; the fifty hosts log in as them in turn.
 //!
 //! Run: `cargo bench --bench flood` (under `cargo test --benches` it only
@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,13 @@ const HOSTS: usize = 50;
 const PAIRINGS: usize = 200;
 const NEW_LOGINS: usize = 20;
 
+/// Set in the flooder child: `ADDR PIN` of the relay to flood.
+const FLOOD_CHILD: &str = "ASSENT_BENCH_FLOOD_TARGET";
+
 fn main() {
+    if let Ok(target) = std::env::var(FLOOD_CHILD) {
+        return flood_child(&target);
+    }
     if !std::env::args().any(|arg| arg == "--bench") {
         println!("flood: a measurement; run `cargo bench --bench flood`");
         return;
@@ -93,18 +99,20 @@ async fn measure(relay_runtime: &tokio::runtime::Handle) {
 
     let quiet = pairings(&mut viewer, &hosts[0], &host_ids[0], &open_channel).await;
     let quiet_memory = memory();
-    let quiet_logins = new_logins(&relay, &keys[0], &host_ids[0]).await;
+    // As another host: when a connection of a host ends, the relay closes that
+    // host's support request, which the pairings use.
+    let quiet_logins = new_logins(&relay, &keys[1], &host_ids[1]).await;
 
     let flood = Flooder::start(&relay);
     flood.until_refused(1000).await;
     let flood_start = Instant::now();
     let (before_refused, before_accepted) = flood.counts();
     let flooded = pairings(&mut viewer, &hosts[0], &host_ids[0], &open_channel).await;
-    let flooded_logins = new_logins(&relay, &keys[0], &host_ids[0]).await;
+    let flooded_logins = new_logins(&relay, &keys[1], &host_ids[1]).await;
     let flooded_memory = memory();
     let (refused, accepted) = flood.counts();
     let seconds = flood_start.elapsed().as_secs_f64();
-    flood.stop().await;
+    flood.stop();
 
     println!("relay defaults; {HOSTS} hosts logged in; everything on 127.0.0.1");
     report("no flood", &quiet, &quiet_logins, quiet_memory);
@@ -206,47 +214,45 @@ fn memory() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// The flooder runs in a child process (this binary again), so the memory
+/// figure is the relay's and its legitimate clients', not the flooder's.
 struct Flooder {
+    child: std::process::Child,
     refused: Arc<AtomicU64>,
     accepted: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Flooder {
     fn start(relay: &Relay) -> Self {
-        let endpoint = client_endpoint("127.0.0.1:0".parse().expect("address")).expect("bind");
-        let config = client_config(RelayTrust::Pinned(relay.pin)).expect("client config");
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+            .env(FLOOD_CHILD, format!("{} {}", relay.addr, relay.pin))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the flooder");
+        let stdout = child.stdout.take().expect("piped stdout");
         let (refused, accepted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let stop = Arc::new(AtomicBool::new(false));
-        let tasks = (0..2)
-            .map(|_| {
-                let (endpoint, config, addr) = (endpoint.clone(), config.clone(), relay.addr);
-                let (refused, accepted, stop) = (refused.clone(), accepted.clone(), stop.clone());
-                tokio::spawn(async move {
-                    while !stop.load(Ordering::Relaxed) {
-                        match connect(&endpoint, addr, "localhost", config.clone()).await {
-                            Ok(c) => {
-                                accepted.fetch_add(1, Ordering::Relaxed);
-                                c.close(0u32.into(), b"flood");
-                            }
-                            Err(_) => {
-                                refused.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
+        let (r, a) = (refused.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut counts = line.split(' ').filter_map(|n| n.parse::<u64>().ok());
+                if let (Some(refused), Some(accepted)) = (counts.next(), counts.next()) {
+                    r.store(refused, Ordering::Relaxed);
+                    a.store(accepted, Ordering::Relaxed);
+                }
+            }
+        });
         Self {
+            child,
             refused,
             accepted,
-            stop,
-            tasks,
         }
     }
 
-    /// Waits (polling its own counter; this is a measurement, not a test)
+    /// Waits (polling the child's reports; a measurement, not a test)
     /// until the relay has refused `n` attempts.
     async fn until_refused(&self, n: u64) {
         while self.refused.load(Ordering::Relaxed) < n {
@@ -261,12 +267,53 @@ impl Flooder {
         )
     }
 
-    async fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
-            let _ = task.await;
-        }
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// The child: one socket, two loops of handshakes as fast as they go; each
+/// accepted connection is dropped at once. Prints "refused accepted" counts.
+fn flood_child(target: &str) {
+    let (addr, pin) = target.split_once(' ').expect("ADDR PIN");
+    let addr: SocketAddr = addr.parse().expect("address");
+    let pin: CertFingerprint = pin.parse().expect("pin");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("flooder runtime");
+    runtime.block_on(async move {
+        let endpoint = client_endpoint("127.0.0.1:0".parse().expect("address")).expect("bind");
+        let config = client_config(RelayTrust::Pinned(pin)).expect("client config");
+        let (refused, accepted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        for _ in 0..2 {
+            let (endpoint, config) = (endpoint.clone(), config.clone());
+            let (refused, accepted) = (refused.clone(), accepted.clone());
+            tokio::spawn(async move {
+                loop {
+                    match connect(&endpoint, addr, "localhost", config.clone()).await {
+                        Ok(c) => {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                            c.close(0u32.into(), b"flood");
+                        }
+                        Err(_) => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            println!(
+                "{} {}",
+                refused.load(Ordering::Relaxed),
+                accepted.load(Ordering::Relaxed)
+            );
+        }
+    });
 }
 
 struct Relay {
