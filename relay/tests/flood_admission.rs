@@ -249,7 +249,7 @@ async fn an_engineer_scanning_host_ids_is_banned_and_audited_while_a_colleague_a
         for n in 0..6 {
             scanning
                 .send(&ConnectRequest {
-                    host_id: Text::new(&format!("H-SCAN{n:04}")).unwrap(),
+                    host_id: Text::new(format!("H-SCAN{n:04}")).unwrap(),
                 })
                 .await;
             assert!(matches!(
