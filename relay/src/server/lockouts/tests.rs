@@ -102,3 +102,33 @@ fn failures(outcome: LockoutError) -> u32 {
         LockoutError::Locked { failures, .. } | LockoutError::Burned { failures } => failures,
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_failures_in_two_processes_are_all_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = two_processes(&dir);
+    let a = LockoutBook::new(first, policy());
+    let b = LockoutBook::new(second, policy());
+    // Three at once from each relay: a read-then-write would lose some.
+    let mut attempts = tokio::task::JoinSet::new();
+    for book in [
+        a.clone(),
+        b.clone(),
+        a.clone(),
+        b.clone(),
+        a.clone(),
+        b.clone(),
+    ] {
+        attempts.spawn(async move { book.record_failure(&session()).await.unwrap() });
+    }
+    let mut counts: Vec<u32> = Vec::new();
+    while let Some(outcome) = attempts.join_next().await {
+        counts.push(failures(outcome.unwrap()));
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, [1, 2, 3, 4, 5, 6], "each failure saw its own count");
+    assert_eq!(
+        a.check(&session()).await,
+        Err(LockoutError::Burned { failures: 6 })
+    );
+}
