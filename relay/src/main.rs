@@ -213,6 +213,7 @@ fn settings(config: &RelayConfig) -> ServerSettings {
             malformed_frames_per_hour: ids.max_frame_errors,
             block_for: ids.block_duration(),
             max_sources: ids.max_tracked_sources as usize,
+            admission: ids.admission(),
             ..IdsLimits::default()
         },
         location_code_ttl: config.location.code_ttl(),
