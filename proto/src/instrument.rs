@@ -26,7 +26,14 @@ pub const NON_PHI_MODELS: &[&str] = &["DxH 900", "DxH 690T", "DxH 560", "CytoFLE
 /// Trailing words that name a configuration or packaging of a model, not
 /// another model: "DxFLEX 3L" is a DxFLEX.
 const SUFFIX_WORDS: &[&str] = &[
-    "ivd", "ce", "ruo", "system", "analyzer", "analyser", "flow", "cytometer",
+    "ivd",
+    "ce",
+    "ruo",
+    "system",
+    "analyzer",
+    "analyser",
+    "flow",
+    "cytometer",
 ];
 
 crate::wire_enum! {
@@ -191,7 +198,12 @@ mod tests {
 
     #[test]
     fn unknown_models_are_phi_unless_a_token_says_otherwise() {
-        for model in ["Navios EX2", "XR-9000", "", "Nаvios EX" /* Cyrillic а */] {
+        for model in [
+            "Navios EX2",
+            "XR-9000",
+            "",
+            "Nаvios EX", /* Cyrillic а */
+        ] {
             assert_eq!(classify_model(model), ModelClass::Unknown, "{model}");
             assert!(is_phi_model(model), "{model}");
             assert_eq!(

@@ -100,19 +100,21 @@ fn signalling_message() -> BoxedStrategy<SignallingMessage> {
                 bytes(),
             )
                 .prop_map(
-                    |((email, name, model, id, serial), host_key, ft, token, signature)| EnrollRequest {
-                        registrant_email: email,
-                        registrant_name: name,
-                        instrument_model: model,
-                        instrument_id: id,
-                        serial_number: serial,
-                        host_key,
-                        file_transfer: ft,
-                        enrolment_token: token.map(|secret| EnrolmentToken {
-                            profile: crate::instrument::InstrumentProfile::Phi,
-                            secret,
-                        }),
-                        signature,
+                    |((email, name, model, id, serial), host_key, ft, token, signature)| {
+                        EnrollRequest {
+                            registrant_email: email,
+                            registrant_name: name,
+                            instrument_model: model,
+                            instrument_id: id,
+                            serial_number: serial,
+                            host_key,
+                            file_transfer: ft,
+                            enrolment_token: token.map(|secret| EnrolmentToken {
+                                profile: crate::instrument::InstrumentProfile::Phi,
+                                secret,
+                            }),
+                            signature,
+                        }
                     },
                 ),
         ),
