@@ -28,8 +28,8 @@ mod releases;
 
 pub use crate::civil_time::{parse_duration_secs, DateError, GivenTime};
 pub use allowlist::{AddArgs, AllowListCommand, Expiry, SigningArgs, DEFAULT_LIST_VALIDITY};
-pub use enrolment::{EnrolmentCommand, IssueArgs, MAX_TOKEN_VALIDITY_SECS};
 pub use audit::{AuditCommand, AuditFilter, AuditOutcome, ExportFormat, ListArgs, ViewerFilter};
+pub use enrolment::{EnrolmentCommand, IssueArgs, MAX_TOKEN_VALIDITY_SECS};
 pub use notifications::{NotificationsCommand, StopFlag, WATCH_POLL};
 pub use releases::{ManifestFile, ReleaseCommand, ReleaseKeyFiles, BUILD_TARGET};
 

@@ -13,8 +13,9 @@ use assent_proto::allowlist::AllowListEntry;
 use assent_proto::identity::Fingerprint;
 use assent_proto::messages::audit_event::AuditEvent;
 use assent_proto::messages::signalling::{
-    ClientRole, EnrolmentToken, EnrollAccepted, EnrollRequest, FileTransferInstall, LocationChallenge, LoginAccepted,
-    RelayChallenge, RelayErrorCode, RelayHello, SignallingMessage,
+    ClientRole, EnrollAccepted, EnrollRequest, EnrolmentToken, FileTransferInstall,
+    LocationChallenge, LoginAccepted, RelayChallenge, RelayErrorCode, RelayHello,
+    SignallingMessage,
 };
 use rand_core::{OsRng, RngCore};
 use tracing::info;
@@ -23,7 +24,8 @@ use super::lockouts::LockoutScope;
 use super::{network_of, next_frame, now_unix_ms, refuse, text, RelayState, ServerError};
 use crate::notifier::{code_hash, LocationCode, LocationCodeMessage};
 use crate::store::{
-    CodeRedemption, EnrolmentOutcome, EnrolmentRefusal, HostRecord, HostRegistration, Location, PendingCode, PresenceEvent, StoreError,
+    CodeRedemption, EnrolmentOutcome, EnrolmentRefusal, HostRecord, HostRegistration, Location,
+    PendingCode, PresenceEvent, StoreError,
 };
 use assent_proto::messages::signalling::RelayError;
 

@@ -25,8 +25,8 @@ use assent_proto::identity::{Fingerprint, PublicIdentity};
 use assent_proto::lockout::LockoutSnapshot;
 use assent_proto::messages::notification::{Notification, NotificationCleared};
 use assent_proto::messages::signalling::{
-    EnrolmentToken, EnrollRequest, FileTransferInstall, HostId, EMAIL_MAX, INSTRUMENT_ID_MAX, INSTRUMENT_MODEL_MAX,
-    NAME_MAX, SERIAL_NUMBER_MAX,
+    EnrollRequest, EnrolmentToken, FileTransferInstall, HostId, EMAIL_MAX, INSTRUMENT_ID_MAX,
+    INSTRUMENT_MODEL_MAX, NAME_MAX, SERIAL_NUMBER_MAX,
 };
 use assent_proto::wire::Text;
 use rand_core::CryptoRngCore;

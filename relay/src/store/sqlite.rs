@@ -17,8 +17,8 @@ use rand_core::OsRng;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use zeroize::Zeroizing;
 
-use super::sealing::{Cell, ColumnSealer};
 use super::enrolment::{EnrolmentGrant, EnrolmentOutcome, EnrolmentTokenRecord};
+use super::sealing::{Cell, ColumnSealer};
 use super::{
     ActiveSnapshot, AuditSeal, CodeRedemption, DataKey, HostRecord, HostRegistration, Location,
     NotificationEvent, NotificationFilter, NotificationIntake, NotificationLimits, PackageSlice,

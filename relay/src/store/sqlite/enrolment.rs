@@ -205,7 +205,11 @@ impl TokenRow {
                 at_unix_ms: time(at)?,
             },
             (None, None, None) => EnrolmentTokenState::Unused,
-            _ => return Err(corrupt(format!("token {token_id}: inconsistent use columns"))),
+            _ => {
+                return Err(corrupt(format!(
+                    "token {token_id}: inconsistent use columns"
+                )))
+            }
         };
         Ok(EnrolmentTokenRecord {
             grant: EnrolmentGrant {
