@@ -11,7 +11,8 @@ use assent_proto::instrument::InstrumentProfile;
 use assent_proto::lockout::LockoutPolicy;
 use assent_proto::messages::audit_event::AuditEvent;
 use assent_proto::messages::signalling::{
-    ClientRole, EnrolmentToken, FileTransferInstall, RelayError, RelayErrorCode, SignallingMessage,
+    ClientRole, EnrollRequest, EnrolmentToken, FileTransferInstall, RelayError, RelayErrorCode,
+    SignallingMessage,
 };
 use assent_proto::wire::Text;
 use assent_relay::intrusion::IdsLimits;
@@ -20,6 +21,9 @@ use assent_relay::store::EnrolmentTokenState;
 use support::*;
 
 const MODEL: &str = "Navios EX";
+
+/// One way of changing a request after it was built.
+type RequestChange = Box<dyn Fn(&mut EnrollRequest)>;
 
 fn audit_events(relay: &TestRelay) -> Vec<AuditEvent> {
     let records = relay.store.audit_records(0, 10_000).unwrap();
@@ -49,7 +53,7 @@ async fn enrol_with(
     build: impl FnOnce(
         &assent_proto::identity::Identity,
         &assent_proto::messages::signalling::RelayChallenge,
-    ) -> assent_proto::messages::signalling::EnrollRequest,
+    ) -> EnrollRequest,
 ) -> SignallingMessage {
     let (mut client, challenge) = Client::connect(relay, ClientRole::Host).await;
     let key = key(host);
@@ -116,10 +120,7 @@ async fn a_token_for_other_instrument_details_is_refused_audited_and_kept() {
     bounded(async {
         let relay = TestRelay::start().await;
         let token = relay.issue_token(MODEL);
-        let cases: Vec<(
-            &str,
-            Box<dyn Fn(&mut assent_proto::messages::signalling::EnrollRequest)>,
-        )> = vec![
+        let cases: Vec<(&str, RequestChange)> = vec![
             (
                 "model",
                 Box::new(|r| r.instrument_model = Text::new("DxFLEX").unwrap()),

@@ -184,7 +184,7 @@ async fn enrol_host(
         .map(EnrolmentToken::id)
         .unwrap_or_default();
     let record = match outcome {
-        EnrolmentOutcome::Enrolled(record) => record,
+        EnrolmentOutcome::Enrolled(record) => *record,
         EnrolmentOutcome::Refused(refusal) => {
             state
                 .audit

@@ -123,8 +123,9 @@ pub enum EnrolmentRefusal {
 /// How [`super::StateStore::enroll_host_with_token`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnrolmentOutcome {
-    /// Registered; the token is spent in the same commit.
-    Enrolled(HostRecord),
+    /// Registered; the token is spent in the same commit. Boxed: a host
+    /// record is large beside a refusal.
+    Enrolled(Box<HostRecord>),
     /// Nothing changed; the token is as it was.
     Refused(EnrolmentRefusal),
 }

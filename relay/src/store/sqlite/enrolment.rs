@@ -108,7 +108,7 @@ pub(super) fn redeem(
             "the enrolment token was spent concurrently; nothing was enrolled".into(),
         ));
     }
-    Ok(EnrolmentOutcome::Enrolled(host))
+    Ok(EnrolmentOutcome::Enrolled(Box::new(host)))
 }
 
 pub(super) fn list(
