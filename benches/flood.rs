@@ -24,16 +24,17 @@ use assent_net::{
 };
 use assent_proto::allowlist::AllowListEntry;
 use assent_proto::identity::Identity;
+use assent_proto::instrument::InstrumentProfile;
 use assent_proto::messages::signalling::{
-    ChannelKind, ClientRole, ConnectRequest, EnrollRequest, FileTransferInstall, HostId, HostLogin,
-    LocationCode, OpenChannel, RelayChallenge, RelayHello, SignallingMessage, SupportOpen,
-    ViewerLogin,
+    ChannelKind, ClientRole, ConnectRequest, EnrollRequest, EnrolmentToken, FileTransferInstall,
+    HostId, HostLogin, LocationCode, OpenChannel, RelayChallenge, RelayHello, SignallingMessage,
+    SupportOpen, ViewerLogin,
 };
 use assent_proto::wire::{Bytes, Message, Text};
 use assent_relay::metrics::RelayMetrics;
 use assent_relay::notifier::{Notifier, OutboxNotifier};
 use assent_relay::server::{AuditLog, RelayServer, RelayState, ServerSettings};
-use assent_relay::store::{DataKey, SqliteStore, StateStore};
+use assent_relay::store::{DataKey, EnrolmentGrant, SqliteStore, StateStore};
 use rand_core::OsRng;
 use tokio::sync::watch;
 
@@ -408,6 +409,20 @@ impl Client {
 }
 
 async fn enrol(relay: &Relay, key: &Identity) -> (Client, HostId) {
+    // The operator's invitation (issue 13), straight into the store.
+    let token = EnrolmentToken::generate(InstrumentProfile::Phi, &mut OsRng);
+    relay
+        .store
+        .issue_enrolment_token(&EnrolmentGrant {
+            token_hash: token.hash(),
+            instrument_model: text("DxFLEX"),
+            instrument_id: text("INSTR-0042"),
+            serial_number: text("SN-998877"),
+            profile: InstrumentProfile::Phi,
+            issued_unix_ms: 0,
+            expires_unix_ms: u64::MAX / 2,
+        })
+        .expect("issue the enrolment token");
     let (mut host, challenge) = Client::connect(relay, ClientRole::Host).await;
     let mut enroll = EnrollRequest {
         registrant_email: text("tech.person@lab.example"),
@@ -417,6 +432,7 @@ async fn enrol(relay: &Relay, key: &Identity) -> (Client, HostId) {
         serial_number: text("SN-998877"),
         host_key: key.public().clone(),
         file_transfer: FileTransferInstall::CompiledOut,
+        enrolment_token: Some(token),
         signature: Bytes::default(),
     };
     enroll.sign(key, &challenge, &mut OsRng);
