@@ -272,12 +272,12 @@ async fn refused_enrolments_are_counted_by_intrusion_detection() {
             .into_iter()
             .any(|e| matches!(e, AuditEvent::IntrusionDetected { .. }));
         assert!(alarm, "the third refusal tripped the limit of 2");
-        // The source is now blocked: its next connection is refused before
-        // it can present another token.
+        // Reported, not banned (issue 13 item 9): the address may be a
+        // hospital's shared one, so its next connection still gets in.
         let endpoint = assent_net::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
         let config = assent_net::client_config(assent_net::RelayTrust::Pinned(relay.pin)).unwrap();
         let attempt = assent_net::connect(&endpoint, relay.addr, "localhost", config).await;
-        assert!(attempt.is_err(), "a blocked source was let in");
+        assert!(attempt.is_ok(), "the reporting source was banned by address: {attempt:?}");
     })
     .await;
 }
