@@ -38,8 +38,8 @@ use assent_net::{
 };
 use assent_proto::identity::Identity;
 use assent_proto::messages::signalling::{
-    ClientRole, EnrollRequest, FileTransferInstall, HostId, HostLogin, RelayChallenge, RelayHello,
-    SignallingMessage,
+    ClientRole, EnrollRequest, EnrolmentToken, FileTransferInstall, HostId, HostLogin,
+    RelayChallenge, RelayHello, SignallingMessage,
 };
 use assent_proto::wire::{Bytes, Text};
 use rand_core::OsRng;
@@ -180,6 +180,7 @@ async fn measure(relay: &RelayProcess, hosts: usize) -> Result<()> {
 async fn enrol(relay: &RelayProcess, host_key: &Identity) -> Result<HostId> {
     let endpoint = client_endpoint("127.0.0.1:0".parse().expect("literal address"))?;
     let config = client_config(RelayTrust::Pinned(relay.pin))?;
+    let token = relay.issue_token("DxFLEX", "INSTR-0042", "SN-998877")?;
     let (connection, mut send, mut recv, challenge) =
         open_signalling(&endpoint, relay.addr, config).await?;
     let mut enroll = EnrollRequest {
@@ -190,6 +191,7 @@ async fn enrol(relay: &RelayProcess, host_key: &Identity) -> Result<HostId> {
         serial_number: text("SN-998877"),
         host_key: host_key.public().clone(),
         file_transfer: FileTransferInstall::CompiledOut,
+        enrolment_token: Some(token),
         signature: Bytes::default(),
     };
     enroll.sign(host_key, &challenge, &mut OsRng);
@@ -289,6 +291,7 @@ struct Memory {
 /// The relay child process; SIGTERM (then SIGKILL) on drop if not stopped.
 struct RelayProcess {
     child: Child,
+    config: PathBuf,
     addr: SocketAddr,
     pin: CertFingerprint,
     metrics: SocketAddr,
@@ -335,6 +338,7 @@ impl RelayProcess {
         });
         let mut relay = Self {
             child,
+            config: config.clone(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             pin: CertFingerprint([0; 32]),
             metrics,
@@ -355,6 +359,35 @@ impl RelayProcess {
         }
         (relay.pin, relay.addr) = (pin.unwrap_or(relay.pin), addr.unwrap_or(relay.addr));
         Ok(relay)
+    }
+
+    /// `assent-relay enrolment issue` against this relay's data, as an
+    /// operator invites an instrument (issue 13).
+    fn issue_token(
+        &self,
+        model: &str,
+        instrument_id: &str,
+        serial: &str,
+    ) -> Result<EnrolmentToken> {
+        let out = Command::new(relay_binary()?)
+            .arg("--config")
+            .arg(&self.config)
+            .args(["enrolment", "issue", "--model", model])
+            .args(["--instrument-id", instrument_id, "--serial", serial])
+            .output()
+            .context("running assent-relay enrolment issue")?;
+        if !out.status.success() {
+            bail!(
+                "enrolment issue failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let text = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("enrolment token: "))
+            .context("enrolment issue printed no token")?;
+        Ok(EnrolmentToken::parse(text)?)
     }
 
     /// VmRSS and VmHWM of the relay process.

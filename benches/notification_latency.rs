@@ -49,6 +49,7 @@ fn main() -> Result<()> {
         bin_dir: bin_dir.clone(),
         host_binary: bin_dir.join("assent-host"),
         model: "DxH 900".into(),
+        profile: None,
         keys: LabKeys::Provided {
             operator: assent_proto::test_keys::key("operator"),
             viewer: assent_proto::test_keys::key("viewer"),

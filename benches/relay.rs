@@ -35,9 +35,10 @@ use assent_net::{
     CertFingerprint, ConnectionLimits, FramedRecv, FramedSend, RelayTrust,
 };
 use assent_proto::allowlist::AllowListEntry;
+use assent_proto::instrument::InstrumentProfile;
 use assent_proto::messages::signalling::{
-    ChannelKind, ClientRole, ConnectRequest, EnrollRequest, FileTransferInstall, HostId,
-    LocationCode, OpenChannel, RelayChallenge, RelayHello, SessionId, SignallingMessage,
+    ChannelKind, ClientRole, ConnectRequest, EnrollRequest, EnrolmentToken, FileTransferInstall,
+    HostId, LocationCode, OpenChannel, RelayChallenge, RelayHello, SessionId, SignallingMessage,
     SupportOpen, ViewerLogin,
 };
 use assent_proto::wire::{Bytes, Message, Text};
@@ -45,7 +46,7 @@ use assent_relay::intrusion::IdsLimits;
 use assent_relay::metrics::RelayMetrics;
 use assent_relay::notifier::{Notifier, OutboxNotifier};
 use assent_relay::server::{AuditLog, RelayServer, RelayState, ServerSettings};
-use assent_relay::store::{DataKey, SqliteStore, StateStore};
+use assent_relay::store::{DataKey, EnrolmentGrant, SqliteStore, StateStore};
 use criterion::{Criterion, Throughput};
 use rand_core::{OsRng, RngCore};
 use tokio::runtime::Runtime;
@@ -516,6 +517,20 @@ impl Session {
             assent_proto::test_keys::key("viewer"),
         );
 
+        // The operator's invitation (issue 13), straight into the store.
+        let token = EnrolmentToken::generate(InstrumentProfile::Phi, &mut OsRng);
+        relay
+            .store
+            .issue_enrolment_token(&EnrolmentGrant {
+                token_hash: token.hash(),
+                instrument_model: text("DxFLEX"),
+                instrument_id: text("INSTR-0042"),
+                serial_number: text("SN-998877"),
+                profile: InstrumentProfile::Phi,
+                issued_unix_ms: 0,
+                expires_unix_ms: u64::MAX / 2,
+            })
+            .expect("issue the enrolment token");
         let (mut host, challenge) = Client::connect(&relay, ClientRole::Host).await;
         let mut enroll = EnrollRequest {
             registrant_email: text("tech.person@lab.example"),
@@ -525,6 +540,7 @@ impl Session {
             serial_number: text("SN-998877"),
             host_key: host_key.public().clone(),
             file_transfer: FileTransferInstall::CompiledOut,
+            enrolment_token: Some(token),
             signature: Bytes::default(),
         };
         enroll.sign(&host_key, &challenge, &mut OsRng);

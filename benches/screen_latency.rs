@@ -46,12 +46,13 @@ use assent_proto::consent::CapabilitySet;
 use assent_proto::handshake::host::HostCredentials;
 use assent_proto::handshake::viewer::{self, ViewerConfig};
 use assent_proto::handshake::{Channel, SessionKeys};
+use assent_proto::instrument::InstrumentProfile;
 use assent_proto::messages::consent::Capability;
 use assent_proto::messages::handshake::{HostFinish, HostHello, ViewerFinish, ViewerHello};
 use assent_proto::messages::session::SessionMessage;
 use assent_proto::messages::signalling::{
-    ChannelKind, ClientRole, ConnectRequest, EnrollRequest, FileTransferInstall, LocationCode,
-    SessionId, SignallingMessage, SupportOpen, ViewerLogin,
+    ChannelKind, ClientRole, ConnectRequest, EnrollRequest, EnrolmentToken, FileTransferInstall,
+    LocationCode, SessionId, SignallingMessage, SupportOpen, ViewerLogin,
 };
 use assent_proto::pacing::PacingSettings;
 use assent_proto::password::{OneTimePassword, StretchParams};
@@ -60,7 +61,7 @@ use assent_proto::wire::{Bytes, List, Text};
 use assent_relay::metrics::RelayMetrics;
 use assent_relay::notifier::{Notifier, OutboxNotifier};
 use assent_relay::server::{AuditLog, RelayServer, RelayState, ServerSettings};
-use assent_relay::store::{DataKey, SqliteStore, StateStore};
+use assent_relay::store::{DataKey, EnrolmentGrant, SqliteStore, StateStore};
 use rand_core::{OsRng, RngCore};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
@@ -269,6 +270,17 @@ impl Paired {
     fn start(relay: &Relay, host_rt: &Runtime, viewer_rt: &Runtime) -> Result<Paired> {
         let key = assent_proto::test_keys::key;
         let (host_key, viewer_key, operator) = (key("host"), key("viewer"), key("operator"));
+        // The operator's invitation (issue 13), straight into the store.
+        let token = EnrolmentToken::generate(InstrumentProfile::Phi, &mut OsRng);
+        relay.store.issue_enrolment_token(&EnrolmentGrant {
+            token_hash: token.hash(),
+            instrument_model: Text::new("DxFLEX")?,
+            instrument_id: Text::new("INSTR-0042")?,
+            serial_number: Text::new("SN-998877")?,
+            profile: InstrumentProfile::Phi,
+            issued_unix_ms: 0,
+            expires_unix_ms: u64::MAX / 2,
+        })?;
         let (host, host_id) = host_rt.block_on(async {
             let (mut host, challenge) =
                 RelayClient::open(&relay.target, ClientRole::Host, "bench").await?;
@@ -280,6 +292,7 @@ impl Paired {
                 serial_number: Text::new("SN-998877")?,
                 host_key: host_key.public().clone(),
                 file_transfer: FileTransferInstall::CompiledOut,
+                enrolment_token: Some(token),
                 signature: Bytes::default(),
             };
             enroll.sign(&host_key, &challenge, &mut OsRng);

@@ -13,7 +13,10 @@ use std::io::{BufReader, Write};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
 
+use assent_host::allowlist_serial::AcceptedSerial;
+use assent_host::allowlist_watch::AllowListWatch;
 use assent_host::capture::ScreenSource;
+use assent_host::config::HostFiles;
 use assent_host::control::{InjectedInput, InputInjector, InputLog, InputSink};
 use assent_host::platform::Platform;
 use assent_host::relay_link::RelayLink;
@@ -168,6 +171,13 @@ async fn a_session_through_the_driver_admits_grants_streams_injects_and_revokes_
         commands,
         receive_dir: None,
         data_dir: data_dir.path().to_owned(),
+        // Not asked in this test: the lab's sessions re-check the list.
+        allowlist: AllowListWatch {
+            operator: assent_proto::test_keys::operator().public().clone(),
+            accepted: AcceptedSerial::of(&HostFiles::new(data_dir.path().to_owned())),
+            serial: 1,
+            every: Duration::from_secs(3600),
+        },
     };
     let options = SessionOptions {
         consent_timeout: Duration::from_secs(60),

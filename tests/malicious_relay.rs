@@ -554,20 +554,11 @@ fn relay_admin(lab: &Lab, args: &[&str]) {
     );
 }
 
-#[test]
-fn an_older_signed_allowlist_served_to_the_host_is_refused_as_a_rollback() {
-    let _one = one_at_a_time();
-    let (lab, proxy) = lab_behind_hostile_relay();
-    let engineer = assent_proto::test_keys::key("viewer")
-        .fingerprint()
-        .to_string();
-    // The operator removes the engineer (a newer list), and the host takes
-    // it in; then enrols them again (newer still), and the host takes that.
-    relay_admin(&lab, &["allowlist", "remove", &engineer]);
-    drop(lab.support(&[]));
+/// The operator lists the lab's engineer again (a newer list).
+fn list_the_engineer_again(lab: &Lab) {
     let key = lab.path("viewer").join("viewer.pub.pem");
     relay_admin(
-        &lab,
+        lab,
         &[
             "allowlist",
             "add",
@@ -579,6 +570,20 @@ fn an_older_signed_allowlist_served_to_the_host_is_refused_as_a_rollback() {
             key.to_str().unwrap(),
         ],
     );
+}
+
+#[test]
+fn an_older_signed_allowlist_served_to_the_host_is_refused_as_a_rollback() {
+    let _one = one_at_a_time();
+    let (lab, proxy) = lab_behind_hostile_relay();
+    let engineer = assent_proto::test_keys::key("viewer")
+        .fingerprint()
+        .to_string();
+    // The operator removes the engineer (a newer list), and the host takes
+    // it in; then enrols them again (newer still), and the host takes that.
+    relay_admin(&lab, &["allowlist", "remove", &engineer]);
+    drop(lab.support(&[]));
+    list_the_engineer_again(&lab);
     drop(lab.support(&[]));
     // The relay replays the older list, still signed and unexpired.
     let older = proxy.allowlists_served()[0].clone();
@@ -606,5 +611,63 @@ fn an_older_signed_allowlist_served_to_the_host_is_refused_as_a_rollback() {
     assert!(
         !said.contains("one-time password"),
         "no support request is opened on a rolled-back list: {said}"
+    );
+}
+
+/// Issue 13 item 4: a running session re-checks its engineer against each
+/// newer list. The relay first serves an older list in place of the newer
+/// one (refused, on record, the session goes on); the newer list itself,
+/// which no longer lists the engineer, then disconnects them.
+#[test]
+fn an_engineer_removed_mid_session_is_disconnected_and_an_older_list_in_its_place_is_refused() {
+    let _one = one_at_a_time();
+    let (lab, proxy) = lab_behind_hostile_relay();
+    let engineer = assent_proto::test_keys::key("viewer")
+        .fingerprint()
+        .to_string();
+    // The host takes the first list through the proxy (kept for replay),
+    // then a newer one that still lists the engineer.
+    drop(lab.support(&[]));
+    relay_admin(&lab, &["allowlist", "remove", &engineer]);
+    list_the_engineer_again(&lab);
+    let (mut host, password) = lab.support(&["--allowlist-check-secs", "1"]);
+    let mut viewer = lab.viewer(&password, &["--request", "screen", "--duration", "120"]);
+    support::lab::admit_engineer(&mut host);
+    support::lab::answer(&mut host, "asks for SCREEN VIEW", "y");
+    viewer.wait_for("frame 1 complete");
+
+    let older = proxy.allowlists_served()[0].clone();
+    proxy.tamper(Tamper::ReplaceAllowList(older));
+    relay_admin(&lab, &["allowlist", "remove", &engineer]);
+    proxy.wait_fired("allowlist", 1);
+    host.wait_for("refused an engineer allowlist from the relay");
+    host.wait_for("Session ended: the engineer is no longer on the operator's allowlist");
+    let _ = viewer.wait_exit();
+    let viewer_said = format!("{}{}", viewer.stdout_text(), viewer.stderr_text());
+    assert!(
+        viewer_said.contains("no longer on the operator's allowlist"),
+        "{viewer_said}"
+    );
+    let host_said = host.stdout_text();
+    let refused = host_said
+        .find("refused an engineer allowlist")
+        .expect("refused");
+    let ended = host_said.find("Session ended").expect("ended");
+    assert!(refused < ended, "{host_said}");
+    assert!(
+        host_said[refused..].contains("older"),
+        "the refusal names the rollback: {host_said}"
+    );
+    let _ = host.wait_exit();
+    let tampering = lab
+        .audit(&["--host", &lab.host_id, "--kind", "session_tampering"])
+        .unwrap();
+    assert!(tampering.contains("allowlist"), "{tampering}");
+    let ended = lab
+        .audit(&["--host", &lab.host_id, "--kind", "session_ended"])
+        .unwrap();
+    assert!(
+        ended.contains("no longer on the operator"),
+        "the end and its reason are on record: {ended}"
     );
 }

@@ -97,6 +97,7 @@ fn enrolling_a_phi_model_with_a_full_build_needs_explicit_approval() {
     let enroll = |extra: &[&str], stdin: &str| {
         let mut child = lab
             .enroll_another(&data, "Navios EX")
+            .unwrap()
             .args(extra)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

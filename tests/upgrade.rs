@@ -24,6 +24,7 @@ fn release_lab() -> Lab {
             bin_dir: binary("assent-relay").parent().unwrap().to_path_buf(),
             host_binary: binary("assent-host"),
             model: "DxH 900".to_owned(),
+            profile: None,
             keys: lab::LabKeys::Provided {
                 operator: assent_proto::test_keys::key("operator"),
                 viewer: assent_proto::test_keys::key("viewer"),
@@ -712,6 +713,7 @@ fn enrolment_pins_the_release_key_and_refuses_the_operator_key_in_its_place() {
     let operator_key = lab.relay_dir().join("operator.pub.pem");
     let out = lab
         .enroll_another(&data, "DxH 900")
+        .unwrap()
         .arg("--release-key")
         .arg(&operator_key)
         .stdin(Stdio::null())

@@ -1,10 +1,11 @@
 //! `assent-host enroll`: once per instrument PC. Creates the device's
 //! RSA-4096 identity (0600, R4), pins the relay certificate, the operator
 //! key and (optionally) the release key that signs upgrades (R16), and
-//! registers the instrument with the relay (R13). On a PHI model (R11) a
-//! build with file transfer enrols only if the installer approves
-//! the capability twice: by flag and again at an interactive prompt; the
-//! relay audits that approval.
+//! registers the instrument with the relay (R13) using the operator's
+//! one-time enrolment token (issue 13). On a PHI instrument (R11: the token
+//! says `phi`, or the model is on the PHI list) a build with file transfer
+//! enrols only if the installer approves the capability twice: by flag and
+//! again at an interactive prompt; the relay audits that approval.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -13,9 +14,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use assent_net::relay_client::{text, unexpected, RelayClient, RelayTarget};
 use assent_net::CertFingerprint;
 use assent_proto::identity::Identity;
-use assent_proto::instrument::is_phi_model;
+use assent_proto::instrument::{effective_profile, InstrumentProfile};
 use assent_proto::messages::signalling::{
-    ClientRole, EnrollRequest, FileTransferInstall, SignallingMessage,
+    ClientRole, EnrollRequest, EnrolmentToken, FileTransferInstall, SignallingMessage,
 };
 use assent_proto::wire::Bytes;
 use rand_core::OsRng;
@@ -46,6 +47,12 @@ pub struct EnrollArgs {
     // Boxed: a flat path would make `enroll` the one oversized command.
     #[arg(long, value_name = "PATH", value_parser = boxed_path)]
     pub release_key: Option<Box<PathBuf>>,
+    /// The one-time enrolment token from the operator (`assent-relay
+    /// enrolment issue`), `aet-phi-…` or `aet-no-phi-…`. It names the
+    /// instrument's profile and works once, for the model, instrument ID and
+    /// serial it was issued for.
+    #[arg(long, value_name = "TOKEN", value_parser = parse_token)]
+    pub token: EnrolmentToken,
     /// Registrant's e-mail address.
     #[arg(long)]
     pub email: String,
@@ -117,6 +124,7 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
         serial_number: field("serial", &args.serial)?,
         host_key: identity.public().clone(),
         file_transfer,
+        enrolment_token: Some(args.token.clone()),
         signature: Bytes::default(),
     };
     request.sign(&identity, &challenge, &mut OsRng);
@@ -158,12 +166,14 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
     Ok(())
 }
 
-/// R11: what this build and this model say about file transfer.
+/// R11: what this build, the token's profile and the model say about file
+/// transfer. The token's profile wins, but never makes a listed PHI model
+/// non-PHI; with a PHI profile a full build needs the installer's approval.
 fn install_declaration(args: &EnrollArgs) -> Result<FileTransferInstall> {
     if !cfg!(feature = "file-transfer") {
         return Ok(FileTransferInstall::CompiledOut);
     }
-    if !is_phi_model(&args.model) {
+    if effective_profile(&args.model, Some(args.token.profile)) == InstrumentProfile::NoPhi {
         return Ok(FileTransferInstall::Included);
     }
     if !args.approve_file_transfer {
@@ -188,6 +198,10 @@ fn install_declaration(args: &EnrollArgs) -> Result<FileTransferInstall> {
         bail!("file transfer was not approved; nothing was enrolled");
     }
     Ok(FileTransferInstall::ApprovedByInstaller)
+}
+
+fn parse_token(value: &str) -> Result<EnrolmentToken, String> {
+    EnrolmentToken::parse(value).map_err(|e| e.to_string())
 }
 
 fn boxed_path(value: &str) -> Result<Box<PathBuf>, std::convert::Infallible> {

@@ -22,6 +22,7 @@
 //! | `file_transfer` | files both ways (absent from PHI builds) | R11, R12 |
 
 pub mod allowlist_serial;
+pub mod allowlist_watch;
 pub mod anchor_files;
 pub mod capture;
 pub mod config;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
+use assent_host::allowlist_watch::SESSION_CHECK_DEFAULT;
 use assent_host::config::{default_data_dir, HostFiles};
 use assent_host::enroll::{self, EnrollArgs};
 use assent_host::platform::Platform;
@@ -82,6 +83,11 @@ struct SupportArgs {
     /// Largest file an engineer may send, in MiB.
     #[arg(long, default_value_t = 2048)]
     max_file_mib: u64,
+    /// How often, in seconds, a running session asks the relay for a newer
+    /// engineer allowlist; an engineer the operator removed is disconnected
+    /// within this, and you are told why.
+    #[arg(long, default_value_t = SESSION_CHECK_DEFAULT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    allowlist_check_secs: u64,
     /// Test hook: wait after the first wrong password, in ms (default 5 s;
     /// never below 100 ms). The relay enforces its own lockout as well.
     #[arg(long, hide = true, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..))]
@@ -158,6 +164,7 @@ async fn dispatch(files: &HostFiles, command: Command) -> Result<()> {
                     ..LockoutPolicy::default()
                 },
                 stretch: StretchParams::default(),
+                allowlist_check: Duration::from_secs(args.allowlist_check_secs),
             };
             support::run(files, options).await
         }

@@ -14,16 +14,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use assent_net::relay_client::{unexpected, RelayClient, RelayTarget};
+use assent_net::relay_client::{RelayClient, RelayTarget};
 use assent_proto::identity::{Identity, PublicIdentity};
-use assent_proto::messages::signalling::{
-    AllowListRequest, NotificationSeqQuery, SignallingMessage,
-};
+use assent_proto::messages::signalling::{NotificationSeqQuery, SignallingMessage};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::allowlist_serial::AcceptedSerial;
+use crate::allowlist_watch::fetch_newer;
 use crate::config::{HostConfig, HostFiles};
 use crate::notifications::book::NotificationBook;
 use crate::notifications::certificate::relay_certificate_not_after;
@@ -32,7 +31,7 @@ use crate::notifications::delivery;
 use crate::notifications::intake::{self, IntakeSettings};
 use crate::notifications::record::Report;
 use crate::notifications::shared::SharedBook;
-use crate::relay_link::{fetch_allowlist, login_with_clock, now_unix, now_unix_ms, RelayLink};
+use crate::relay_link::{fetch_allowlist, login_with_clock, now_unix_ms, RelayLink};
 use crate::upgrade;
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
@@ -341,25 +340,13 @@ async fn serve_while_online(service: &Service) -> Result<std::convert::Infallibl
         tokio::select! {
             closed = connection.closed() => bail!("connection to the relay lost: {closed}"),
             _ = tokio::time::sleep(ALLOWLIST_REFRESH) => {
-                let serial = refresh_allowlist(&online.link, &service.operator).await?;
-                tracing::info!(serial, "allowlist refreshed");
+                let accepted = AcceptedSerial::of(&HostFiles::new(service.data_dir.clone()));
+                if let Some(list) = fetch_newer(&online.link, &service.operator, &accepted, None).await? {
+                    tracing::info!(serial = list.serial(), "allowlist refreshed");
+                }
             }
         }
     }
-}
-
-async fn refresh_allowlist(link: &RelayLink, operator: &PublicIdentity) -> Result<u64> {
-    let answer = link
-        .call(AllowListRequest { known_serial: None }.into())
-        .await
-        .context("refreshing the engineer allowlist")?;
-    let SignallingMessage::AllowListDocument(document) = answer else {
-        return Err(unexpected("AllowListDocument", answer)).context("refreshing the allowlist");
-    };
-    let list = document.list.verify(operator, now_unix()).context(
-        "the allowlist from the relay does not verify against the operator key pinned at enrolment",
-    )?;
-    Ok(list.serial())
 }
 
 /// Raises "relay unreachable" once the relay has been away for `after`,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use assent_net::channel::{channel_of, ChannelError};
 use assent_net::{accept_channel, sealed_with, FramedRecv, FramedSend};
-use assent_proto::allowlist::AllowListEntry;
+use assent_proto::allowlist::{AllowListEntry, VerifiedAllowList};
 use assent_proto::consent::CapabilitySet;
 use assent_proto::handshake::{Channel, SessionKeys};
 pub use assent_proto::host_session::CONTROL_CUT;
@@ -26,8 +26,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use crate::allowlist_watch::{watch_during_session, AllowListWatch};
 use crate::platform::Platform;
-use crate::relay_link::{host_text, RelayLink};
+use crate::relay_link::{host_text, now_unix, RelayLink};
 use crate::remote_input;
 use crate::screen_stream::{self, ScreenSettings};
 use crate::technician::{Answer, Technician, TechnicianCommand, COMMAND_HELP};
@@ -58,6 +59,8 @@ pub struct SessionSetup {
     /// The host data directory, whose notification book the
     /// notifications channel shows the engineer (R15).
     pub data_dir: PathBuf,
+    /// The engineer is re-checked against each newer list (R7).
+    pub allowlist: AllowListWatch,
 }
 
 /// What the session's helper tasks tell the control loop.
@@ -74,6 +77,10 @@ pub enum SessionEvent {
     Tampered(String),
     /// Something the relay must record (file transfers).
     Audit(AuditEvent),
+    /// The operator's newer allowlist, verified and not a rollback.
+    AllowList(VerifiedAllowList),
+    /// A list the relay served that was refused (forged or older).
+    AllowListRefused(String),
 }
 
 /// The relay's answer to one audit record the session asked for.
@@ -99,6 +106,7 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
         mut commands,
         receive_dir,
         data_dir,
+        allowlist,
     } = setup;
     let mut session = HostSession::new(
         &host_id,
@@ -120,6 +128,11 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
         control: remote_input::ControlGate::default(),
     };
     let (events_tx, mut events) = mpsc::channel::<SessionEvent>(64);
+    tokio::spawn(watch_during_session(
+        link.clone(),
+        allowlist,
+        events_tx.clone(),
+    ));
     let (audits, mut acks, auditor) = start_auditor(link);
     let mut prompts: HashMap<PromptId, JoinHandle<()>> = HashMap::new();
     // Streams of channels the session kept, until it admits them.
@@ -271,6 +284,8 @@ pub async fn run_session(setup: SessionSetup, options: SessionOptions) -> Result
                 Some(SessionEvent::Problem(error)) => session.tell_engineer(error),
                 Some(SessionEvent::Tampered(detail)) => session.tampered(&detail),
                 Some(SessionEvent::Audit(event)) => session.record(event),
+                Some(SessionEvent::AllowList(list)) => session.allowlist_replaced(&list, now_unix()),
+                Some(SessionEvent::AllowListRefused(why)) => session.allowlist_refused(&why),
                 None => session.end("internal error: the session's tasks are gone".to_owned()),
             },
             ack = acks.recv() => match ack {

@@ -24,6 +24,7 @@ use rand_core::{OsRng, RngCore};
 use tracing::{info, warn};
 
 use crate::allowlist_serial::AcceptedSerial;
+use crate::allowlist_watch::AllowListWatch;
 use crate::config::HostFiles;
 use crate::relay_link::{fetch_allowlist, host_text, login, now_unix, RelayLink};
 use crate::session::{run_session, SessionOptions, SessionSetup};
@@ -46,6 +47,9 @@ pub struct SupportOptions {
     pub session: SessionOptions,
     pub lockout: LockoutPolicy,
     pub stretch: StretchParams,
+    /// How often the running session re-checks its engineer against the
+    /// operator's allowlist (R7).
+    pub allowlist_check: Duration,
 }
 
 /// A handshake that succeeded: keys, who the engineer is, and the control streams.
@@ -67,7 +71,8 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
 
     let mut client = login(&target, &identity, &config.host_id).await?;
     let allowlist = fetch_allowlist(&mut client, &operator).await?;
-    AcceptedSerial::of(files).accept(&allowlist)?;
+    let accepted = AcceptedSerial::of(files);
+    accepted.accept(&allowlist)?;
     let password = OneTimePassword::generate(&mut OsRng);
     let mut session_id = [0u8; 32];
     OsRng.fill_bytes(&mut session_id);
@@ -254,6 +259,12 @@ pub async fn run(files: &HostFiles, options: SupportOptions) -> Result<()> {
         commands,
         receive_dir: config.receive_dir.clone(),
         data_dir: files.dir.clone(),
+        allowlist: AllowListWatch {
+            operator,
+            accepted,
+            serial: allowlist.serial(),
+            every: options.allowlist_check,
+        },
     };
     let end = run_session(setup, options.session).await;
     let reason = match &end {

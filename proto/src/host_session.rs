@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::allowlist::AllowListEntry;
+use crate::allowlist::{AllowListEntry, VerifiedAllowList};
 use crate::consent::{
     CapabilitySet, ConsentDecision, ConsentError, ConsentOutcome, DenyReason, SessionConsent,
 };
@@ -426,6 +426,50 @@ impl HostSession {
             self.actions.push_back(Action::ClosePrompt(prompt));
         }
         self.actions.push_back(Action::End { reason });
+    }
+
+    /// The operator published a newer allowlist (R7): an engineer it no
+    /// longer lists, or lists with an expired entry, is disconnected at
+    /// once, grants first, and the technician and the record say why. The
+    /// shell checks the list's signature and serial before it gets here.
+    pub fn allowlist_replaced(&mut self, list: &VerifiedAllowList, now_unix: u64) {
+        if self.ended {
+            return;
+        }
+        let engineer = crate::identity::Fingerprint(self.viewer);
+        if let Err(e) = list.check(&engineer, now_unix) {
+            let reason = format!(
+                "the engineer is no longer on the operator's allowlist (serial {}): {e}",
+                list.serial()
+            );
+            let line = format!("{}: {reason}", self.engineer);
+            // Withdrawn before anything is said; told before the end.
+            self.end(reason);
+            let end = self.actions.pop_back();
+            self.notice(line);
+            self.actions.extend(end);
+        }
+    }
+
+    /// The relay served a list that was refused (forged, or older than one
+    /// accepted before: R7, R21). The list in force stays; the technician
+    /// is told and it is recorded as tampering. The engineer did nothing,
+    /// so nothing is said to them and the session goes on.
+    pub fn allowlist_refused(&mut self, detail: &str) {
+        if self.ended {
+            return;
+        }
+        self.notice(format!(
+            "refused an engineer allowlist from the relay; the one in force stays: {detail}"
+        ));
+        self.audit(
+            AuditEvent::SessionTampering {
+                host_id: self.host_id.clone(),
+                session_id: self.session_id,
+                detail: lossy_text(&format!("allowlist: {detail}")),
+            },
+            AfterAudit::Nothing,
+        );
     }
 
     /// Something a helper task must have recorded (a file transfer,

@@ -13,6 +13,7 @@ mod golden;
 use assent_proto::audit::{
     open_record, verify, AuditKey, AuditRecord, ChainHead, SealedAuditRecord, VerifiedChain,
 };
+use assent_proto::instrument::InstrumentProfile;
 use assent_proto::messages::audit_event::{AuditEvent, ConsentOutcomeCode, UpgradeStepCode};
 use assent_proto::messages::consent::Capability;
 use golden::{assert_codes, assert_field_golden, fill, hex, prefixed, text, unhex};
@@ -256,6 +257,67 @@ fn vectors() -> Vec<Vector> {
             ],
             "engineer_decision",
             true,
+        ),
+        v(
+            AuditEvent::EnrolmentTokenIssued {
+                token_id: text("0011223344556677"),
+                model: text("DxFLEX"),
+                instrument_id: text("I7"),
+                serial_number: text("S9"),
+                profile: InstrumentProfile::Phi,
+                expires_unix_ms: 0x0102,
+            },
+            &[
+                "14".into(),
+                prefixed("00000010", "0011223344556677"),
+                prefixed("00000006", "DxFLEX"),
+                prefixed("00000002", "I7"),
+                prefixed("00000002", "S9"),
+                "01".into(),               // profile: phi
+                "0000000000000102".into(), // expires_unix_ms
+            ],
+            "enrolment_token_issued",
+            false,
+        ),
+        v(
+            AuditEvent::EnrolmentTokenUsed {
+                token_id: text("0011223344556677"),
+                host_id: text("H-1234"),
+                host: [0xcc; 32],
+            },
+            &[
+                "15".into(),
+                prefixed("00000010", "0011223344556677"),
+                host(),
+                fill(0xcc, 32),
+            ],
+            "enrolment_token_used",
+            false,
+        ),
+        v(
+            AuditEvent::EnrolmentRefused {
+                token_id: text(""),
+                source: text("192.0.2.7"),
+                host: [0xcc; 32],
+                reason: text("no token"),
+            },
+            &[
+                "16".into(),
+                "00000000".into(),
+                prefixed("00000009", "192.0.2.7"),
+                fill(0xcc, 32),
+                prefixed("00000008", "no token"),
+            ],
+            "enrolment_refused",
+            false,
+        ),
+        v(
+            AuditEvent::EnrolmentTokenRevoked {
+                token_id: text("0011223344556677"),
+            },
+            &["17".into(), prefixed("00000010", "0011223344556677")],
+            "enrolment_token_revoked",
+            false,
         ),
     ]
 }

@@ -8,13 +8,14 @@ mod golden;
 
 use assent_proto::allowlist::{AllowList, AllowListEntry, SignedAllowList};
 use assent_proto::identity::Fingerprint;
+use assent_proto::instrument::InstrumentProfile;
 use assent_proto::messages::handshake::AbortReason;
 use assent_proto::messages::signalling::{
     Ack, AllowListDocument, AllowListRequest, AuthFailureReport, ChannelKind, ClientRole,
-    CloseReason, EnrollAccepted, EnrollRequest, FileTransferInstall, HostLogin, LocationChallenge,
-    LocationCode, LoginAccepted, NotificationSeq, NotificationSeqQuery, PackageChunk,
-    PackageRequest, RelayChallenge, RelayErrorCode, ReleaseOffer, ReleaseQuery, SupportClose,
-    SupportOpen, SupportOpened, ViewerLogin,
+    CloseReason, EnrollAccepted, EnrollRequest, EnrolmentToken, FileTransferInstall, HostLogin,
+    LocationChallenge, LocationCode, LoginAccepted, NotificationSeq, NotificationSeqQuery,
+    PackageChunk, PackageRequest, RelayChallenge, RelayErrorCode, ReleaseOffer, ReleaseQuery,
+    SupportClose, SupportOpen, SupportOpened, ViewerLogin,
 };
 use assent_proto::release::{ReleaseCapability, ReleaseManifest, SignedRelease};
 use assent_proto::wire::{Bytes, List};
@@ -38,12 +39,16 @@ fn challenge_enrolment_and_login_bytes_are_fixed() {
         serial_number: text("S9"),
         host_key: identity.clone(),
         file_transfer: FileTransferInstall::ApprovedByInstaller,
+        enrolment_token: Some(EnrolmentToken {
+            profile: InstrumentProfile::Phi,
+            secret: [0x3c; 32],
+        }),
         signature: bytes(0x88, 512),
     };
     assert_golden(
         &enrol,
         &[
-            "4153 01 0104 00000455",         // EnrollRequest, 1109 bytes
+            "4153 01 0104 00000477",         // EnrollRequest, 1143 bytes
             &prefixed("00000005", "a@b.c"),  // registrant_email
             &prefixed("00000003", "Ann"),    // registrant_name
             &prefixed("00000006", "DxFLEX"), // instrument_model
@@ -51,6 +56,8 @@ fn challenge_enrolment_and_login_bytes_are_fixed() {
             &prefixed("00000002", "S9"),     // serial_number
             &identity_field(&identity),      // host_key
             "03",                            // file_transfer: approved by installer
+            "01 01",                         // enrolment_token: Some, profile phi
+            &fill(0x3c, 32),                 // enrolment_token secret
             &signature_field(0x88),          // signature
         ],
     );
@@ -335,6 +342,8 @@ fn signalling_enum_codes_are_fixed() {
         (F::Included, 2),
         (F::ApprovedByInstaller, 3),
     ]);
+    use InstrumentProfile as P;
+    assert_codes(&[(P::Phi, 1), (P::NoPhi, 2)]);
     use CloseReason as C;
     assert_codes(&[
         (C::Finished, 1),

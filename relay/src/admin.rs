@@ -4,7 +4,8 @@
 //! `assent-relay audit list|verify|export` reads, checks and exports the
 //! sealed audit chain (R12, R13); `assent-relay release keygen|publish|list`
 //! signs and stores host releases (R16); `assent-relay notifications
-//! list|watch` shows what hosts report (R15).
+//! list|watch` shows what hosts report (R15); `assent-relay enrolment
+//! issue|list|revoke` invites instruments with one-time tokens (issue 13).
 //!
 //! Each command is a clap subcommand enum plus a `run_*` function over an
 //! [`AdminContext`] (store, data key, operator key, clock, output), so the
@@ -21,12 +22,14 @@ use crate::store::{DataKey, StateStore};
 
 mod allowlist;
 mod audit;
+mod enrolment;
 mod notifications;
 mod releases;
 
 pub use crate::civil_time::{parse_duration_secs, DateError, GivenTime};
 pub use allowlist::{AddArgs, AllowListCommand, Expiry, SigningArgs, DEFAULT_LIST_VALIDITY};
 pub use audit::{AuditCommand, AuditFilter, AuditOutcome, ExportFormat, ListArgs, ViewerFilter};
+pub use enrolment::{EnrolmentCommand, IssueArgs, MAX_TOKEN_VALIDITY_SECS};
 pub use notifications::{NotificationsCommand, StopFlag, WATCH_POLL};
 pub use releases::{ManifestFile, ReleaseCommand, ReleaseKeyFiles, BUILD_TARGET};
 
@@ -62,6 +65,12 @@ impl fmt::Debug for AdminContext<'_> {
 /// they are [`AdminError`]s where the operator can act on the kind.
 pub fn run_allowlist(cmd: &AllowListCommand, ctx: &mut AdminContext<'_>) -> anyhow::Result<()> {
     allowlist::run(cmd, ctx)
+}
+
+/// Runs an `enrolment` subcommand (issue 13): issue, list or revoke the
+/// one-time tokens hosts enrol with.
+pub fn run_enrolment(cmd: &EnrolmentCommand, ctx: &mut AdminContext<'_>) -> anyhow::Result<()> {
+    enrolment::run(cmd, ctx)
 }
 
 /// Runs an `audit` subcommand. `Ok` with a failed [`AuditOutcome`] (a broken

@@ -271,21 +271,38 @@ impl Default for LockoutConfig {
 }
 
 /// Intrusion detection limits (R14). Going over any of them raises an IDS
-/// event and blocks the source for `block_secs`.
+/// event (audited); only an engineer identity that scans or guesses is
+/// blocked, for `block_secs`. Addresses are throttled, never blocked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdsConfig {
-    /// Connection floods.
+    /// Connection floods (reported; throttled by the budgets below).
     pub connections_per_source_per_minute: u32,
-    /// Password guessing, across any number of hosts.
+    /// Password guessing, across any number of hosts: bans an engineer
+    /// identity; failures without an identity are reported per address.
     pub handshake_failures_per_source_per_hour: u32,
-    /// Host-ID scanning: requests for host IDs that are not registered.
+    /// Host-ID scanning by one engineer identity: requests for host IDs
+    /// with no open support request. Bans that identity.
     pub unknown_host_lookups_per_source_per_hour: u32,
     /// Oversized or malformed frames from one source within an hour.
     pub max_frame_errors: u32,
     pub block_secs: u64,
     /// Bound on the detector's memory: sources tracked at once.
     pub max_tracked_sources: u32,
+    /// Handshakes one client socket (address and port) may start per second
+    /// before login (0: no per-socket bucket), and its burst.
+    pub handshakes_per_client_socket_per_second: u32,
+    pub handshake_burst_per_client_socket: u32,
+    /// Handshakes one address may start per second before login, all its
+    /// sockets together (0: no per-address bucket), and its burst.
+    pub handshakes_per_source_per_second: u32,
+    pub handshake_burst_per_source: u32,
+    /// Connections accepted and not yet logged in: in total, and per address.
+    pub max_unauthenticated_connections: u32,
+    pub max_unauthenticated_per_source: u32,
+    /// Above this many unauthenticated connections, addresses QUIC has not
+    /// validated get a stateless Retry first.
+    pub retry_above_unauthenticated: u32,
 }
 
 impl Default for IdsConfig {
@@ -297,6 +314,13 @@ impl Default for IdsConfig {
             max_frame_errors: 10,
             block_secs: 900,
             max_tracked_sources: 100_000,
+            handshakes_per_client_socket_per_second: 2,
+            handshake_burst_per_client_socket: 20,
+            handshakes_per_source_per_second: 50,
+            handshake_burst_per_source: 500,
+            max_unauthenticated_connections: 4096,
+            max_unauthenticated_per_source: 512,
+            retry_above_unauthenticated: 256,
         }
     }
 }
@@ -304,6 +328,25 @@ impl Default for IdsConfig {
 impl IdsConfig {
     pub fn block_duration(&self) -> Duration {
         Duration::from_secs(self.block_secs)
+    }
+
+    /// The admission budgets these keys describe.
+    pub fn admission(&self) -> crate::intrusion::AdmissionLimits {
+        use crate::intrusion::{AdmissionLimits, BucketRate};
+        AdmissionLimits {
+            per_socket: BucketRate {
+                per_second: self.handshakes_per_client_socket_per_second,
+                burst: self.handshake_burst_per_client_socket,
+            },
+            per_address: BucketRate {
+                per_second: self.handshakes_per_source_per_second,
+                burst: self.handshake_burst_per_source,
+            },
+            max_unauthenticated: self.max_unauthenticated_connections as usize,
+            max_unauthenticated_per_address: self.max_unauthenticated_per_source as usize,
+            retry_above: self.retry_above_unauthenticated as usize,
+            max_tracked: self.max_tracked_sources as usize,
+        }
     }
 }
 

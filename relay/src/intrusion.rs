@@ -1,62 +1,92 @@
-//! Intrusion detection (R14): notices abnormal patterns per source —
-//! connection floods, host-ID scanning, password guessing across hosts,
-//! malformed frames — and blocks the source for a while.
+//! Intrusion detection (R14): notices abnormal patterns — connection floods,
+//! host-ID scanning, password guessing across hosts, malformed frames — and
+//! reports them (log, metrics, audit) once per window.
 //!
-//! Pure logic: the caller passes `Instant`s and acts on the returned events
-//! (log, count, audit, refuse). Memory is bounded: at most `max_sources`
-//! sources are tracked, the least recently seen is forgotten first.
+//! Nothing here refuses an address: many instruments and engineers share
+//! one hospital address, so floods are answered by rationing unauthenticated
+//! work ([`admission`]). A ban remains only for an authenticated engineer
+//! identity that scans host IDs or guesses passwords ([`Self::check_viewer`]);
+//! a malformed frame ends just its own connection.
+//!
+//! Pure logic: the caller passes `Instant`s and acts on the returned events.
+//! Memory is bounded: at most `max_sources` suspects are tracked, the least
+//! recently seen unbanned one is forgotten first.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use assent_proto::identity::Fingerprint;
+
 pub use crate::metrics::IdsEventKind;
 
-/// Thresholds; each counts events from one source within one window.
+pub mod admission;
+pub mod throttle;
+
+pub use admission::{Admission, AdmissionControl, AdmissionLimits, Throttled};
+pub use throttle::BucketRate;
+
+/// Thresholds; each counts events from one suspect within one window.
 #[derive(Debug, Clone)]
 pub struct IdsLimits {
-    /// New connections per minute.
+    /// New connections per minute from one address above which a flood is
+    /// reported (it is throttled by `admission`, never blocked).
     pub connections_per_minute: u32,
-    /// Distinct unknown host IDs asked for per hour.
+    /// Distinct unknown host IDs one engineer may ask for per hour.
     pub unknown_hosts_per_hour: u32,
-    /// Failed authentications per hour (across all hosts).
+    /// Failed authentications per hour (across all hosts), per engineer
+    /// identity (which is then banned) or per address (reported only).
     pub auth_failures_per_hour: u32,
-    /// Distinct hosts a source failed to authenticate against per hour.
+    /// Distinct hosts one engineer may fail to authenticate against per hour.
     pub hosts_failed_per_hour: u32,
-    /// Malformed or oversized frames per hour.
+    /// Malformed or oversized frames per hour from one address (reported).
     pub malformed_frames_per_hour: u32,
-    /// How long a source stays blocked after an event.
+    /// How long an engineer identity stays banned after scanning or guessing.
     pub block_for: Duration,
-    /// Sources tracked at once (memory bound).
+    /// Suspects tracked at once (memory bound).
     pub max_sources: usize,
+    /// Budgets for connections before login.
+    pub admission: AdmissionLimits,
 }
 
 impl Default for IdsLimits {
     fn default() -> Self {
         Self {
-            connections_per_minute: 60,
+            connections_per_minute: 120,
             unknown_hosts_per_hour: 5,
             auth_failures_per_hour: 20,
             hosts_failed_per_hour: 3,
             malformed_frames_per_hour: 10,
             block_for: Duration::from_secs(15 * 60),
             max_sources: 100_000,
+            admission: AdmissionLimits::default(),
         }
     }
 }
 
-/// A detection: the source is now blocked until `blocked_until`.
+/// Who a detection is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Suspect {
+    /// An address: reported, throttled, never banned.
+    Address(IpAddr),
+    /// A logged-in engineer identity: may be banned.
+    Viewer(Fingerprint),
+}
+
+/// A detection, with the ban it led to if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdsEvent {
     pub kind: IdsEventKind,
+    /// Where it came from.
     pub source: IpAddr,
     pub detail: String,
-    pub blocked_until: Instant,
+    /// The engineer identity banned and until when (None: reported only).
+    pub banned: Option<(Fingerprint, Instant)>,
 }
 
-/// The source may not do anything until then.
+/// The identity may not do anything until then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("source blocked for {} s after suspicious activity", .remaining.as_secs().max(1))]
+#[error("engineer identity blocked for {} s after suspicious activity", .remaining.as_secs().max(1))]
 pub struct Blocked {
     pub remaining: Duration,
 }
@@ -87,7 +117,7 @@ impl Window {
 }
 
 #[derive(Debug)]
-struct SourceState {
+struct SuspectState {
     last_seen: Instant,
     blocked_until: Option<Instant>,
     connections: Window,
@@ -97,7 +127,7 @@ struct SourceState {
     malformed: Window,
 }
 
-impl SourceState {
+impl SuspectState {
     fn new(now: Instant) -> Self {
         Self {
             last_seen: now,
@@ -109,31 +139,43 @@ impl SourceState {
             malformed: Window::new(now),
         }
     }
+
+    fn banned(&self, now: Instant) -> bool {
+        self.blocked_until.is_some_and(|until| until > now)
+    }
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
-/// Distinct names remembered per source and window (memory bound).
+/// Distinct names remembered per suspect and window (memory bound).
 const MAX_NAMES: usize = 64;
 
-/// Tracks sources and raises [`IdsEvent`]s.
+/// Tracks suspects and raises [`IdsEvent`]s.
 #[derive(Debug)]
 pub struct IntrusionDetector {
     limits: IdsLimits,
-    sources: HashMap<IpAddr, SourceState>,
+    suspects: HashMap<Suspect, SuspectState>,
 }
 
 impl IntrusionDetector {
     pub fn new(limits: IdsLimits) -> Self {
         Self {
             limits,
-            sources: HashMap::new(),
+            suspects: HashMap::new(),
         }
     }
 
-    /// Whether `source` may proceed at `now`.
-    pub fn check(&self, source: IpAddr, now: Instant) -> Result<(), Blocked> {
-        match self.sources.get(&source).and_then(|s| s.blocked_until) {
+    pub fn limits(&self) -> &IdsLimits {
+        &self.limits
+    }
+
+    /// Whether the engineer identity `viewer` may act at `now`.
+    pub fn check_viewer(&self, viewer: Fingerprint, now: Instant) -> Result<(), Blocked> {
+        match self
+            .suspects
+            .get(&Suspect::Viewer(viewer))
+            .and_then(|s| s.blocked_until)
+        {
             Some(until) if until > now => Err(Blocked {
                 remaining: until - now,
             }),
@@ -141,34 +183,39 @@ impl IntrusionDetector {
         }
     }
 
-    /// A new connection from `source`.
+    /// A new connection attempt from `source`: reported once per minute
+    /// when over the limit; admission control does the throttling.
     pub fn on_connection(&mut self, source: IpAddr, now: Instant) -> Option<IdsEvent> {
         let limit = self.limits.connections_per_minute;
-        let state = self.state(source, now);
-        let count = state.connections.hit(now, MINUTE);
-        (count > limit).then(|| {
-            self.block(
-                source,
-                now,
-                IdsEventKind::ConnectionFlood,
-                format!("{count} connections within a minute (limit {limit})"),
-            )
+        let count = self
+            .state(Suspect::Address(source), now)
+            .connections
+            .hit(now, MINUTE);
+        (count == limit.saturating_add(1)).then(|| IdsEvent {
+            kind: IdsEventKind::ConnectionFlood,
+            source,
+            detail: format!(
+                "more than {limit} connections within a minute; throttled, the address is not blocked"
+            ),
+            banned: None,
         })
     }
 
-    /// A viewer from `source` asked for a host ID that does not exist or has
-    /// no open support request.
+    /// The logged-in engineer `viewer` (from `source`) asked for a host ID
+    /// that does not exist or has no open support request.
     pub fn on_unknown_host(
         &mut self,
+        viewer: Fingerprint,
         source: IpAddr,
         host_id: &str,
         now: Instant,
     ) -> Option<IdsEvent> {
         let limit = self.limits.unknown_hosts_per_hour;
-        let state = self.state(source, now);
+        let state = self.state(Suspect::Viewer(viewer), now);
         let distinct = distinct_in_window(&mut state.unknown_hosts, host_id, now, HOUR);
         (distinct > limit as usize).then(|| {
-            self.block(
+            self.ban(
+                viewer,
                 source,
                 now,
                 IdsEventKind::HostIdScanning,
@@ -177,102 +224,118 @@ impl IntrusionDetector {
         })
     }
 
-    /// A failed authentication by a viewer from `source` against `host_id`.
+    /// A failed authentication from `source` that no identity is known for
+    /// (e.g. a refused enrolment): counted per address and reported once
+    /// per hour over the limit; never a ban of the address.
     pub fn on_auth_failure(
         &mut self,
         source: IpAddr,
         host_id: &str,
         now: Instant,
     ) -> Option<IdsEvent> {
+        let limit = self.limits.auth_failures_per_hour;
+        let state = self.state(Suspect::Address(source), now);
+        let failures = state.failures.hit(now, HOUR);
+        distinct_in_window(&mut state.failed_hosts, host_id, now, HOUR);
+        (failures == limit.saturating_add(1)).then(|| IdsEvent {
+            kind: IdsEventKind::PasswordGuessing,
+            source,
+            detail: format!(
+                "more than {limit} failed authentications within an hour; throttled, the address is not blocked"
+            ),
+            banned: None,
+        })
+    }
+
+    /// A failed password by the engineer `viewer` (from `source`) against
+    /// `host_id`: guessing across hosts or too often bans the identity.
+    pub fn on_viewer_auth_failure(
+        &mut self,
+        viewer: Fingerprint,
+        source: IpAddr,
+        host_id: &str,
+        now: Instant,
+    ) -> Option<IdsEvent> {
         let failure_limit = self.limits.auth_failures_per_hour;
         let host_limit = self.limits.hosts_failed_per_hour;
-        let state = self.state(source, now);
+        let state = self.state(Suspect::Viewer(viewer), now);
         let failures = state.failures.hit(now, HOUR);
         let hosts = distinct_in_window(&mut state.failed_hosts, host_id, now, HOUR);
-        if hosts > host_limit as usize {
-            return Some(self.block(
-                source,
-                now,
-                IdsEventKind::PasswordGuessing,
-                format!(
-                    "failed passwords against {hosts} hosts within an hour (limit {host_limit})"
-                ),
-            ));
-        }
-        (failures > failure_limit).then(|| {
-            self.block(
-                source,
-                now,
-                IdsEventKind::PasswordGuessing,
-                format!("{failures} failed authentications within an hour (limit {failure_limit})"),
-            )
-        })
+        let detail = if hosts > host_limit as usize {
+            format!("failed passwords against {hosts} hosts within an hour (limit {host_limit})")
+        } else if failures > failure_limit {
+            format!("{failures} failed authentications within an hour (limit {failure_limit})")
+        } else {
+            return None;
+        };
+        Some(self.ban(viewer, source, now, IdsEventKind::PasswordGuessing, detail))
     }
 
-    /// A malformed or oversized frame from `source`.
+    /// A malformed or oversized frame from `source`: its connection is
+    /// closed; the address is reported once per hour over the limit.
     pub fn on_malformed_frame(&mut self, source: IpAddr, now: Instant) -> Option<IdsEvent> {
         let limit = self.limits.malformed_frames_per_hour;
-        let state = self.state(source, now);
-        let count = state.malformed.hit(now, HOUR);
-        (count > limit).then(|| {
-            self.block(
-                source,
-                now,
-                IdsEventKind::MalformedFrames,
-                format!("{count} malformed frames within an hour (limit {limit})"),
-            )
+        let count = self
+            .state(Suspect::Address(source), now)
+            .malformed
+            .hit(now, HOUR);
+        (count == limit.saturating_add(1)).then(|| IdsEvent {
+            kind: IdsEventKind::MalformedFrames,
+            source,
+            detail: format!(
+                "more than {limit} malformed frames within an hour; each connection was closed, the address is not blocked"
+            ),
+            banned: None,
         })
     }
 
-    /// Sources currently tracked (for tests and metrics).
+    /// Suspects currently tracked (for tests and metrics).
     pub fn tracked_sources(&self) -> usize {
-        self.sources.len()
+        self.suspects.len()
     }
 
-    fn state(&mut self, source: IpAddr, now: Instant) -> &mut SourceState {
-        if !self.sources.contains_key(&source) && self.sources.len() >= self.limits.max_sources {
+    fn state(&mut self, suspect: Suspect, now: Instant) -> &mut SuspectState {
+        if !self.suspects.contains_key(&suspect) && self.suspects.len() >= self.limits.max_sources {
             self.forget_one(now);
         }
         let state = self
-            .sources
-            .entry(source)
-            .or_insert_with(|| SourceState::new(now));
+            .suspects
+            .entry(suspect)
+            .or_insert_with(|| SuspectState::new(now));
         state.last_seen = now;
         state
     }
 
-    /// Forgets the least recently seen source that is not blocked (or, if all
-    /// are blocked, the one whose block ends first).
+    /// Forgets the least recently seen suspect that is not banned (or, if
+    /// all are, the one whose ban ends first).
     fn forget_one(&mut self, now: Instant) {
         let victim = self
-            .sources
+            .suspects
             .iter()
-            .min_by_key(|(_, s)| {
-                let blocked = s.blocked_until.is_some_and(|until| until > now);
-                (blocked, s.blocked_until, s.last_seen)
-            })
-            .map(|(ip, _)| *ip);
-        if let Some(ip) = victim {
-            self.sources.remove(&ip);
+            .min_by_key(|(_, s)| (s.banned(now), s.blocked_until, s.last_seen))
+            .map(|(suspect, _)| *suspect);
+        if let Some(suspect) = victim {
+            self.suspects.remove(&suspect);
         }
     }
 
-    fn block(
+    fn ban(
         &mut self,
+        viewer: Fingerprint,
         source: IpAddr,
         now: Instant,
         kind: IdsEventKind,
         detail: String,
     ) -> IdsEvent {
         let until = now + self.limits.block_for;
-        if let Some(state) = self.sources.get_mut(&source) {
+        if let Some(state) = self.suspects.get_mut(&Suspect::Viewer(viewer)) {
             state.blocked_until = Some(state.blocked_until.map_or(until, |u| u.max(until)));
         }
         IdsEvent {
             kind,
             source,
             detail,
-            blocked_until: until,
+            banned: Some((viewer, until)),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! | --- | --- |
 //! | [`server`] | accepting connections, login, pairing, blind forwarding |
 //! | [`board`] | open support requests and who is paired with them |
-//! | [`intrusion`] | intrusion detection and source blocking |
+//! | [`intrusion`] | intrusion detection, admission throttling before login, engineer-identity bans |
 //! | [`store`] | the state store trait, SQLite implementation, sealed columns |
 //! | [`config`] | TOML + environment + flags configuration |
 //! | [`metrics`] | Prometheus counters and the `/metrics` endpoint |

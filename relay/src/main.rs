@@ -1,8 +1,8 @@
 //! `assent-relay`: the QUIC relay operators deploy (see the library docs for
 //! what each module owns). This binary reads the configuration, opens the
 //! state store and keys, and serves until SIGTERM or ctrl-c; its subcommands
-//! manage the allowlist, query the audit log, publish signed host releases
-//! and show host notifications.
+//! manage the allowlist, query the audit log, publish signed host releases,
+//! show host notifications and issue enrolment tokens.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use assent_proto::identity::Identity;
 use assent_relay::admin::{
-    self, AdminContext, AllowListCommand, AuditCommand, NotificationsCommand, ReleaseCommand,
-    ReleaseKeyFiles, StopFlag,
+    self, AdminContext, AllowListCommand, AuditCommand, EnrolmentCommand, NotificationsCommand,
+    ReleaseCommand, ReleaseKeyFiles, StopFlag,
 };
 use assent_relay::config::{CliOverrides, DataKeySource, LogFormat, RelayConfig};
 use assent_relay::intrusion::IdsLimits;
@@ -76,6 +76,9 @@ enum Command {
     /// List, verify and export the sealed audit log (R12).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Invite an instrument to enrol: issue, list and revoke one-time tokens.
+    #[command(subcommand)]
+    Enrolment(EnrolmentCommand),
     /// Create the release key, sign and publish host releases, list them (R16).
     #[command(subcommand)]
     Release(ReleaseCommand),
@@ -122,6 +125,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::OperatorKeygen => operator_keygen(&config),
         Command::Allowlist(cmd) => with_admin(&config, |ctx| {
             admin::run_allowlist(&cmd, ctx).map(|()| ExitCode::SUCCESS)
+        }),
+        Command::Enrolment(cmd) => with_admin(&config, |ctx| {
+            admin::run_enrolment(&cmd, ctx).map(|()| ExitCode::SUCCESS)
         }),
         Command::Audit(cmd) => with_admin(&config, |ctx| {
             let outcome = admin::run_audit(&cmd, ctx)?;
@@ -213,6 +219,7 @@ fn settings(config: &RelayConfig) -> ServerSettings {
             malformed_frames_per_hour: ids.max_frame_errors,
             block_for: ids.block_duration(),
             max_sources: ids.max_tracked_sources as usize,
+            admission: ids.admission(),
             ..IdsLimits::default()
         },
         location_code_ttl: config.location.code_ttl(),

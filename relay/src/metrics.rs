@@ -72,6 +72,8 @@ pub struct RelayMetrics {
     lockouts_total: AtomicU64,
     ids_events_total: [AtomicU64; IdsEventKind::ALL.len()],
     frames_rejected_total: AtomicU64,
+    connections_throttled_total: AtomicU64,
+    connections_retried_total: AtomicU64,
     /// Raises stored (R15), by severity in [`SEVERITIES`] order.
     notifications_total: [AtomicU64; SEVERITIES.len()],
     notifications_cleared_total: AtomicU64,
@@ -107,6 +109,11 @@ pub struct MetricsSnapshot {
     /// In [`IdsEventKind::ALL`] order.
     pub ids_events_total: [u64; IdsEventKind::ALL.len()],
     pub frames_rejected_total: u64,
+    /// Connection attempts refused by admission control (R14); the
+    /// address is never blocked, only the attempt.
+    pub connections_throttled_total: u64,
+    /// Connection attempts answered with a QUIC Retry (address validation).
+    pub connections_retried_total: u64,
     /// In [`SEVERITIES`] order.
     pub notifications_total: [u64; SEVERITIES.len()],
     pub notifications_cleared_total: u64,
@@ -207,6 +214,14 @@ impl RelayMetrics {
         bump(&self.frames_rejected_total);
     }
 
+    pub fn connection_throttled(&self) {
+        bump(&self.connections_throttled_total);
+    }
+
+    pub fn connection_retried(&self) {
+        bump(&self.connections_retried_total);
+    }
+
     /// A host's notification was stored (not counted again when re-sent).
     pub fn notification_raised(&self, severity: Severity) {
         bump(&self.notifications_total[severity_index(severity)]);
@@ -228,6 +243,8 @@ impl RelayMetrics {
             lockouts_total: get(&self.lockouts_total),
             ids_events_total: self.ids_events_total.each_ref().map(get),
             frames_rejected_total: get(&self.frames_rejected_total),
+            connections_throttled_total: get(&self.connections_throttled_total),
+            connections_retried_total: get(&self.connections_retried_total),
             notifications_total: self.notifications_total.each_ref().map(get),
             notifications_cleared_total: get(&self.notifications_cleared_total),
         }
@@ -288,6 +305,18 @@ impl RelayMetrics {
             "counter",
             "Oversized or malformed frames refused.",
             s.frames_rejected_total,
+        );
+        metric(
+            "connections_throttled_total",
+            "counter",
+            "Connection attempts refused by admission control before login; addresses are never blocked.",
+            s.connections_throttled_total,
+        );
+        metric(
+            "connections_retried_total",
+            "counter",
+            "Connection attempts sent a QUIC Retry to validate their address.",
+            s.connections_retried_total,
         );
         family(
             &mut out,

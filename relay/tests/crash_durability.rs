@@ -18,10 +18,13 @@ use support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_session_loses_no_acknowledged_audit_record() {
     let dir = tempfile::tempdir().unwrap();
+    let process = RelayProcess::spawn(dir.path());
+    let token = process.issue_token("Navios EX");
     let RelayProcess {
         child: mut relay,
         address: target,
-    } = RelayProcess::spawn(dir.path());
+        ..
+    } = process;
 
     let acked = Arc::new(AtomicU64::new(0));
     let counter = acked.clone();
@@ -29,7 +32,7 @@ async fn kill_9_mid_session_loses_no_acknowledged_audit_record() {
     let reporter_id = enrolled_id.clone();
     let reporter = tokio::spawn(async move {
         let host_key = key("host");
-        let (mut host, host_id) = enrolled_host_at(&target, &host_key, "Navios EX").await;
+        let (mut host, host_id) = enrolled_host_at(&target, &host_key, "Navios EX", token).await;
         *reporter_id.lock().unwrap() = host_id.clone();
         for i in 0.. {
             let report = AuditReport {

@@ -499,8 +499,12 @@ fn the_watch_binary_follows_the_relay_binary_and_exits_0_on_sigterm_or_closed_ou
     let dir = tempfile::tempdir().unwrap();
     let mut relay = RelayProcess::spawn(dir.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (mut host, host_id) =
-        runtime.block_on(enrolled_host_at(&relay.address, &key("host"), "DxFLEX"));
+    let (mut host, host_id) = runtime.block_on(enrolled_host_at(
+        &relay.address,
+        &key("host"),
+        "DxFLEX",
+        relay.issue_token("DxFLEX"),
+    ));
     runtime.block_on(acked(
         &mut host,
         &raise(

@@ -17,6 +17,7 @@ fn relay_starts_prints_its_pin_serves_pinned_clients_and_stops_on_sigterm() {
     let support::RelayProcess {
         mut child,
         address: support::RelayAddress { addr, pin },
+        ..
     } = support::RelayProcess::spawn(dir.path());
     #[cfg(unix)]
     {

@@ -94,6 +94,9 @@ fn run(options: &Options) -> Result<()> {
         host_binary: bin_dir.join("assent-host"),
         bin_dir,
         model: "AQUIOS CL (demo)".into(),
+        // The demo instrument holds no patient data; its token says so
+        // explicitly, as an operator's would (R11).
+        profile: Some(assent_proto::instrument::InstrumentProfile::NoPhi),
         keys: LabKeys::Generated,
         echo: true,
     })?;

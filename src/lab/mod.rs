@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use assent_proto::identity::Identity;
+use assent_proto::instrument::InstrumentProfile;
 
 pub use process::{Proc, WAIT};
 use xvfb::Xvfb;
@@ -73,6 +74,9 @@ pub struct LabOptions {
     /// The `assent-host` build to run (the PHI build in its own test).
     pub host_binary: PathBuf,
     pub model: String,
+    /// The profile the operator's enrolment token names (R11); `None`: the
+    /// model's default, so a model the relay does not know is PHI.
+    pub profile: Option<InstrumentProfile>,
     pub keys: LabKeys,
     /// Print what the relay and enrolment say, behind a prefix.
     pub echo: bool,
@@ -207,11 +211,21 @@ impl Lab {
             .arg(&viewer_pub);
         finish(&mut start(&options, "allowlist add", &mut allow)?)?;
 
+        // The operator invites this instrument (issue 13); the token is its
+        // only way in.
+        let token = issue_token(
+            &bin("assent-relay"),
+            &relay_dir,
+            &options.model,
+            ("INSTR-7", "SN-1234"),
+            options.profile,
+        )?;
         let mut enroll = Command::new(&options.host_binary);
         enroll
             .arg("--data-dir")
             .arg(&host_dir)
             .args(["enroll", "--relay", &relay_addr, "--relay-pin", &pin])
+            .args(["--token", &token])
             .arg("--operator-key")
             .arg(&operator_pub)
             .args(["--email", "tess@lab.example", "--name", "Tess Technician"])
@@ -253,21 +267,29 @@ impl Lab {
     }
 
     /// `assent-host enroll` of a second instrument of `model` into
-    /// `data_dir`, against this lab's relay and operator key; callers add
-    /// their own flags and run it.
-    pub fn enroll_another(&self, data_dir: &Path, model: &str) -> Command {
+    /// `data_dir`, against this lab's relay and operator key, with a fresh
+    /// enrolment token for it; callers add their own flags and run it.
+    pub fn enroll_another(&self, data_dir: &Path, model: &str) -> Result<Command> {
+        let token = issue_token(
+            &self.bin("assent-relay"),
+            &self.relay_dir(),
+            model,
+            ("I-2", "S-2"),
+            None,
+        )?;
         let mut command = Command::new(&self.host_binary);
         command
             .arg("--data-dir")
             .arg(data_dir)
             .args(["enroll", "--relay", &self.relay_addr])
             .args(["--relay-pin", &self.relay_pin])
+            .args(["--token", &token])
             .arg("--operator-key")
             .arg(self.relay_dir().join("operator.pub.pem"))
             .args(["--email", "t@lab.example", "--name", "Tess"])
             .args(["--model", model])
             .args(["--instrument-id", "I-2", "--serial", "S-2"]);
-        command
+        Ok(command)
     }
 
     /// `assent-relay release publish PACKAGE --manifest MANIFEST`, signed
@@ -449,6 +471,41 @@ impl Lab {
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
+}
+
+/// `assent-relay enrolment issue` for one instrument (model, then instrument
+/// ID and serial); returns the token text it printed once.
+fn issue_token(
+    relay: &Path,
+    relay_dir: &Path,
+    model: &str,
+    (instrument_id, serial): (&str, &str),
+    profile: Option<InstrumentProfile>,
+) -> Result<String> {
+    let mut command = Command::new(relay);
+    command
+        .arg("--data-dir")
+        .arg(relay_dir)
+        .args(["enrolment", "issue", "--model", model])
+        .args(["--instrument-id", instrument_id, "--serial", serial])
+        .env_remove("ASSENT_RELAY_DATA_KEY");
+    if let Some(profile) = profile {
+        command.args(["--profile", profile.name()]);
+    }
+    let out = command
+        .output()
+        .context("running assent-relay enrolment issue")?;
+    if !out.status.success() {
+        bail!(
+            "enrolment issue failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("enrolment token: "))
+        .map(|token| token.trim().to_owned())
+        .context("enrolment issue printed no token")
 }
 
 /// `assent-relay serve` on `listen` with the lab's config and data directory.

@@ -50,6 +50,7 @@ pub fn lab_with(model: &str, host_binary: PathBuf) -> lab::Lab {
         bin_dir: binary("assent-relay").parent().unwrap().to_path_buf(),
         host_binary,
         model: model.to_owned(),
+        profile: None,
         keys: lab::LabKeys::Provided {
             operator: assent_proto::test_keys::key("operator"),
             viewer: assent_proto::test_keys::key("viewer"),

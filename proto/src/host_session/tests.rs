@@ -690,3 +690,72 @@ proptest! {
         }
     }
 }
+
+/// A list signed by the test operator, valid from 1,000 s to 10,000 s.
+fn list_of(serial: u64, entries: Vec<AllowListEntry>) -> crate::allowlist::VerifiedAllowList {
+    let operator = crate::test_keys::operator();
+    crate::allowlist::AllowList {
+        serial,
+        issued_unix: 1_000,
+        expires_unix: 10_000,
+        entries: crate::wire::List::new(entries).unwrap(),
+    }
+    .sign(operator, &mut rand_core::OsRng)
+    .verify(operator.public(), 2_000)
+    .unwrap()
+}
+
+#[test]
+fn a_newer_list_without_the_engineer_ends_the_session_with_every_grant_withdrawn() {
+    let mut shell = Shell::admitted();
+    shell.grant(Capability::RemoteControl);
+    shell
+        .session
+        .allowlist_replaced(&list_of(6, Vec::new()), 2_000);
+    let done = shell.drain();
+    assert_eq!(done[0], "grants []", "{done:?}");
+    let end = done.last().unwrap();
+    assert!(
+        end.starts_with("end ") && end.contains("no longer on the operator's allowlist (serial 6)"),
+        "{done:?}"
+    );
+    assert!(shell.session.is_ended());
+}
+
+#[test]
+fn a_newer_list_that_still_lists_the_engineer_changes_nothing() {
+    let mut shell = Shell::admitted();
+    shell.grant(Capability::ScreenView);
+    shell
+        .session
+        .allowlist_replaced(&list_of(6, vec![engineer()]), 2_000);
+    assert_eq!(shell.drain(), Vec::<String>::new());
+    assert!(shell.session.grants().allows(Capability::ScreenView));
+}
+
+#[test]
+fn a_newer_list_whose_entry_for_the_engineer_has_expired_ends_the_session() {
+    let mut shell = Shell::admitted();
+    let mut expired = engineer();
+    expired.expires_unix = 1_500;
+    shell
+        .session
+        .allowlist_replaced(&list_of(6, vec![expired]), 2_000);
+    assert!(shell.session.is_ended());
+}
+
+#[test]
+fn a_refused_list_is_recorded_as_tampering_and_the_session_goes_on_with_its_grants() {
+    let mut shell = Shell::admitted();
+    shell.grant(Capability::ScreenView);
+    shell.session.allowlist_refused("serial 4 is older than 5");
+    let done = shell.drain();
+    assert_eq!(done.len(), 2, "{done:?}");
+    assert!(
+        done[0].starts_with("notice refused an engineer allowlist"),
+        "{done:?}"
+    );
+    assert_eq!(done[1], "audit session_tampering", "{done:?}");
+    assert!(!shell.session.is_ended());
+    assert!(shell.session.grants().allows(Capability::ScreenView));
+}

@@ -7,6 +7,7 @@
 //! what R6, R10, R11 and R14 make worth recording. Identities are the SHA-256
 //! fingerprints of their SPKI, as raw 32-byte arrays.
 
+use crate::instrument::InstrumentProfile;
 use crate::messages::consent::Capability;
 #[cfg(feature = "file-transfer")]
 use crate::messages::file_transfer::TransferDirection;
@@ -248,6 +249,39 @@ audit_events! {
         /// `granted`, `refused` or `timed_out`.
         outcome: ConsentOutcomeCode,
     }
+    // Enrolment by invitation (issue 13) starts at tag 20, leaving 15-19 to
+    // kinds added beside it.
+    /// An operator issued a one-time enrolment token for one instrument.
+    EnrolmentTokenIssued = 20, "enrolment_token_issued" {
+        /// The token's public ID (hash prefix), never the secret.
+        token_id: Text<32>,
+        model: Text<128>,
+        instrument_id: Text<64>,
+        serial_number: Text<64>,
+        profile: InstrumentProfile,
+        expires_unix_ms: u64,
+    }
+    /// A host enrolled with a token; the token is now spent.
+    EnrolmentTokenUsed = 21, "enrolment_token_used" {
+        token_id: Text<32>,
+        host_id: Text<64>,
+        /// Host identity fingerprint.
+        host: [u8; 32],
+    }
+    /// An enrolment was refused: no token, unknown, spent, revoked or
+    /// expired token, or details other than those it was issued for.
+    EnrolmentRefused = 22, "enrolment_refused" {
+        /// Empty when the request carried no token.
+        token_id: Text<32>,
+        source: Text<64>,
+        /// Host identity fingerprint the request offered.
+        host: [u8; 32],
+        reason: Text<256>,
+    }
+    /// An operator revoked an unused token.
+    EnrolmentTokenRevoked = 23, "enrolment_token_revoked" {
+        token_id: Text<32>,
+    }
 }
 
 impl AuditEvent {
@@ -268,7 +302,11 @@ impl AuditEvent {
             | Self::EngineerDecision { host_id, .. } => Some(host_id.as_str()),
             #[cfg(feature = "file-transfer")]
             Self::FileTransfer { host_id, .. } => Some(host_id.as_str()),
-            Self::IntrusionDetected { .. } => None,
+            Self::EnrolmentTokenUsed { host_id, .. } => Some(host_id.as_str()),
+            Self::IntrusionDetected { .. }
+            | Self::EnrolmentTokenIssued { .. }
+            | Self::EnrolmentRefused { .. }
+            | Self::EnrolmentTokenRevoked { .. } => None,
         }
     }
 
@@ -295,7 +333,11 @@ impl AuditEvent {
             | Self::LockedOut { .. }
             | Self::IntrusionDetected { .. }
             | Self::HostEnrolled { .. }
-            | Self::FileTransferCapabilityApproved { .. } => false,
+            | Self::FileTransferCapabilityApproved { .. }
+            | Self::EnrolmentTokenIssued { .. }
+            | Self::EnrolmentTokenUsed { .. }
+            | Self::EnrolmentRefused { .. }
+            | Self::EnrolmentTokenRevoked { .. } => false,
         }
     }
 }

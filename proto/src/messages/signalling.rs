@@ -27,8 +27,11 @@ use crate::identity::{Fingerprint, Identity, IdentityError, PublicIdentity, SIGN
 use crate::release::{SignedRelease, COMPONENT_MAX, TARGET_MAX, VERSION_MAX};
 use crate::wire::{Bytes, Field, Text};
 
+mod enrolment_token;
 #[cfg(test)]
 mod tests;
+
+pub use enrolment_token::{token_id, EnrolmentToken, TokenTextError};
 
 /// Longest host ID the relay assigns, in bytes.
 pub const HOST_ID_MAX: usize = 64;
@@ -152,7 +155,7 @@ crate::wire_enum! {
     pub enum FileTransferInstall {
         /// A PHI build: file transfer is compiled out.
         CompiledOut = 1,
-        /// A full build on an instrument that is not on the PHI list.
+        /// A full build on an instrument whose profile is `no-phi`.
         Included = 2,
         /// A full build on a PHI instrument, explicitly approved by the installer.
         ApprovedByInstaller = 3,
@@ -170,6 +173,9 @@ crate::wire_struct! {
         /// The host's RSA-4096 device key, created at enrolment.
         pub host_key: PublicIdentity,
         pub file_transfer: FileTransferInstall,
+        /// The operator's one-time token for this instrument (issue 13);
+        /// `None` is always refused, with a reason the installer can act on.
+        pub enrolment_token: Option<EnrolmentToken>,
         /// By `host_key`, over the challenge and every field above.
         pub signature: Bytes<SIGNATURE_LEN>,
     }

@@ -287,7 +287,10 @@ fn read_viewer_key(path: &Path) -> Result<PublicIdentity, AdminError> {
 
 /// A name or e-mail as the allowlist stores it: trimmed, non-empty, no
 /// control characters, within the list's limit.
-fn field_text<const MAX: usize>(field: &'static str, value: &str) -> Result<Text<MAX>, AdminError> {
+pub(super) fn field_text<const MAX: usize>(
+    field: &'static str,
+    value: &str,
+) -> Result<Text<MAX>, AdminError> {
     let invalid = |problem: String| AdminError::InvalidValue { field, problem };
     let value = value.trim();
     if value.is_empty() {

@@ -714,6 +714,38 @@ fn event_fields(event: &AuditEvent) -> Vec<(&'static str, Value<'_>)> {
             ("viewer", Digest(viewer)),
             ("outcome", Word(outcome_name(*outcome))),
         ],
+        AuditEvent::EnrolmentTokenIssued {
+            token_id,
+            model,
+            instrument_id,
+            serial_number,
+            profile,
+            expires_unix_ms,
+        } => vec![
+            ("token", Text(token_id)),
+            ("model", Text(model)),
+            ("instrument_id", Text(instrument_id)),
+            ("serial", Text(serial_number)),
+            ("profile", Word(profile.name())),
+            ("expires_unix_ms", Number(*expires_unix_ms)),
+        ],
+        AuditEvent::EnrolmentTokenUsed {
+            token_id,
+            host_id: _,
+            host,
+        } => vec![("token", Text(token_id)), ("host", Digest(host))],
+        AuditEvent::EnrolmentRefused {
+            token_id,
+            source,
+            host,
+            reason,
+        } => vec![
+            ("token", Text(token_id)),
+            ("source", Text(source)),
+            ("host", Digest(host)),
+            ("reason", Text(reason)),
+        ],
+        AuditEvent::EnrolmentTokenRevoked { token_id } => vec![("token", Text(token_id))],
     }
 }
 

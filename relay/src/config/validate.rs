@@ -112,6 +112,49 @@ impl RelayConfig {
             1_000,
             10_000_000,
         )?;
+        for (key, rate) in [
+            (
+                "ids.handshakes_per_client_socket_per_second",
+                ids.handshakes_per_client_socket_per_second,
+            ),
+            (
+                "ids.handshakes_per_source_per_second",
+                ids.handshakes_per_source_per_second,
+            ),
+        ] {
+            check.range(key, rate.into(), 0, 100_000)?;
+        }
+        for (key, burst) in [
+            (
+                "ids.handshake_burst_per_client_socket",
+                ids.handshake_burst_per_client_socket,
+            ),
+            (
+                "ids.handshake_burst_per_source",
+                ids.handshake_burst_per_source,
+            ),
+        ] {
+            check.range(key, burst.into(), 1, 1_000_000)?;
+        }
+        let unauthenticated = u64::from(ids.max_unauthenticated_connections);
+        check.range(
+            "ids.max_unauthenticated_connections",
+            unauthenticated,
+            1,
+            1_000_000,
+        )?;
+        check.range(
+            "ids.max_unauthenticated_per_source",
+            ids.max_unauthenticated_per_source.into(),
+            1,
+            unauthenticated,
+        )?;
+        check.range(
+            "ids.retry_above_unauthenticated",
+            ids.retry_above_unauthenticated.into(),
+            0,
+            unauthenticated,
+        )?;
 
         let location = &self.location;
         check.range("location.code_ttl_secs", location.code_ttl_secs, 60, 3600)?;

@@ -70,6 +70,8 @@ fn render_is_prometheus_text_with_help_and_type_for_every_family() {
         ("auth_failures_total", "counter"),
         ("lockouts_total", "counter"),
         ("frames_rejected_total", "counter"),
+        ("connections_throttled_total", "counter"),
+        ("connections_retried_total", "counter"),
         ("ids_events_total", "counter"),
         ("notifications_total", "counter"),
         ("notifications_cleared_total", "counter"),

@@ -364,7 +364,7 @@ async fn auth_failure(
         .ids
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .on_auth_failure(paired.source, host_id, Instant::now());
+        .on_viewer_auth_failure(paired.viewer, paired.source, host_id, Instant::now());
     if let Some(event) = event {
         state.report_ids(event).await;
     }

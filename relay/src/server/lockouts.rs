@@ -1,16 +1,22 @@
 //! Exponential lockout at the relay (R6), per viewer identity, per source
 //! network and per support session.
 //!
-//! The live state is kept in memory with `Instant`s (waits run out on time);
-//! every change is written through to the store, and a scope not yet in
-//! memory is restored from the store with its remaining wait re-applied in
-//! full — so a restart can lengthen a wait but never reset it.
+//! The store is the one source of truth: every failure is counted by the
+//! store's atomic read-modify-write ([`StateStore::update_lockout`]) and every
+//! check reads the stored count, so relays (or books) sharing one store add
+//! up each other's failures instead of overwriting them.
+//!
+//! Stored waits are "remaining at the last write", so a per-process cache
+//! keeps the `Instant` a wait ends: while the stored count is the one this
+//! process last saw, its own deadline applies (waits run out on time); a
+//! count moved by someone else is restored from the store with its
+//! remaining wait re-applied in full — a wait can lengthen, never reset.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use assent_proto::lockout::{Lockout, LockoutError, LockoutPolicy};
+use assent_proto::lockout::{Lockout, LockoutError, LockoutPolicy, LockoutSnapshot};
 
 use super::ServerError;
 use crate::store::StateStore;
@@ -41,12 +47,14 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Lockouts, live in memory and written through to the state store.
+type Deadlines = Arc<Mutex<HashMap<String, Lockout>>>;
+
+/// Lockouts, counted in the state store, with this process's deadlines.
 #[derive(Clone)]
 pub struct LockoutBook {
     store: Arc<dyn StateStore>,
     policy: LockoutPolicy,
-    live: Arc<Mutex<HashMap<String, Lockout>>>,
+    deadlines: Deadlines,
 }
 
 impl LockoutBook {
@@ -54,7 +62,7 @@ impl LockoutBook {
         Self {
             store,
             policy,
-            live: Arc::new(Mutex::new(HashMap::new())),
+            deadlines: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -62,34 +70,32 @@ impl LockoutBook {
     pub async fn check(&self, scopes: &[LockoutScope]) -> Result<(), LockoutError> {
         for scope in scopes {
             let key = scope.key();
+            let store = self.store.clone();
+            let stored_key = key.clone();
+            let stored = tokio::task::spawn_blocking(move || store.load_lockout(&stored_key))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|loaded| loaded.map_err(|e| e.to_string()));
             // A store failure must not open the gate: treat it as locked.
-            let lockout = self.load(&key).await.map_err(|_| LockoutError::Locked {
+            let stored = stored.map_err(|_| LockoutError::Locked {
                 remaining: self.policy.base_wait,
                 failures: 0,
             })?;
-            lockout.check(Instant::now())?;
+            let now = Instant::now();
+            reconcile(&self.deadlines, self.policy, &key, stored, now).check(now)?;
         }
         Ok(())
     }
 
-    /// Counts a failure against each scope; returns the most severe result.
+    /// Counts a failure against each scope, each in one store transaction;
+    /// returns the most severe result.
     pub async fn record_failure(
         &self,
         scopes: &[LockoutScope],
     ) -> Result<LockoutError, ServerError> {
         let mut worst: Option<LockoutError> = None;
         for scope in scopes {
-            let key = scope.key();
-            let mut lockout = self.load(&key).await?;
-            let now = Instant::now();
-            let outcome = lockout.record_failure(now);
-            let snapshot = lockout.snapshot(now);
-            self.remember(&key, lockout);
-            let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.save_lockout(&key, &snapshot))
-                .await
-                .map_err(|e| ServerError::Internal(format!("lockout task failed: {e}")))?
-                .map_err(ServerError::Store)?;
+            let outcome = self.count_failure(scope.key()).await?;
             worst = Some(match (worst, outcome) {
                 (Some(burned @ LockoutError::Burned { .. }), _) => burned,
                 (_, burned @ LockoutError::Burned { .. }) => burned,
@@ -112,34 +118,76 @@ impl LockoutBook {
         worst.ok_or_else(|| ServerError::Internal("no lockout scope given".into()))
     }
 
-    /// The live lockout for `key`, restored from the store on first use.
-    async fn load(&self, key: &str) -> Result<Lockout, ServerError> {
-        if let Some(lockout) = self.live.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
-            return Ok(lockout.clone());
-        }
+    async fn count_failure(&self, key: String) -> Result<LockoutError, ServerError> {
         let store = self.store.clone();
-        let stored_key = key.to_owned();
-        let snapshot = tokio::task::spawn_blocking(move || store.load_lockout(&stored_key))
-            .await
-            .map_err(|e| ServerError::Internal(format!("lockout task failed: {e}")))?
-            .map_err(ServerError::Store)?;
-        let lockout = match snapshot {
-            Some(snapshot) => Lockout::restore(self.policy, &snapshot, Instant::now()),
-            None => Lockout::new(self.policy),
-        };
-        self.remember(key, lockout.clone());
-        Ok(lockout)
-    }
-
-    fn remember(&self, key: &str, lockout: Lockout) {
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        if live.len() >= MAX_CACHED && !live.contains_key(key) {
-            let now = Instant::now();
-            live.retain(|_, l| l.check(now).is_err());
-            if live.len() >= MAX_CACHED {
-                live.clear(); // everything is in the store; reload on demand
-            }
-        }
-        live.insert(key.to_owned(), lockout);
+        let deadlines = self.deadlines.clone();
+        let policy = self.policy;
+        tokio::task::spawn_blocking(move || {
+            let mut counted: Option<(Lockout, LockoutError)> = None;
+            store.update_lockout(&key, &mut |stored| {
+                let now = Instant::now();
+                let mut lockout = reconcile(&deadlines, policy, &key, stored, now);
+                let outcome = lockout.record_failure(now);
+                let snapshot = lockout.snapshot(now);
+                counted = Some((lockout, outcome));
+                snapshot
+            })?;
+            let (lockout, outcome) = counted.ok_or_else(|| {
+                crate::store::StoreError::Database("lockout update did not run".into())
+            })?;
+            remember(&deadlines, &key, lockout);
+            Ok(outcome)
+        })
+        .await
+        .map_err(|e| ServerError::Internal(format!("lockout task failed: {e}")))?
+        .map_err(ServerError::Store)
     }
 }
+
+/// The lockout `stored` describes: this process's own (with its deadline) if
+/// the stored count is the one it last wrote or read, else restored afresh.
+fn reconcile(
+    deadlines: &Deadlines,
+    policy: LockoutPolicy,
+    key: &str,
+    stored: Option<LockoutSnapshot>,
+    now: Instant,
+) -> Lockout {
+    let Some(stored) = stored else {
+        // Cleared (or never failed): nothing of ours may outlive the store.
+        deadlines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        return Lockout::new(policy);
+    };
+    let known = deadlines
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(key)
+        .filter(|own| own.failures() == stored.failures && own.is_burned() == stored.burned)
+        .cloned();
+    match known {
+        Some(own) => own,
+        None => {
+            let restored = Lockout::restore(policy, &stored, now);
+            remember(deadlines, key, restored.clone());
+            restored
+        }
+    }
+}
+
+fn remember(deadlines: &Deadlines, key: &str, lockout: Lockout) {
+    let mut live = deadlines.lock().unwrap_or_else(|p| p.into_inner());
+    if live.len() >= MAX_CACHED && !live.contains_key(key) {
+        let now = Instant::now();
+        live.retain(|_, l| l.check(now).is_err());
+        if live.len() >= MAX_CACHED {
+            live.clear(); // everything is in the store; reload on demand
+        }
+    }
+    live.insert(key.to_owned(), lockout);
+}
+
+#[cfg(test)]
+mod tests;

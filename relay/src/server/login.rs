@@ -1,5 +1,6 @@
 //! Logging in (R4, R7, R8): every client proves its key by signing a fresh
-//! challenge. Hosts enrol once or log in as an enrolled host; viewers must be
+//! challenge. Hosts enrol once, with an operator's one-time token, or log in
+//! as an enrolled host; viewers must be
 //! on the allowlist, not locked out, and at a confirmed location — all decided
 //! here, before any host learns the viewer exists.
 
@@ -12,8 +13,9 @@ use assent_proto::allowlist::AllowListEntry;
 use assent_proto::identity::Fingerprint;
 use assent_proto::messages::audit_event::AuditEvent;
 use assent_proto::messages::signalling::{
-    ClientRole, EnrollAccepted, FileTransferInstall, LocationChallenge, LoginAccepted,
-    RelayChallenge, RelayErrorCode, RelayHello, SignallingMessage,
+    ClientRole, EnrollAccepted, EnrollRequest, EnrolmentToken, FileTransferInstall,
+    LocationChallenge, LoginAccepted, RelayChallenge, RelayErrorCode, RelayHello,
+    SignallingMessage,
 };
 use rand_core::{OsRng, RngCore};
 use tracing::info;
@@ -22,7 +24,8 @@ use super::lockouts::LockoutScope;
 use super::{network_of, next_frame, now_unix_ms, refuse, text, RelayState, ServerError};
 use crate::notifier::{code_hash, LocationCode, LocationCodeMessage};
 use crate::store::{
-    CodeRedemption, HostRecord, HostRegistration, Location, PendingCode, PresenceEvent, StoreError,
+    CodeRedemption, EnrolmentOutcome, EnrolmentRefusal, HostRecord, HostRegistration, Location,
+    PendingCode, PresenceEvent, StoreError,
 };
 use assent_proto::messages::signalling::RelayError;
 
@@ -68,45 +71,7 @@ pub(crate) async fn login(
         .map_err(|e| ServerError::Refused(RelayError::from_decode_error(&e)))?;
     match (hello.role, message) {
         (ClientRole::Host, SignallingMessage::EnrollRequest(request)) => {
-            request.verify(&challenge).map_err(|_| {
-                refused(
-                    RelayErrorCode::Unauthorized,
-                    "enrolment signature does not verify",
-                )
-            })?;
-            let registration = HostRegistration::from_request(&request, now_unix_ms());
-            let record = state
-                .with_store(move |store| store.enroll_host(&registration))
-                .await
-                .map_err(|e| match e {
-                    ServerError::Store(StoreError::Conflict(_)) => refused(
-                        RelayErrorCode::Conflict,
-                        "this host key is already enrolled; log in with its host ID instead",
-                    ),
-                    other => other,
-                })?;
-            let host_id = record.host_id.clone();
-            state
-                .audit
-                .record(AuditEvent::HostEnrolled {
-                    host_id: host_id.clone(),
-                    host: *record.fingerprint().as_bytes(),
-                    model: record.registration.instrument_model.clone(),
-                })
-                .await?;
-            if request.file_transfer == FileTransferInstall::ApprovedByInstaller {
-                state
-                    .audit
-                    .record(AuditEvent::FileTransferCapabilityApproved {
-                        host_id: host_id.clone(),
-                        model: record.registration.instrument_model.clone(),
-                    })
-                    .await?;
-            }
-            info!(%host_id, model = %record.registration.instrument_model, "host enrolled");
-            send.send(&EnrollAccepted { host_id }).await?;
-            host_online(state, &record, source).await?;
-            Ok(LoggedIn::Host(record))
+            enrol_host(state, send, source, &challenge, &request).await
         }
         (ClientRole::Host, SignallingMessage::HostLogin(login)) => {
             let host_id = login.host_id.to_string();
@@ -177,6 +142,107 @@ pub(crate) async fn login(
             &format!("{:?} cannot log in with {:?}", role, other.message_type()),
         )),
     }
+}
+
+/// Issue 13: a host enrols only with an operator's one-time token bound to
+/// its instrument details. Every refusal is audited and counted by intrusion
+/// detection (R14); a use is audited with the host it enrolled.
+async fn enrol_host(
+    state: &Arc<RelayState>,
+    send: &mut FramedSend,
+    source: IpAddr,
+    challenge: &RelayChallenge,
+    request: &EnrollRequest,
+) -> Result<LoggedIn, ServerError> {
+    request.verify(challenge).map_err(|_| {
+        refused(
+            RelayErrorCode::Unauthorized,
+            "enrolment signature does not verify",
+        )
+    })?;
+    let registration = HostRegistration::from_request(request, now_unix_ms());
+    let host = *request.host_key.fingerprint().as_bytes();
+    let outcome = match &request.enrolment_token {
+        None => EnrolmentOutcome::Refused(EnrolmentRefusal::NoToken),
+        Some(token) => {
+            let token = token.clone();
+            state
+                .with_store(move |store| store.enroll_host_with_token(&token, &registration))
+                .await
+                .map_err(|e| match e {
+                    ServerError::Store(StoreError::Conflict(_)) => refused(
+                        RelayErrorCode::Conflict,
+                        "this host key is already enrolled; log in with its host ID instead",
+                    ),
+                    other => other,
+                })?
+        }
+    };
+    let token_id = request
+        .enrolment_token
+        .as_ref()
+        .map(EnrolmentToken::id)
+        .unwrap_or_default();
+    let record = match outcome {
+        EnrolmentOutcome::Enrolled(record) => *record,
+        EnrolmentOutcome::Refused(refusal) => {
+            state
+                .audit
+                .record(AuditEvent::EnrolmentRefused {
+                    token_id: text(&token_id),
+                    source: text(&source.to_string()),
+                    host,
+                    reason: text(&refusal.to_string()),
+                })
+                .await?;
+            info!(%source, token = %token_id, reason = %refusal, "enrolment refused");
+            // Counted like a failed authentication against the pseudo-host
+            // "enrolment", so token guessing trips the same limits (R14).
+            let event = state
+                .ids
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .on_auth_failure(source, "enrolment", Instant::now());
+            if let Some(event) = event {
+                state.report_ids(event).await;
+            }
+            let code = match refusal {
+                EnrolmentRefusal::Expired => RelayErrorCode::Expired,
+                _ => RelayErrorCode::Unauthorized,
+            };
+            return Err(refused(code, &refusal.to_string()));
+        }
+    };
+    let host_id = record.host_id.clone();
+    state
+        .audit
+        .record(AuditEvent::EnrolmentTokenUsed {
+            token_id: text(&token_id),
+            host_id: host_id.clone(),
+            host,
+        })
+        .await?;
+    state
+        .audit
+        .record(AuditEvent::HostEnrolled {
+            host_id: host_id.clone(),
+            host,
+            model: record.registration.instrument_model.clone(),
+        })
+        .await?;
+    if request.file_transfer == FileTransferInstall::ApprovedByInstaller {
+        state
+            .audit
+            .record(AuditEvent::FileTransferCapabilityApproved {
+                host_id: host_id.clone(),
+                model: record.registration.instrument_model.clone(),
+            })
+            .await?;
+    }
+    info!(%host_id, model = %record.registration.instrument_model, token = %token_id, "host enrolled");
+    send.send(&EnrollAccepted { host_id }).await?;
+    host_online(state, &record, source).await?;
+    Ok(LoggedIn::Host(record))
 }
 
 pub(crate) fn retry_after(locked: &assent_proto::lockout::LockoutError) -> Option<u64> {

@@ -31,7 +31,7 @@ pub use audit_log::AuditLog;
 pub use lockouts::LockoutBook;
 
 use crate::board::SupportBoard;
-use crate::intrusion::{IdsEvent, IdsLimits, IntrusionDetector};
+use crate::intrusion::{Admission, AdmissionControl, IdsEvent, IdsLimits, IntrusionDetector};
 use crate::metrics::RelayMetrics;
 use crate::notifier::{CodeRateLimiter, Notifier};
 use crate::store::StateStore;
@@ -97,6 +97,7 @@ pub struct RelayState {
     pub(crate) board: Mutex<SupportBoard<HostLink>>,
     pub(crate) paired: Mutex<HashMap<SessionId, PairedViewer>>,
     pub(crate) ids: Mutex<IntrusionDetector>,
+    pub(crate) admission: Mutex<AdmissionControl>,
     pub(crate) code_limiter: Mutex<CodeRateLimiter>,
     forward_observer: std::sync::OnceLock<ForwardObserver>,
 }
@@ -120,6 +121,7 @@ impl RelayState {
             )),
             paired: Mutex::new(HashMap::new()),
             ids: Mutex::new(IntrusionDetector::new(settings.ids.clone())),
+            admission: Mutex::new(AdmissionControl::new(settings.ids.admission.clone())),
             code_limiter: Mutex::new(CodeRateLimiter::new(settings.location_codes_per_hour)),
             forward_observer: std::sync::OnceLock::new(),
             lockouts: LockoutBook::new(store.clone(), settings.lockout),
@@ -155,29 +157,56 @@ impl RelayState {
             .map_err(ServerError::Store)
     }
 
-    /// Logs, counts and audits an intrusion detection (R14).
+    /// Logs, counts and audits an intrusion detection (R14), with the
+    /// identity ban it led to, if any (addresses are never banned).
     pub(crate) async fn report_ids(&self, event: IdsEvent) {
-        warn!(kind = event.kind.label(), source = %event.source, detail = %event.detail, "intrusion detected; source blocked");
+        let detail = match event.banned {
+            Some((viewer, until)) => format!(
+                "{}; engineer identity {viewer} blocked for {} s",
+                event.detail,
+                until.saturating_duration_since(Instant::now()).as_secs()
+            ),
+            None => event.detail.clone(),
+        };
+        warn!(kind = event.kind.label(), source = %event.source, %detail, "intrusion detected");
         self.metrics.ids_event(event.kind);
         let audit = AuditEvent::IntrusionDetected {
             source: text(&event.source.to_string()),
             kind: text(event.kind.label()),
-            detail: text(&event.detail),
+            detail: text(&detail),
         };
         if let Err(e) = self.audit.record(audit).await {
             warn!(error = %e, "could not audit an intrusion event");
         }
     }
 
-    fn ids_check(&self, source: IpAddr) -> Result<(), RelayError> {
+    /// Refuses an engineer identity banned for scanning or guessing.
+    pub(crate) fn ids_check_viewer(&self, viewer: Fingerprint) -> Result<(), RelayError> {
         let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        ids.check(source, Instant::now()).map_err(|blocked| {
+        ids.check_viewer(viewer, Instant::now()).map_err(|blocked| {
             RelayError::new(
                 RelayErrorCode::Throttled,
                 &blocked.to_string(),
                 Some(blocked.remaining.as_secs().max(1)),
             )
         })
+    }
+}
+
+/// One accepted connection not yet logged in: it counts against the
+/// admission budget until dropped (login done, or the connection ended).
+struct Unauthenticated<'a> {
+    state: &'a RelayState,
+    ip: IpAddr,
+}
+
+impl Drop for Unauthenticated<'_> {
+    fn drop(&mut self) {
+        self.state
+            .admission
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .finished(self.ip);
     }
 }
 
@@ -270,21 +299,44 @@ impl RelayServer {
 async fn serve_incoming(state: Arc<RelayState>, incoming: quinn::Incoming) {
     let source = incoming.remote_address();
     let ip = canonical_ip(source.ip());
-    if state.ids_check(ip).is_err() {
-        // Blocked sources are refused before the TLS handshake costs us anything.
-        incoming.refuse();
-        return;
-    }
-    let event = state
+    let now = Instant::now();
+    let flood = state
         .ids
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .on_connection(ip, Instant::now());
-    if let Some(event) = event {
+        .on_connection(ip, now);
+    if let Some(event) = flood {
         state.report_ids(event).await;
-        incoming.refuse();
-        return;
     }
+    let admission = state
+        .admission
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .admit(
+            SocketAddr::new(ip, source.port()),
+            incoming.remote_address_validated(),
+            incoming.may_retry(),
+            now,
+        );
+    match admission {
+        Admission::Accept => {}
+        Admission::Retry => {
+            // Stateless: the client must echo the token from its own address.
+            state.metrics.connection_retried();
+            if let Err(e) = incoming.retry() {
+                e.into_incoming().refuse();
+            }
+            return;
+        }
+        Admission::Refuse(why) => {
+            // This attempt only; the address and its logged-in clients go on.
+            state.metrics.connection_throttled();
+            debug!(%source, budget = why.label(), "connection attempt throttled");
+            incoming.refuse();
+            return;
+        }
+    }
+    let unauthenticated = Unauthenticated { state: &state, ip };
     let connection = match incoming.await {
         Ok(connection) => connection,
         Err(e) => {
@@ -293,7 +345,7 @@ async fn serve_incoming(state: Arc<RelayState>, incoming: quinn::Incoming) {
         }
     };
     let _open = state.metrics.track_connection();
-    match serve_connection(&state, &connection, ip).await {
+    match serve_connection(&state, &connection, ip, unauthenticated).await {
         Ok(()) | Err(ServerError::Closed) => {}
         Err(e) => debug!(%source, error = %e, "client connection ended"),
     }
@@ -305,6 +357,7 @@ async fn serve_connection(
     state: &Arc<RelayState>,
     connection: &quinn::Connection,
     source: IpAddr,
+    unauthenticated: Unauthenticated<'_>,
 ) -> Result<(), ServerError> {
     let (send, recv) = tokio::time::timeout(state.settings.login_timeout, connection.accept_bi())
         .await
@@ -312,7 +365,10 @@ async fn serve_connection(
         .map_err(|e| ServerError::Net(NetError::Connection(e)))?;
     let (mut send, mut recv) = framed(send, recv);
     recv.set_recv_timeout(Some(state.settings.login_timeout));
-    let result = match login::login(state, &mut send, &mut recv, source).await {
+    let logged_in = login::login(state, &mut send, &mut recv, source).await;
+    // Logged in (or refused): no longer part of the unauthenticated budget.
+    drop(unauthenticated);
+    let result = match logged_in {
         Ok(login::LoggedIn::Host(host)) => {
             recv.set_recv_timeout(None);
             host::serve(state, connection, host, &mut send, &mut recv, source).await

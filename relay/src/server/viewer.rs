@@ -103,7 +103,7 @@ async fn connect(
         )
         .await;
     }
-    if let Err(blocked) = state.ids_check(source) {
+    if let Err(blocked) = state.ids_check_viewer(viewer.fingerprint) {
         return send.send(&blocked).await.map_err(ServerError::Net);
     }
     let id = host_id.clone();
@@ -132,7 +132,7 @@ async fn connect(
                 .ids
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .on_unknown_host(source, &host_id, Instant::now());
+                .on_unknown_host(viewer.fingerprint, source, &host_id, Instant::now());
             if let Some(event) = event {
                 state.report_ids(event).await;
             }

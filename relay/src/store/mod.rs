@@ -25,12 +25,13 @@ use assent_proto::identity::{Fingerprint, PublicIdentity};
 use assent_proto::lockout::LockoutSnapshot;
 use assent_proto::messages::notification::{Notification, NotificationCleared};
 use assent_proto::messages::signalling::{
-    EnrollRequest, FileTransferInstall, HostId, EMAIL_MAX, INSTRUMENT_ID_MAX, INSTRUMENT_MODEL_MAX,
-    NAME_MAX, SERIAL_NUMBER_MAX,
+    EnrollRequest, EnrolmentToken, FileTransferInstall, HostId, EMAIL_MAX, INSTRUMENT_ID_MAX,
+    INSTRUMENT_MODEL_MAX, NAME_MAX, SERIAL_NUMBER_MAX,
 };
 use assent_proto::wire::Text;
 use rand_core::CryptoRngCore;
 
+pub mod enrolment;
 pub mod notifications;
 pub mod releases;
 mod sealing;
@@ -39,6 +40,9 @@ mod sqlite;
 pub use sealing::{DataKey, DataKeyError};
 pub use sqlite::SqliteStore;
 
+pub use enrolment::{
+    EnrolmentGrant, EnrolmentOutcome, EnrolmentRefusal, EnrolmentTokenRecord, EnrolmentTokenState,
+};
 pub use notifications::{
     ActiveNotification, ActiveSnapshot, NotificationChange, NotificationEvent, NotificationFilter,
     NotificationIntake, NotificationLimits,
@@ -233,8 +237,32 @@ pub trait StateStore: Send + Sync {
     // Registry and presence (R13).
 
     /// Registers a host and assigns its host ID. A host key already enrolled
-    /// is a `Conflict`: a host enrols once.
+    /// is a `Conflict`: a host enrols once. The server enrols only through
+    /// [`StateStore::enroll_host_with_token`]; this is the registry primitive.
     fn enroll_host(&self, registration: &HostRegistration) -> Result<HostRecord, StoreError>;
+
+    // Enrolment tokens (issue 13). Only token hashes are stored.
+
+    /// Stores a newly issued token; a hash already stored is a `Conflict`.
+    fn issue_enrolment_token(&self, grant: &EnrolmentGrant) -> Result<(), StoreError>;
+    /// In one transaction: finds the token by hash, checks it is unused,
+    /// unrevoked, unexpired at `registration.enrolled_unix_ms` and bound to
+    /// these details ([`EnrolmentGrant::admits`]), then enrols the host and
+    /// spends the token. Of concurrent calls with one token, one enrols.
+    /// A refusal or an error changes nothing.
+    fn enroll_host_with_token(
+        &self,
+        token: &EnrolmentToken,
+        registration: &HostRegistration,
+    ) -> Result<EnrolmentOutcome, StoreError>;
+    /// Every token, oldest first (at most [`PAGE_MAX`]).
+    fn enrolment_tokens(&self) -> Result<Vec<EnrolmentTokenRecord>, StoreError>;
+    /// Revokes the unused token with this ID; `None` if there is none.
+    fn revoke_enrolment_token(
+        &self,
+        token_id: &str,
+        now_unix_ms: u64,
+    ) -> Result<Option<EnrolmentGrant>, StoreError>;
     fn host(&self, host_id: &str) -> Result<Option<HostRecord>, StoreError>;
     fn host_by_key(&self, key: &Fingerprint) -> Result<Option<HostRecord>, StoreError>;
     /// Every enrolled host, in host ID order.

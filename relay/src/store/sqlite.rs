@@ -17,6 +17,7 @@ use rand_core::OsRng;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use zeroize::Zeroizing;
 
+use super::enrolment::{EnrolmentGrant, EnrolmentOutcome, EnrolmentTokenRecord};
 use super::sealing::{Cell, ColumnSealer};
 use super::{
     ActiveSnapshot, AuditSeal, CodeRedemption, DataKey, HostRecord, HostRegistration, Location,
@@ -25,7 +26,9 @@ use super::{
     StoreError, StoredAllowList, PAGE_MAX,
 };
 use assent_proto::messages::notification::{Notification, NotificationCleared};
+use assent_proto::messages::signalling::EnrolmentToken;
 
+mod enrolment;
 mod locations;
 mod notifications;
 mod registry;
@@ -377,6 +380,30 @@ impl StateStore for SqliteStore {
             )?;
             Ok(record)
         })
+    }
+
+    fn issue_enrolment_token(&self, grant: &EnrolmentGrant) -> Result<(), StoreError> {
+        self.write(|tx| enrolment::issue(tx, &self.sealer, grant))
+    }
+
+    fn enroll_host_with_token(
+        &self,
+        token: &EnrolmentToken,
+        registration: &HostRegistration,
+    ) -> Result<EnrolmentOutcome, StoreError> {
+        self.write(|tx| enrolment::redeem(tx, &self.sealer, token, registration))
+    }
+
+    fn enrolment_tokens(&self) -> Result<Vec<EnrolmentTokenRecord>, StoreError> {
+        self.read(|tx| enrolment::list(tx, &self.sealer))
+    }
+
+    fn revoke_enrolment_token(
+        &self,
+        token_id: &str,
+        now_unix_ms: u64,
+    ) -> Result<Option<EnrolmentGrant>, StoreError> {
+        self.write(|tx| enrolment::revoke(tx, &self.sealer, token_id, now_unix_ms))
     }
 
     fn record_notification(

@@ -14,16 +14,17 @@ use assent_net::{
 };
 use assent_proto::allowlist::AllowListEntry;
 use assent_proto::identity::Identity;
+use assent_proto::instrument::{default_profile, InstrumentProfile};
 use assent_proto::lockout::LockoutPolicy;
 use assent_proto::messages::signalling::{
-    ClientRole, EnrollAccepted, EnrollRequest, FileTransferInstall, HostLogin, RelayChallenge,
-    RelayHello, SignallingMessage, ViewerLogin,
+    ClientRole, EnrollAccepted, EnrollRequest, EnrolmentToken, FileTransferInstall, HostLogin,
+    RelayChallenge, RelayHello, SignallingMessage, ViewerLogin,
 };
 use assent_proto::wire::{Bytes, Frame, Message, Text};
 use assent_relay::metrics::RelayMetrics;
 use assent_relay::notifier::{Notifier, OutboxNotifier};
 use assent_relay::server::{AuditLog, RelayServer, RelayState, ServerSettings};
-use assent_relay::store::{DataKey, NotificationLimits, SqliteStore, StateStore};
+use assent_relay::store::{DataKey, EnrolmentGrant, NotificationLimits, SqliteStore, StateStore};
 use rand_core::OsRng;
 use tokio::sync::watch;
 
@@ -208,29 +209,100 @@ impl Client {
     }
 }
 
-/// Enrols `host` and returns the logged-in client and its host ID.
+/// The instrument ID and serial every test host registers.
+pub const INSTRUMENT_ID: &str = "INSTR-0042";
+pub const SERIAL: &str = "SN-998877";
+
+/// An unused token for `model` with the test instrument ID and serial, in
+/// `store`, with the profile the model gets by default, valid for an hour.
+pub fn issue_token_in(store: &dyn StateStore, model: &str) -> EnrolmentToken {
+    issue_token_for(
+        store,
+        model,
+        INSTRUMENT_ID,
+        SERIAL,
+        default_profile(model),
+        3_600_000,
+    )
+}
+
+/// An unused token bound to exactly these details, valid for `valid_ms` from now.
+pub fn issue_token_for(
+    store: &dyn StateStore,
+    model: &str,
+    instrument_id: &str,
+    serial: &str,
+    profile: InstrumentProfile,
+    valid_ms: u64,
+) -> EnrolmentToken {
+    let token = EnrolmentToken::generate(profile, &mut OsRng);
+    let now = now_unix_ms();
+    store
+        .issue_enrolment_token(&EnrolmentGrant {
+            token_hash: token.hash(),
+            instrument_model: Text::new(model).unwrap(),
+            instrument_id: Text::new(instrument_id).unwrap(),
+            serial_number: Text::new(serial).unwrap(),
+            profile,
+            issued_unix_ms: now,
+            expires_unix_ms: now + valid_ms,
+        })
+        .unwrap();
+    token
+}
+
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+impl TestRelay {
+    /// An unused token for `model` (see [`issue_token_in`]).
+    pub fn issue_token(&self, model: &str) -> EnrolmentToken {
+        issue_token_in(self.store.as_ref(), model)
+    }
+}
+
+/// The test host's `EnrollRequest` for `model`, signed over `challenge`.
+pub fn enroll_request(
+    host: &Identity,
+    challenge: &RelayChallenge,
+    model: &str,
+    token: Option<EnrolmentToken>,
+) -> EnrollRequest {
+    let mut request = EnrollRequest {
+        registrant_email: Text::new("tech.person@lab.example").unwrap(),
+        registrant_name: Text::new("Tess Technician").unwrap(),
+        instrument_model: Text::new(model).unwrap(),
+        instrument_id: Text::new(INSTRUMENT_ID).unwrap(),
+        serial_number: Text::new(SERIAL).unwrap(),
+        host_key: host.public().clone(),
+        file_transfer: FileTransferInstall::CompiledOut,
+        enrolment_token: token,
+        signature: Bytes::default(),
+    };
+    request.sign(host, challenge, &mut OsRng);
+    request
+}
+
+/// Enrols `host` with a fresh token and returns the logged-in client and its host ID.
 pub async fn enrolled_host(relay: &TestRelay, host: &Identity, model: &str) -> (Client, String) {
-    enrolled_host_at(&relay.address(), host, model).await
+    let token = relay.issue_token(model);
+    enrolled_host_at(&relay.address(), host, model, token).await
 }
 
 pub async fn enrolled_host_at(
     relay: &RelayAddress,
     host: &Identity,
     model: &str,
+    token: EnrolmentToken,
 ) -> (Client, String) {
     let (mut client, challenge) = Client::connect_to(relay, ClientRole::Host).await;
-    let mut request = EnrollRequest {
-        registrant_email: Text::new("tech.person@lab.example").unwrap(),
-        registrant_name: Text::new("Tess Technician").unwrap(),
-        instrument_model: Text::new(model).unwrap(),
-        instrument_id: Text::new("INSTR-0042").unwrap(),
-        serial_number: Text::new("SN-998877").unwrap(),
-        host_key: host.public().clone(),
-        file_transfer: FileTransferInstall::CompiledOut,
-        signature: Bytes::default(),
-    };
-    request.sign(host, &challenge, &mut OsRng);
-    client.send(&request).await;
+    client
+        .send(&enroll_request(host, &challenge, model, Some(token)))
+        .await;
     match client.recv().await {
         SignallingMessage::EnrollAccepted(EnrollAccepted { host_id }) => {
             (client, host_id.to_string())
@@ -300,9 +372,34 @@ pub async fn logged_in_viewer(relay: &TestRelay, viewer: &Identity, email: &str)
 pub struct RelayProcess {
     pub child: std::process::Child,
     pub address: RelayAddress,
+    pub data_dir: PathBuf,
 }
 
 impl RelayProcess {
+    /// A token for `model` and the test instrument, issued the operator's
+    /// way: `assent-relay enrolment issue` on the relay's data directory.
+    pub fn issue_token(&self, model: &str) -> EnrolmentToken {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_assent-relay"))
+            .args(["enrolment", "issue", "--model", model])
+            .args(["--instrument-id", INSTRUMENT_ID, "--serial", SERIAL])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env_remove("ASSENT_RELAY_DATA_KEY")
+            .output()
+            .expect("run assent-relay enrolment issue");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "enrolment issue failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("enrolment token: "))
+            .expect("enrolment issue printed the token");
+        EnrolmentToken::parse(text).expect("printed token parses")
+    }
+
     /// Starts `assent-relay serve` and reads its pin and address from stdout.
     pub fn spawn(data_dir: &Path) -> Self {
         use std::io::{BufRead, BufReader};
@@ -335,6 +432,7 @@ impl RelayProcess {
         }
         Self {
             child,
+            data_dir: data_dir.to_path_buf(),
             address: RelayAddress {
                 addr: addr.expect("relay printed its address"),
                 pin: pin.expect("relay printed its certificate fingerprint"),

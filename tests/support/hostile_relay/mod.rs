@@ -238,35 +238,91 @@ async fn splice_connection(down: quinn::Connection, up: quinn::Connection, share
         .lock()
         .unwrap()
         .push((tag.clone(), down.clone()));
-    let from_client = streams(down.clone(), up.clone(), true, tag.clone(), shared.clone());
-    let from_relay = streams(up.clone(), down.clone(), false, tag, shared);
-    let from_client = tokio::spawn(from_client);
-    let from_relay = tokio::spawn(from_relay);
-    let (closed, other) = tokio::select! {
-        e = down.closed() => (e, &up),
-        e = up.closed() => (e, &down),
+    let (from_down, from_up) = (PipeTasks::default(), PipeTasks::default());
+    let accept_from_client = tokio::spawn(streams(
+        Side::new(&down, &from_down),
+        Side::new(&up, &from_up),
+        true,
+        tag.clone(),
+        shared.clone(),
+    ));
+    let accept_from_relay = tokio::spawn(streams(
+        Side::new(&up, &from_up),
+        Side::new(&down, &from_down),
+        false,
+        tag,
+        shared,
+    ));
+    let (closed, other, drained) = tokio::select! {
+        e = down.closed() => (e, &up, &from_down),
+        e = up.closed() => (e, &down, &from_up),
     };
+    accept_from_client.abort();
+    accept_from_relay.abort();
+    // A side that wrote its last frame, finished and closed must still have
+    // that frame delivered (a viewer's HandshakeAbort): let what was read
+    // from it reach the other side before that is closed too.
+    drained.wait(DRAIN).await;
     match closed {
         quinn::ConnectionError::ApplicationClosed(close) => {
             other.close(close.error_code, &close.reason)
         }
         e => other.close(0u32.into(), e.to_string().as_bytes()),
     }
-    from_client.abort();
-    from_relay.abort();
+}
+
+/// How long a closing side's last frames may take to reach the other side.
+const DRAIN: Duration = Duration::from_secs(3);
+
+/// The pipes that read from one side of a spliced connection.
+#[derive(Default, Clone)]
+struct PipeTasks(Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl PipeTasks {
+    fn spawn(&self, pipe: Pipe) {
+        let mut tasks = self.0.lock().unwrap();
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(tokio::spawn(pipe.run()));
+    }
+
+    /// Until every pipe has forwarded what it read and ended, or `limit`.
+    async fn wait(&self, limit: Duration) {
+        let tasks = std::mem::take(&mut *self.0.lock().unwrap());
+        let _ = tokio::time::timeout(limit, async {
+            for task in tasks {
+                let _ = task.await;
+            }
+        })
+        .await;
+    }
+}
+
+/// One connection of a splice and the pipes reading from it.
+struct Side {
+    connection: quinn::Connection,
+    pipes: PipeTasks,
+}
+
+impl Side {
+    fn new(connection: &quinn::Connection, pipes: &PipeTasks) -> Side {
+        Side {
+            connection: connection.clone(),
+            pipes: pipes.clone(),
+        }
+    }
 }
 
 /// Each stream `opener` opens is opened on `peer` too and piped both ways.
 /// `client_opens`: the opener is the host or viewer (not the relay).
 async fn streams(
-    opener: quinn::Connection,
-    peer: quinn::Connection,
+    opener: Side,
+    peer: Side,
     client_opens: bool,
     connection: Arc<ConnectionTag>,
     shared: Arc<Shared>,
 ) {
-    while let Ok((opener_send, opener_recv)) = opener.accept_bi().await {
-        let Ok((peer_send, peer_recv)) = peer.open_bi().await else {
+    while let Ok((opener_send, opener_recv)) = opener.connection.accept_bi().await {
+        let Ok((peer_send, peer_recv)) = peer.connection.open_bi().await else {
             return;
         };
         let stream = Arc::new(StreamTag::default());
@@ -296,8 +352,8 @@ async fn streams(
                 pipe(client_recv, relay_send, true),
             )
         };
-        tokio::spawn(first.run());
-        tokio::spawn(second.run());
+        opener.pipes.spawn(first);
+        peer.pipes.spawn(second);
     }
 }
 

@@ -51,6 +51,9 @@ impl Pipe {
                             .unreadable("a stream ended mid-frame".into());
                     }
                     let _ = self.to.finish();
+                    // Until the other side has it all: closing this
+                    // connection would drop what it has not received.
+                    let _ = self.to.stopped().await;
                     return;
                 }
                 Err(ReadError::Reset(code)) => {

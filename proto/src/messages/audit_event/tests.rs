@@ -92,6 +92,28 @@ pub(crate) fn sample_events() -> Vec<AuditEvent> {
             viewer: [10; 32],
             outcome: ConsentOutcomeCode::Granted,
         },
+        AuditEvent::EnrolmentTokenIssued {
+            token_id: text("0123456789abcdef"),
+            model: text("Navios EX"),
+            instrument_id: text("INSTR-7"),
+            serial_number: text("SN-1234"),
+            profile: InstrumentProfile::Phi,
+            expires_unix_ms: 1_800_000_000_000,
+        },
+        AuditEvent::EnrolmentTokenUsed {
+            token_id: text("0123456789abcdef"),
+            host_id: text("navios-ex-0042"),
+            host: [11; 32],
+        },
+        AuditEvent::EnrolmentRefused {
+            token_id: text(""),
+            source: text("203.0.113.9"),
+            host: [12; 32],
+            reason: text("no enrolment token"),
+        },
+        AuditEvent::EnrolmentTokenRevoked {
+            token_id: text("fedcba9876543210"),
+        },
     ]
 }
 
@@ -123,10 +145,14 @@ fn every_event_kind_round_trips_through_its_encoding() {
 }
 
 #[test]
-fn every_event_names_its_host_except_relay_wide_intrusions() {
+fn every_event_names_its_host_except_relay_wide_intrusions_and_enrolment() {
     for event in sample_events() {
         match event {
-            AuditEvent::IntrusionDetected { .. } => assert_eq!(event.host_id(), None),
+            // Before a host exists there is no host ID to name.
+            AuditEvent::IntrusionDetected { .. }
+            | AuditEvent::EnrolmentTokenIssued { .. }
+            | AuditEvent::EnrolmentRefused { .. }
+            | AuditEvent::EnrolmentTokenRevoked { .. } => assert_eq!(event.host_id(), None),
             _ => assert!(
                 event.host_id().is_some_and(|h| !h.is_empty()),
                 "{}",
@@ -163,7 +189,7 @@ fn hosts_may_report_only_what_happens_on_the_host() {
 
 #[test]
 fn unknown_event_tag_is_refused() {
-    for tag in [0u8, 15, 200, 255] {
+    for tag in [0u8, 15, 19, 24, 200, 255] {
         assert_eq!(
             AuditEvent::from_bytes(&[tag]),
             Err(DecodeError::InvalidValue {
@@ -422,7 +448,7 @@ proptest! {
 
     #[test]
     fn tagged_garbage_never_panics_the_event_decoder(
-        tag in 0u8..16,
+        tag in 0u8..25,
         body in proptest::collection::vec(any::<u8>(), 0..600)
     ) {
         let mut bytes = vec![tag];

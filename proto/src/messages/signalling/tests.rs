@@ -17,6 +17,10 @@ largest_is! {
     ClientRole => ClientRole::Operator,
     RelayErrorCode => RelayErrorCode::Internal,
     FileTransferInstall => FileTransferInstall::ApprovedByInstaller,
+    EnrolmentToken => EnrolmentToken {
+        profile: crate::instrument::InstrumentProfile::NoPhi,
+        secret: [0xff; 32],
+    },
     CloseReason => CloseReason::Error,
     AbortReason => AbortReason::Internal,
 }
@@ -92,18 +96,25 @@ fn signalling_message() -> BoxedStrategy<SignallingMessage> {
                 (text(), text(), text(), text(), text()),
                 public_identity(),
                 install,
+                proptest::option::of(any::<[u8; 32]>()),
                 bytes(),
             )
                 .prop_map(
-                    |((email, name, model, id, serial), host_key, ft, signature)| EnrollRequest {
-                        registrant_email: email,
-                        registrant_name: name,
-                        instrument_model: model,
-                        instrument_id: id,
-                        serial_number: serial,
-                        host_key,
-                        file_transfer: ft,
-                        signature,
+                    |((email, name, model, id, serial), host_key, ft, token, signature)| {
+                        EnrollRequest {
+                            registrant_email: email,
+                            registrant_name: name,
+                            instrument_model: model,
+                            instrument_id: id,
+                            serial_number: serial,
+                            host_key,
+                            file_transfer: ft,
+                            enrolment_token: token.map(|secret| EnrolmentToken {
+                                profile: crate::instrument::InstrumentProfile::Phi,
+                                secret,
+                            }),
+                            signature,
+                        }
                     },
                 ),
         ),
@@ -246,6 +257,7 @@ fn largest_instances() -> Vec<SignallingMessage> {
             serial_number: largest(),
             host_key: largest(),
             file_transfer: largest(),
+            enrolment_token: largest(),
             signature: largest(),
         }
         .into(),
@@ -395,6 +407,10 @@ fn enroll_request() -> EnrollRequest {
         serial_number: Text::new("SN123456").unwrap(),
         host_key: keys::host().public().clone(),
         file_transfer: FileTransferInstall::CompiledOut,
+        enrolment_token: Some(EnrolmentToken {
+            profile: crate::instrument::InstrumentProfile::Phi,
+            secret: [7; 32],
+        }),
         signature: Bytes::default(),
     }
 }
@@ -470,6 +486,10 @@ fn enrolment_signature_verifies_and_binds_challenge_and_fields() {
     assert!(changed.verify(&challenge(1)).is_err());
     let mut changed = request.clone();
     changed.serial_number = Text::new("SN999999").unwrap();
+    assert!(changed.verify(&challenge(1)).is_err());
+    // The token is signed too: a relay-side observer cannot swap it.
+    let mut changed = request.clone();
+    changed.enrolment_token = None;
     assert!(changed.verify(&challenge(1)).is_err());
     // Signed by a key other than the one it registers.
     let mut impostor = enroll_request();

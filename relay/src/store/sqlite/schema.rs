@@ -136,6 +136,21 @@ const MIGRATIONS: &[&str] = &[
         body BLOB NOT NULL
     ) STRICT;
     CREATE INDEX notification_events_by_host ON notification_events (host_id, event);",
+    // 4: one-time enrolment tokens (issue 13). Only the hash of a token is
+    // kept; a spent token keeps its row, naming the host it enrolled.
+    "CREATE TABLE enrolment_tokens (
+        token_hash BLOB PRIMARY KEY,
+        token_id TEXT NOT NULL UNIQUE,
+        instrument_model TEXT NOT NULL,
+        -- sealed: instrument ID and serial number the token is bound to
+        binding BLOB NOT NULL,
+        profile INTEGER NOT NULL,
+        issued_unix_ms INTEGER NOT NULL,
+        expires_unix_ms INTEGER NOT NULL,
+        used_unix_ms INTEGER,
+        used_by_host TEXT,
+        revoked_unix_ms INTEGER
+    ) STRICT;",
 ];
 
 /// The schema version this relay writes.
