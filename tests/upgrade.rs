@@ -320,9 +320,19 @@ fn rollback_restores_the_previous_binary_byte_identical() {
     installation.assert_untouched(&old, false);
     assert!(upgrade_audit(&lab).contains("step=rolled_back"));
 
-    // The installed release is the old one again, and there is nothing left to undo.
+    // The installed release is the old one again; the release undone is not
+    // offered again under its old signature (R16, R21), and there is
+    // nothing left to undo.
     let check = upgrade(&lab, &["check"], &installation.binary, "");
-    assert!(stdout(&check).contains("upgrade available"), "{check:?}");
+    assert!(!check.status.success(), "{check:?}");
+    assert!(
+        stderr(&check).contains("release 9.9.9 refused")
+            && stderr(&check).contains("was rolled back on this host"),
+        "{check:?}"
+    );
+    let again = upgrade(&lab, &["install"], &installation.binary, "y\n");
+    assert!(!again.status.success(), "{again:?}");
+    installation.assert_untouched(&old, false);
     let nothing = upgrade(&lab, &["rollback"], &installation.binary, "y\n");
     assert!(!nothing.status.success());
     assert!(

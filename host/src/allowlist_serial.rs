@@ -8,30 +8,33 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use assent_proto::allowlist::VerifiedAllowList;
 
-use crate::config::{write_atomically, HostFiles};
+use crate::anchor_files;
+use crate::config::HostFiles;
 
 /// The file in the data directory: the serial in decimal, one line.
 pub const ALLOWLIST_SERIAL_FILE: &str = "allowlist-serial";
 
 /// Where the accepted serial is kept.
 pub struct AcceptedSerial {
+    files: HostFiles,
     path: PathBuf,
 }
 
 impl AcceptedSerial {
     pub fn of(files: &HostFiles) -> Self {
         Self {
+            files: HostFiles::new(files.dir.clone()),
             path: files.dir.join(ALLOWLIST_SERIAL_FILE),
         }
     }
 
     /// The highest serial accepted so far; 0 before the first list.
     pub fn highest(&self) -> Result<u64> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", self.path.display())),
+        // A serial another user could lower would reopen the rollback.
+        let Some(bytes) = self.files.read_anchor(&self.path, 64)? else {
+            return Ok(0);
         };
+        let text = String::from_utf8_lossy(&bytes);
         match text.trim().parse() {
             Ok(serial) => Ok(serial),
             // Unreadable is not "none": that would reopen the rollback.
@@ -54,7 +57,8 @@ impl AcceptedSerial {
              (a relay replaying an old list could re-admit a removed engineer)",
         )?;
         if list.serial() > highest {
-            write_atomically(&self.path, format!("{}\n", list.serial()).as_bytes())?;
+            anchor_files::write(&self.path, format!("{}\n", list.serial()).as_bytes())
+                .with_context(|| format!("recording allowlist serial {}", list.serial()))?;
         }
         Ok(())
     }

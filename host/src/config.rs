@@ -13,6 +13,8 @@ use assent_net::CertFingerprint;
 use assent_proto::identity::{Identity, PublicIdentity};
 use serde::{Deserialize, Serialize};
 
+use crate::anchor_files;
+
 pub const CONFIG_FILE: &str = "host.toml";
 pub const IDENTITY_FILE: &str = "host.key";
 pub const OPERATOR_KEY_FILE: &str = "operator.pub.pem";
@@ -73,21 +75,46 @@ impl HostFiles {
         self.dir.join(RELEASE_RECORD_FILE)
     }
 
-    pub fn load_config(&self) -> Result<HostConfig> {
-        let path = self.config_path();
-        let text = std::fs::read_to_string(&path).with_context(|| {
+    /// Refuses a data directory another user could write (R21): whoever
+    /// writes it decides the relay, the allowlist and the upgrades.
+    pub fn check_dir(&self) -> Result<()> {
+        anchor_files::check_dir(&self.dir).with_context(|| {
             format!(
-                "reading {}; has this host been enrolled (`assent-host enroll`)?",
-                path.display()
+                "checking the data directory {}; has this host been enrolled (`assent-host enroll`)?",
+                self.dir.display()
             )
-        })?;
+        })
+    }
+
+    /// Reads an anchor in the data directory after checking the directory.
+    pub fn read_anchor(&self, path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
+        self.check_dir()?;
+        Ok(anchor_files::read_if_present(path, max)?)
+    }
+
+    pub fn load_config(&self) -> Result<HostConfig> {
+        const MAX: u64 = 64 * 1024;
+        let path = self.config_path();
+        let Some(bytes) = self.read_anchor(&path, MAX)? else {
+            bail!(
+                "{} is missing; has this host been enrolled (`assent-host enroll`)?",
+                path.display()
+            );
+        };
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
         toml::from_str(&text)
             .with_context(|| format!("{} is not a valid host config", path.display()))
     }
 
     pub fn save_config(&self, config: &HostConfig) -> Result<()> {
         let text = toml::to_string(config).context("encoding host config")?;
-        write_atomically(&self.config_path(), text.as_bytes())
+        Ok(anchor_files::write(&self.config_path(), text.as_bytes())?)
+    }
+
+    /// Pins a public key (operator or release) at `path`.
+    pub fn save_public_key(&self, path: &Path, key: &PublicIdentity) -> Result<()> {
+        Ok(anchor_files::write(path, key.to_spki_pem().as_bytes())?)
     }
 
     pub fn load_identity(&self) -> Result<Arc<Identity>> {
@@ -98,7 +125,14 @@ impl HostFiles {
     }
 
     pub fn load_operator_key(&self) -> Result<PublicIdentity> {
-        read_public_key(&self.operator_key_path())
+        let path = self.operator_key_path();
+        match self.read_anchor(&path, PUBLIC_KEY_MAX)? {
+            Some(bytes) => parse_public_key(&path, &bytes),
+            None => bail!(
+                "{} is missing; has this host been enrolled (`assent-host enroll`)?",
+                path.display()
+            ),
+        }
     }
 
     /// The release key pinned at enrolment (R16). Hosts enrolled before
@@ -106,35 +140,35 @@ impl HostFiles {
     /// pinned.
     pub fn load_release_key(&self) -> Result<PublicIdentity> {
         let path = self.release_key_path();
-        if !path.exists() {
-            bail!(
+        match self.read_anchor(&path, PUBLIC_KEY_MAX)? {
+            Some(bytes) => parse_public_key(&path, &bytes),
+            None => bail!(
                 "no release key is pinned ({} is missing): this host was enrolled without \
                  --release-key, so no upgrade can be verified. An administrator can pin the \
-                 operator's release.pub.pem by copying it to that path",
+                 operator's release.pub.pem by copying it to that path (chmod 600)",
                 path.display()
-            );
+            ),
         }
-        read_public_key(&path)
     }
 }
 
-/// Reads a PEM "PUBLIC KEY" (or DER) file of bounded size.
+/// Largest public key file read.
+const PUBLIC_KEY_MAX: u64 = 16 * 1024;
+
+/// Reads a PEM "PUBLIC KEY" (or DER) file of bounded size, given on the
+/// command line (not yet an anchor: it is pinned by copying it in).
 pub fn read_public_key(path: &Path) -> Result<PublicIdentity> {
-    const MAX: u64 = 16 * 1024;
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    if !meta.is_file() || meta.len() > MAX {
+    if !meta.is_file() || meta.len() > PUBLIC_KEY_MAX {
         bail!("{} is not a public key file", path.display());
     }
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    PublicIdentity::from_spki_pem_or_der(&bytes)
-        .with_context(|| format!("{} is not an RSA-4096 public key", path.display()))
+    parse_public_key(path, &bytes)
 }
 
-/// Writes through a temporary file and a rename: never a half-written config.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+fn parse_public_key(path: &Path, bytes: &[u8]) -> Result<PublicIdentity> {
+    PublicIdentity::from_spki_pem_or_der(bytes)
+        .with_context(|| format!("{} is not an RSA-4096 public key", path.display()))
 }
 
 impl HostConfig {
@@ -155,4 +189,27 @@ pub fn default_data_dir() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
     home.join(".local/share/assent-host")
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchors_in_a_data_directory_others_can_write_are_refused_at_load() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let files = HostFiles::new(dir.path().to_path_buf());
+        let key = assent_proto::test_keys::operator().public().clone();
+        files
+            .save_public_key(&files.operator_key_path(), &key)
+            .unwrap();
+        assert!(files.load_operator_key().is_ok());
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o770)).unwrap();
+        let error = format!("{:#}", files.load_operator_key().unwrap_err());
+        assert!(
+            error.contains(&format!("chmod 700 {}", dir.path().display())),
+            "{error}"
+        );
+    }
 }

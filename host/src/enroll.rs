@@ -98,8 +98,8 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
     {
         bail!("--release-key is the operator key; the release key must be a distinct key");
     }
-    std::fs::create_dir_all(&files.dir)
-        .with_context(|| format!("creating {}", files.dir.display()))?;
+    crate::anchor_files::create_dir(&files.dir)
+        .with_context(|| format!("creating the data directory {}", files.dir.display()))?;
 
     let identity = if files.identity_path().exists() {
         files.load_identity()?
@@ -134,11 +134,9 @@ pub async fn run(files: &HostFiles, args: EnrollArgs) -> Result<()> {
     };
     client.close().await;
 
-    std::fs::write(files.operator_key_path(), operator.to_spki_pem())
-        .with_context(|| format!("writing {}", files.operator_key_path().display()))?;
+    files.save_public_key(&files.operator_key_path(), &operator)?;
     if let Some(release) = &release {
-        std::fs::write(files.release_key_path(), release.to_spki_pem())
-            .with_context(|| format!("writing {}", files.release_key_path().display()))?;
+        files.save_public_key(&files.release_key_path(), release)?;
     }
     let receive_dir = if cfg!(feature = "file-transfer") {
         let dir = args

@@ -4,6 +4,7 @@
 //! | module | owns | requirements |
 //! | --- | --- | --- |
 //! | [`config`] | data directory: identity, pins, `host.toml` | R1, R2, R4 |
+//! | [`anchor_files`] | trust anchors: safe writes, owner and mode checked at load | R7, R16, R21 |
 //! | [`enroll`] | one-time enrolment, PHI approval | R11, R13 |
 //! | [`run`] | always-on presence with reconnect | R1, R13 |
 //! | [`relay_link`] | login, allowlist verification, audit reports | R6, R7, R12 |
@@ -22,6 +23,7 @@
 
 pub mod allowlist_serial;
 pub mod allowlist_watch;
+pub mod anchor_files;
 pub mod capture;
 pub mod config;
 pub mod consent_dialog;

@@ -123,7 +123,8 @@ async fn run_check(files: &HostFiles, binary: &std::path::Path) -> Result<()> {
     let release_key = files.load_release_key()?;
     let state = InstalledState::at(files, binary)?;
     let (_, link) = connect(files).await?;
-    let outcome = check(&link, &release_key, &state.release).await?;
+    let withdrawn = ReleaseRecord::withdrawn_at(files, binary)?;
+    let outcome = check(&link, &release_key, &state.release, &withdrawn).await?;
     record_check(&link, &outcome).await?;
     match outcome {
         CheckOutcome::NothingPublished => println!(

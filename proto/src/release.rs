@@ -8,7 +8,8 @@
 //! decoded only after the signature verifies. [`assess`] decides whether a
 //! verified manifest may replace what is installed (target, component,
 //! version order, new capabilities), and [`PackageCheck`] verifies the
-//! downloaded bytes against it as they arrive.
+//! downloaded bytes against it as they arrive. [`check_not_withdrawn`]
+//! refuses a release this host rolled back from until it is re-signed.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -278,6 +279,15 @@ pub enum ReleaseError {
         installed: ReleaseVersion,
         offered: ReleaseVersion,
     },
+    #[error(
+        "release {version} was rolled back on this host and is offered again under its old \
+         signature (published at {published_unix}); it installs again only when the operator \
+         re-signs it (publishes it anew)"
+    )]
+    RolledBack {
+        version: ReleaseVersion,
+        published_unix: u64,
+    },
     #[error("release {0} is already installed")]
     AlreadyInstalled(ReleaseVersion),
     #[error("release package of {size} bytes is larger than the {PACKAGE_MAX}-byte limit")]
@@ -396,6 +406,9 @@ impl PackageCheck {
         Ok(())
     }
 }
+
+mod withdrawn;
+pub use withdrawn::{check_not_withdrawn, WithdrawnRelease};
 
 #[cfg(test)]
 mod tests;

@@ -277,7 +277,10 @@ async fn refused_enrolments_are_counted_by_intrusion_detection() {
         let endpoint = assent_net::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
         let config = assent_net::client_config(assent_net::RelayTrust::Pinned(relay.pin)).unwrap();
         let attempt = assent_net::connect(&endpoint, relay.addr, "localhost", config).await;
-        assert!(attempt.is_ok(), "the reporting source was banned by address: {attempt:?}");
+        assert!(
+            attempt.is_ok(),
+            "the reporting source was banned by address: {attempt:?}"
+        );
     })
     .await;
 }

@@ -124,6 +124,12 @@ impl Lab {
         let host_dir = dir.path().join("host");
         for d in [&relay_dir, &viewer_dir, &host_dir] {
             std::fs::create_dir_all(d)?;
+            // Whatever the umask: the host refuses a data directory others can write.
+            #[cfg(unix)]
+            std::fs::set_permissions(
+                d,
+                <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700),
+            )?;
         }
         let viewer_identity = viewer_dir.join("viewer.key");
         let viewer_pub = viewer_dir.join("viewer.pub.pem");

@@ -51,6 +51,13 @@ pub enum BinaryFileError {
         binary: PathBuf,
         source: std::io::Error,
     },
+    /// The staged package no longer hashes to what the technician approved.
+    #[error(
+        "the downloaded package {0} changed on disk after it was verified and approved; \
+         nothing was replaced. Something else writes to the binary's directory: find out \
+         what before installing again"
+    )]
+    ChangedSinceApproval(PathBuf),
     #[error("there is no previous binary at {0}: nothing to roll back to")]
     NoPrevious(PathBuf),
     #[error("restoring {previous} over {binary}: {source}; the binary was not replaced")]
@@ -192,6 +199,13 @@ fn stage_error(dir: &Path, source: std::io::Error) -> BinaryFileError {
     }
 }
 
+fn sha256_of(path: &Path) -> std::io::Result<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut File::open(path)?, &mut hasher)?;
+    Ok(hasher.finalize().into())
+}
+
 #[cfg(unix)]
 fn set_executable(file: &File) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -212,8 +226,24 @@ fn set_executable(_file: &File) -> std::io::Result<()> {
 /// first would leave it only under a staging name, which the next install
 /// sweeps); the price is that a failed final rename has already replaced
 /// the old `.previous`, and [`BinaryFileError::Replace`] says so.
-pub fn swap_in(mut package: StagedFile, binary: &Path) -> Result<(), BinaryFileError> {
+///
+/// The package is hashed again, after it is synced and right before the
+/// renames, and refused unless it still has the signed `expected_sha256`:
+/// the approval prompt may have waited minutes with the file on disk.
+pub fn swap_in(
+    mut package: StagedFile,
+    binary: &Path,
+    expected_sha256: &[u8; 32],
+) -> Result<(), BinaryFileError> {
     package.seal()?;
+    let read_error = |source| BinaryFileError::Write {
+        path: package.path.clone(),
+        source,
+    };
+    if &sha256_of(&package.path).map_err(read_error)? != expected_sha256 {
+        // Dropping `package` removes the altered file.
+        return Err(BinaryFileError::ChangedSinceApproval(package.path.clone()));
+    }
     let previous = previous_path(binary);
     let keep_error = |source| BinaryFileError::KeepPrevious {
         previous: previous.clone(),
@@ -286,6 +316,28 @@ mod tests {
         names
     }
 
+    fn digest(bytes: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(bytes).into()
+    }
+
+    #[test]
+    fn a_package_changed_on_disk_after_approval_is_refused_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("assent-host");
+        std::fs::write(&binary, b"old").unwrap();
+        let package = staged(&binary, b"approved");
+        // While the prompt waited, someone rewrote the staged file.
+        std::fs::write(package.path(), b"tampered").unwrap();
+        let error = swap_in(package, &binary, &digest(b"approved")).unwrap_err();
+        assert!(
+            matches!(error, BinaryFileError::ChangedSinceApproval(_)),
+            "{error}"
+        );
+        assert_eq!(std::fs::read(&binary).unwrap(), b"old");
+        assert_eq!(listing(dir.path()), ["assent-host"]);
+    }
+
     fn staged(binary: &Path, bytes: &[u8]) -> StagedFile {
         let mut staged = StagedFile::beside(binary).unwrap();
         staged.write(bytes).unwrap();
@@ -327,7 +379,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let binary = dir.path().join("assent-host");
         std::fs::write(&binary, b"old").unwrap();
-        swap_in(staged(&binary, b"new"), &binary).unwrap();
+        swap_in(staged(&binary, b"new"), &binary, &digest(b"new")).unwrap();
         assert_eq!(std::fs::read(&binary).unwrap(), b"new");
         assert_eq!(std::fs::read(previous_path(&binary)).unwrap(), b"old");
         assert_eq!(listing(dir.path()), ["assent-host", "assent-host.previous"]);
@@ -338,7 +390,7 @@ mod tests {
             assert_eq!(mode & 0o777, 0o755);
         }
         // A second install replaces the kept binary with the one it replaces.
-        swap_in(staged(&binary, b"newer"), &binary).unwrap();
+        swap_in(staged(&binary, b"newer"), &binary, &digest(b"newer")).unwrap();
         assert_eq!(std::fs::read(previous_path(&binary)).unwrap(), b"new");
     }
 
@@ -350,7 +402,7 @@ mod tests {
         // A directory where `.previous` goes: renaming a file onto it fails.
         std::fs::create_dir(previous_path(&binary)).unwrap();
         std::fs::write(previous_path(&binary).join("x"), b"").unwrap();
-        let error = swap_in(staged(&binary, b"new"), &binary).unwrap_err();
+        let error = swap_in(staged(&binary, b"new"), &binary, &digest(b"new")).unwrap_err();
         assert!(
             matches!(error, BinaryFileError::KeepPrevious { .. }),
             "{error}"
@@ -397,7 +449,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let binary = dir.path().join("assent-host");
         std::fs::write(&binary, b"old").unwrap();
-        swap_in(staged(&binary, b"new"), &binary).unwrap();
+        swap_in(staged(&binary, b"new"), &binary, &digest(b"new")).unwrap();
         restore_previous(&binary).unwrap();
         assert_eq!(std::fs::read(&binary).unwrap(), b"old");
         assert_eq!(listing(dir.path()), ["assent-host"]);

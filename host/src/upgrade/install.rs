@@ -17,7 +17,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::approval::{self, Terminal};
 use super::binary_file::{self, previous_path, BinaryFileError};
-use super::installed::{file_sha256, hex, InstalledState, RecordedRelease, ReleaseRecord};
+use super::installed::{
+    file_sha256, hex, InstalledState, RecordedRelease, ReleaseRecord, WithdrawnRecord,
+};
 use super::lock::UpgradeLock;
 use super::offer::{self, AvailableRelease, CheckOutcome, DownloadError};
 use crate::config::{HostConfig, HostFiles};
@@ -101,7 +103,8 @@ pub async fn install(
         tracing::info!(swept, "removed staging files of an interrupted install");
     }
     let (config, link) = connect(files).await?;
-    let outcome = offer::check(&link, &release_key, &state.release).await?;
+    let withdrawn = ReleaseRecord::withdrawn_at(files, binary)?;
+    let outcome = offer::check(&link, &release_key, &state.release, &withdrawn).await?;
     record_check(&link, &outcome).await?;
     let available = match outcome {
         CheckOutcome::NothingPublished => return Ok(InstallOutcome::NothingPublished),
@@ -189,7 +192,7 @@ pub async fn install(
         &format!("sha256 {} at {}", hex(&manifest.sha256), binary.display()),
     )
     .await?;
-    if let Err(e) = binary_file::swap_in(staged, binary) {
+    if let Err(e) = binary_file::swap_in(staged, binary, &manifest.sha256) {
         if e.replaced_the_binary() {
             record_install(files, binary, &state, &manifest)?;
             return Err(e).context("installing the release");
@@ -219,10 +222,16 @@ fn record_install(
     replaced: &InstalledState,
     manifest: &ReleaseManifest,
 ) -> Result<()> {
+    // What was rolled back from here stays refused across later installs.
+    let withdrawn = ReleaseRecord::load(files)?
+        .filter(|r| r.describes(binary))
+        .map(|r| r.withdrawn)
+        .unwrap_or_default();
     ReleaseRecord {
         binary: absolute(binary),
         installed: RecordedRelease::of_manifest(manifest),
         previous: Some(RecordedRelease::new(&replaced.release, &replaced.sha256)),
+        withdrawn,
     }
     .save(files)
     .context(
@@ -320,12 +329,24 @@ fn record_rollback(
     restored: Option<RecordedRelease>,
 ) -> Result<()> {
     match (record, restored) {
-        (Some(record), Some(restored)) => ReleaseRecord {
-            binary: record.binary,
-            installed: restored,
-            previous: None,
+        (Some(record), Some(restored)) => {
+            // The undone release may come back only re-signed (R16, R21).
+            let mut withdrawn = record.withdrawn;
+            withdrawn.push(WithdrawnRecord {
+                version: record.installed.version,
+                published_unix: record
+                    .installed
+                    .published_unix
+                    .unwrap_or_else(relay_link::now_unix),
+            });
+            ReleaseRecord {
+                binary: record.binary,
+                installed: restored,
+                previous: None,
+                withdrawn,
+            }
+            .save(files)?
         }
-        .save(files)?,
         // Forced: nothing is known of the restored binary, so no record describes it.
         (Some(_), None) => std::fs::remove_file(files.release_record_path())
             .context("removing release.toml after the rollback")?,

@@ -8,11 +8,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use assent_proto::release::{Installed, ReleaseCapability, ReleaseManifest, HOST_COMPONENT};
+use assent_proto::release::{
+    Installed, ReleaseCapability, ReleaseManifest, WithdrawnRelease, HOST_COMPONENT,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{write_atomically, HostFiles};
+use crate::anchor_files;
+use crate::config::HostFiles;
 
 /// The Rust target triple of this build, as release manifests name it.
 /// Built from `std::env::consts` and `cfg!(target_env)`, which covers the
@@ -70,6 +73,10 @@ pub struct RecordedRelease {
     /// SHA-256 of the binary, lowercase hex.
     pub sha256: String,
     pub capabilities: Vec<String>,
+    /// `published_unix` of the signed manifest it was installed from; absent
+    /// for a build that came from elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_unix: Option<u64>,
 }
 
 impl RecordedRelease {
@@ -84,6 +91,7 @@ impl RecordedRelease {
                 .iter()
                 .map(|c| c.name().to_owned())
                 .collect(),
+            published_unix: None,
         }
     }
 
@@ -98,6 +106,7 @@ impl RecordedRelease {
                 .iter()
                 .map(|c| c.name().to_owned())
                 .collect(),
+            published_unix: Some(manifest.published_unix),
         }
     }
 
@@ -124,16 +133,49 @@ pub struct ReleaseRecord {
     /// Kept as `<binary>.previous`; `None` once rolled back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<RecordedRelease>,
+    /// Releases rolled back from at this binary: never installed again
+    /// under the signature that was undone (R16, R21).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawn: Vec<WithdrawnRecord>,
+}
+
+/// A release rolled back from, as `release.toml` keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawnRecord {
+    pub version: String,
+    /// The undone manifest's publication time (or the rollback's, when it
+    /// was not known): a re-signed manifest must be published after it.
+    pub published_unix: u64,
 }
 
 impl ReleaseRecord {
+    /// The releases rolled back from at `binary`, for the offer check.
+    pub fn withdrawn_at(files: &HostFiles, binary: &Path) -> Result<Vec<WithdrawnRelease>> {
+        let Some(record) = Self::load(files)?.filter(|r| r.describes(binary)) else {
+            return Ok(Vec::new());
+        };
+        record
+            .withdrawn
+            .iter()
+            .map(|w| {
+                Ok(WithdrawnRelease {
+                    version: w.version.parse().map_err(|e: String| {
+                        anyhow!("release.toml: withdrawn version {:?}: {e}", w.version)
+                    })?,
+                    published_unix: w.published_unix,
+                })
+            })
+            .collect()
+    }
+
     pub fn load(files: &HostFiles) -> Result<Option<Self>> {
         let path = files.release_record_path();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        // It says which capabilities are installed: an anchor like the rest.
+        let Some(bytes) = files.read_anchor(&path, 64 * 1024)? else {
+            return Ok(None);
         };
+        let text = String::from_utf8_lossy(&bytes);
         let record = toml::from_str(&text).with_context(|| {
             format!(
                 "{} is not a valid release record; remove it to compare against the running build",
@@ -145,7 +187,10 @@ impl ReleaseRecord {
 
     pub fn save(&self, files: &HostFiles) -> Result<()> {
         let text = toml::to_string(self).context("encoding the release record")?;
-        write_atomically(&files.release_record_path(), text.as_bytes())
+        Ok(anchor_files::write(
+            &files.release_record_path(),
+            text.as_bytes(),
+        )?)
     }
 
     /// Whether this record is about `binary` (paths compared after resolving).
@@ -295,6 +340,7 @@ mod tests {
             binary: binary.clone(),
             installed: RecordedRelease::new(&recorded, &file_sha256(&binary).unwrap()),
             previous: None,
+            withdrawn: Vec::new(),
         }
         .save(&files)
         .unwrap();
@@ -342,6 +388,7 @@ mod tests {
             binary: dir.path().join("elsewhere"),
             installed: RecordedRelease::new(&other, &file_sha256(&binary).unwrap()),
             previous: Some(RecordedRelease::new(&other, &[0; 32])),
+            withdrawn: Vec::new(),
         }
         .save(&files)
         .unwrap();

@@ -14,8 +14,8 @@ use assent_proto::messages::signalling::{
     PackageChunk, PackageRequest, ReleaseQuery, SignallingMessage,
 };
 use assent_proto::release::{
-    assess, Installed, PackageCheck, ReleaseError, ReleaseManifest, ReleaseVersion, SignedRelease,
-    UpgradePlan,
+    assess, check_not_withdrawn, Installed, PackageCheck, ReleaseError, ReleaseManifest,
+    ReleaseVersion, SignedRelease, UpgradePlan, WithdrawnRelease,
 };
 
 use super::binary_file::{BinaryFileError, StagedFile};
@@ -52,6 +52,7 @@ impl CheckOutcome {
         offer: Option<&SignedRelease>,
         release_key: &PublicIdentity,
         installed: &Installed,
+        withdrawn: &[WithdrawnRelease],
     ) -> Self {
         let Some(offer) = offer else {
             return Self::NothingPublished;
@@ -64,6 +65,10 @@ impl CheckOutcome {
             Ok(manifest) => manifest,
             Err(reason) => return refused(reason, "unverified".to_owned()),
         };
+        // A release undone here comes back only signed anew (R16, R21).
+        if let Err(reason) = check_not_withdrawn(&manifest, withdrawn) {
+            return refused(reason, manifest.version.to_string());
+        }
         match assess(installed, &manifest) {
             Ok(plan) => Self::Available(Box::new(AvailableRelease { manifest, plan })),
             Err(ReleaseError::AlreadyInstalled(version)) => Self::UpToDate { version },
@@ -79,6 +84,7 @@ pub async fn check(
     link: &RelayLink,
     release_key: &PublicIdentity,
     installed: &Installed,
+    withdrawn: &[WithdrawnRelease],
 ) -> Result<CheckOutcome> {
     let query = ReleaseQuery {
         component: text(&installed.component),
@@ -90,6 +96,7 @@ pub async fn check(
             offer.release.as_ref(),
             release_key,
             installed,
+            withdrawn,
         )),
         other => Err(unexpected("ReleaseOffer", other).into()),
     }
@@ -199,7 +206,8 @@ mod tests {
         let signed = manifest_for(b"pkg", "2.0.0")
             .sign(&test_keys::key("other"), &mut OsRng)
             .unwrap();
-        let outcome = CheckOutcome::of_offer(Some(&signed), release.public(), &installed("1.0.0"));
+        let outcome =
+            CheckOutcome::of_offer(Some(&signed), release.public(), &installed("1.0.0"), &[]);
         assert!(
             matches!(
                 outcome,
@@ -213,25 +221,61 @@ mod tests {
     }
 
     #[test]
+    fn a_release_rolled_back_from_is_refused_until_it_is_signed_anew() {
+        let release = test_keys::key("release");
+        let undone = [WithdrawnRelease {
+            version: "2.0.0".parse().unwrap(),
+            published_unix: 1,
+        }];
+        let same = manifest_for(b"pkg", "2.0.0")
+            .sign(&release, &mut OsRng)
+            .unwrap();
+        let outcome =
+            CheckOutcome::of_offer(Some(&same), release.public(), &installed("1.0.0"), &undone);
+        assert!(
+            matches!(
+                outcome,
+                CheckOutcome::Refused {
+                    reason: ReleaseError::RolledBack { .. },
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        let mut resigned = manifest_for(b"pkg", "2.0.0");
+        resigned.published_unix = 2;
+        let resigned = resigned.sign(&release, &mut OsRng).unwrap();
+        assert!(matches!(
+            CheckOutcome::of_offer(
+                Some(&resigned),
+                release.public(),
+                &installed("1.0.0"),
+                &undone
+            ),
+            CheckOutcome::Available(_)
+        ));
+    }
+
+    #[test]
     fn the_installed_version_is_up_to_date_and_a_newer_one_is_available() {
         let release = test_keys::key("release");
         let signed = manifest_for(b"pkg", "2.0.0")
             .sign(&release, &mut OsRng)
             .unwrap();
         assert_eq!(
-            CheckOutcome::of_offer(Some(&signed), release.public(), &installed("2.0.0")),
+            CheckOutcome::of_offer(Some(&signed), release.public(), &installed("2.0.0"), &[]),
             CheckOutcome::UpToDate {
                 version: "2.0.0".parse().unwrap()
             }
         );
         let CheckOutcome::Available(available) =
-            CheckOutcome::of_offer(Some(&signed), release.public(), &installed("1.0.0"))
+            CheckOutcome::of_offer(Some(&signed), release.public(), &installed("1.0.0"), &[])
         else {
             panic!("not available")
         };
         assert_eq!(available.plan.to, "2.0.0".parse().unwrap());
         assert_eq!(
-            CheckOutcome::of_offer(None, release.public(), &installed("1.0.0")),
+            CheckOutcome::of_offer(None, release.public(), &installed("1.0.0"), &[]),
             CheckOutcome::NothingPublished
         );
     }
@@ -242,7 +286,8 @@ mod tests {
         let signed = manifest_for(b"pkg", "0.9.0")
             .sign(&release, &mut OsRng)
             .unwrap();
-        let outcome = CheckOutcome::of_offer(Some(&signed), release.public(), &installed("1.0.0"));
+        let outcome =
+            CheckOutcome::of_offer(Some(&signed), release.public(), &installed("1.0.0"), &[]);
         assert!(
             matches!(
                 &outcome,

@@ -11,7 +11,7 @@ use assent_proto::messages::notification::{NotificationKind, Severity};
 use tracing::{debug, warn};
 
 use super::approval::phi_refusal;
-use super::installed::{default_binary, InstalledState};
+use super::installed::{default_binary, InstalledState, ReleaseRecord};
 use super::offer::{check, CheckOutcome};
 use super::record_check;
 use crate::config::HostFiles;
@@ -71,10 +71,15 @@ async fn check_once(
     let binary = default_binary()?;
     let dir = files.dir.clone();
     // Hashing the binary reads it whole: off the async threads.
-    let state =
-        tokio::task::spawn_blocking(move || InstalledState::at(&HostFiles::new(dir), &binary))
-            .await??;
-    check(link, release_key, &state.release).await
+    let (state, withdrawn) = tokio::task::spawn_blocking(move || {
+        let files = HostFiles::new(dir);
+        anyhow::Ok((
+            InstalledState::at(&files, &binary)?,
+            ReleaseRecord::withdrawn_at(&files, &binary)?,
+        ))
+    })
+    .await??;
+    check(link, release_key, &state.release, &withdrawn).await
 }
 
 /// What the technician should hear about an outcome on an instrument of
