@@ -781,3 +781,42 @@ fn the_running_service_tells_the_technician_and_support_when_a_release_is_availa
     assert_eq!(available.count(), 1, "{audit}");
     run.kill();
 }
+
+#[test]
+fn a_stale_freshness_statement_warns_the_technician_and_support() {
+    let lab = release_lab();
+    let mut run = lab::Proc::spawn(
+        "assent-host run",
+        Command::new(&lab.host_binary)
+            .arg("--data-dir")
+            .arg(lab.host_dir())
+            .args(["run", "--upgrade-check-ms", "300"])
+            .env_remove("DISPLAY"),
+    );
+    run.wait_for("online as");
+    publish(&lab, &script("9.9.9"), "9.9.9", ALL_CAPABILITIES, "");
+    run.wait_for("Upgrade available: assent-host 9.9.9");
+    // The operator's statement runs out (here: signed already expired), so
+    // the relay could be holding a newer release back (issue 13 item 5).
+    let attest = Command::new(lab.bin("assent-relay"))
+        .arg("--data-dir")
+        .arg(lab.relay_dir())
+        .args(["release", "attest", "--valid", "0"])
+        .env_remove("ASSENT_RELAY_DATA_KEY")
+        .output()
+        .unwrap();
+    assert!(attest.status.success(), "{attest:?}");
+    assert!(
+        stdout(&attest).contains("attested assent-host 9.9.9 for"),
+        "{attest:?}"
+    );
+    run.wait_for("Release information from the relay is stale");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut list = relay_notifications(&lab);
+    while !list.contains("id=assent.upgrade.freshness ") {
+        assert!(Instant::now() < deadline, "never at the relay:\n{list}");
+        std::thread::sleep(Duration::from_millis(200));
+        list = relay_notifications(&lab);
+    }
+    run.kill();
+}

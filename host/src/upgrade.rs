@@ -124,7 +124,10 @@ async fn run_check(files: &HostFiles, binary: &std::path::Path) -> Result<()> {
     let state = InstalledState::at(files, binary)?;
     let (_, link) = connect(files).await?;
     let withdrawn = ReleaseRecord::withdrawn_at(files, binary)?;
-    let outcome = check(&link, &release_key, &state.release, &withdrawn).await?;
+    let (outcome, freshness) = check(&link, &release_key, &state.release, &withdrawn).await?;
+    if let Some(warning) = freshness.warning() {
+        eprintln!("warning: {warning}");
+    }
     record_check(&link, &outcome).await?;
     match outcome {
         CheckOutcome::NothingPublished => println!(

@@ -407,7 +407,12 @@ impl PackageCheck {
     }
 }
 
+mod freshness;
 mod withdrawn;
+pub use freshness::{
+    judge, manifest_hash, Freshness, FreshnessStatement, SignedFreshness, FRESHNESS_CONTEXT,
+    FRESHNESS_VALID_MAX_SECS,
+};
 pub use withdrawn::{check_not_withdrawn, WithdrawnRelease};
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ use assent_proto::messages::signalling::{
     PackageChunk, PackageRequest, RelayChallenge, RelayErrorCode, ReleaseOffer, ReleaseQuery,
     SupportClose, SupportOpen, SupportOpened, ViewerLogin,
 };
-use assent_proto::release::{ReleaseCapability, ReleaseManifest, SignedRelease};
+use assent_proto::release::{
+    FreshnessStatement, ReleaseCapability, ReleaseManifest, SignedRelease,
+};
 use assent_proto::wire::{Bytes, List};
 use golden::{
     assert_codes, assert_field_golden, assert_golden, bytes, fill, fixed_identity, hex,
@@ -243,8 +245,11 @@ fn release_query_offer_and_package_bytes_are_fixed() {
         ],
     );
     assert_golden(
-        &ReleaseOffer { release: None },
-        &["4153 01 0117 00000001", "00"],
+        &ReleaseOffer {
+            release: None,
+            freshness: None,
+        },
+        &["4153 01 0117 00000002", "00", "00"],
     );
     // The manifest body as the release key signs it.
     let manifest = ReleaseManifest {
@@ -283,16 +288,37 @@ fn release_query_offer_and_package_bytes_are_fixed() {
             signer: Fingerprint([0xee; 32]),
             signature: bytes(0x99, 512),
         }),
+        freshness: None,
     };
     assert_golden(
         &offer,
         &[
-            "4153 01 0117 000002a5", // ReleaseOffer, 677 bytes
+            "4153 01 0117 000002a6", // ReleaseOffer, 678 bytes
             "01",                    // Some
             "0000007c",
             &hex(&body),            // body: 124 bytes
             &fill(0xee, 32),        // signer fingerprint
             &signature_field(0x99), // signature
+            "00",                   // freshness: None
+        ],
+    );
+    // The freshness statement body as the release key signs it.
+    assert_field_golden(
+        &FreshnessStatement {
+            component: text("assent-host"),
+            target: text("x86_64-unknown-linux-gnu"),
+            latest_version: text("1.2.4"),
+            latest_manifest_sha256: [0xcd; 32],
+            issued_unix: 0x6600_0000,
+            expires_unix: 0x6609_3a80,
+        },
+        &[
+            &prefixed("0000000b", "assent-host"),
+            &prefixed("00000018", "x86_64-unknown-linux-gnu"),
+            &prefixed("00000005", "1.2.4"),
+            &fill(0xcd, 32),
+            "0000000066000000",
+            "0000000066093a80",
         ],
     );
     assert_golden(

@@ -12,7 +12,9 @@ use assent_proto::identity::Identity;
 use assent_proto::messages::signalling::{
     PackageRequest, RelayErrorCode, ReleaseQuery, SignallingMessage, PACKAGE_CHUNK_MAX,
 };
-use assent_proto::release::{PackageCheck, ReleaseCapability, SignedRelease, HOST_COMPONENT};
+use assent_proto::release::{
+    judge, Freshness, PackageCheck, ReleaseCapability, SignedRelease, HOST_COMPONENT,
+};
 use assent_proto::wire::Text;
 use assent_relay::admin::{
     run_release, AdminContext, ManifestFile, ReleaseCommand, ReleaseKeyFiles, BUILD_TARGET,
@@ -115,12 +117,41 @@ async fn a_published_release_is_offered_to_a_host_and_downloads_whole_in_bounded
         let (result, out) = publish(&relay, &keys, &package, &manifest, None);
         result.unwrap();
         let sha = hex::encode(Sha256::digest(&bytes));
+        let mut lines = out.lines();
         assert_eq!(
-            out.trim(),
+            lines.next().unwrap_or_default(),
             format!(
                 "published assent-host 1.2.3 for {BUILD_TARGET}: sha256 {sha}, {} bytes",
                 bytes.len()
             )
+        );
+        // Publishing also signs the freshness statement hosts are served.
+        assert!(
+            lines.next().unwrap_or_default().starts_with(&format!(
+                "attested assent-host 1.2.3 for {BUILD_TARGET} until "
+            )),
+            "{out}"
+        );
+        let freshness = relay
+            .store
+            .release_freshness(HOST_COMPONENT, BUILD_TARGET)
+            .unwrap()
+            .expect("a statement is stored");
+        let latest = relay
+            .store
+            .latest_release(HOST_COMPONENT, BUILD_TARGET)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            judge(
+                Some(&latest.signed),
+                Some(&freshness),
+                release_key.public(),
+                HOST_COMPONENT,
+                BUILD_TARGET,
+                NOW_UNIX,
+            ),
+            Freshness::Fresh
         );
 
         let (_, host_id) = enrolled_host(&relay, &key("host"), "DxFLEX").await;

@@ -104,7 +104,11 @@ pub async fn install(
     }
     let (config, link) = connect(files).await?;
     let withdrawn = ReleaseRecord::withdrawn_at(files, binary)?;
-    let outcome = offer::check(&link, &release_key, &state.release, &withdrawn).await?;
+    let (outcome, freshness) =
+        offer::check(&link, &release_key, &state.release, &withdrawn).await?;
+    if let Some(warning) = freshness.warning() {
+        eprintln!("warning: {warning}");
+    }
     record_check(&link, &outcome).await?;
     let available = match outcome {
         CheckOutcome::NothingPublished => return Ok(InstallOutcome::NothingPublished),

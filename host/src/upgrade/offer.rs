@@ -14,12 +14,12 @@ use assent_proto::messages::signalling::{
     PackageChunk, PackageRequest, ReleaseQuery, SignallingMessage,
 };
 use assent_proto::release::{
-    assess, check_not_withdrawn, Installed, PackageCheck, ReleaseError, ReleaseManifest,
-    ReleaseVersion, SignedRelease, UpgradePlan, WithdrawnRelease,
+    assess, check_not_withdrawn, judge, Freshness, Installed, PackageCheck, ReleaseError,
+    ReleaseManifest, ReleaseVersion, SignedRelease, UpgradePlan, WithdrawnRelease,
 };
 
 use super::binary_file::{BinaryFileError, StagedFile};
-use crate::relay_link::RelayLink;
+use crate::relay_link::{now_unix, RelayLink};
 
 /// What the relay's newest release means for this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,25 +78,31 @@ impl CheckOutcome {
 }
 
 /// Asks the relay for the newest release of this component and target and
-/// judges it. Records nothing: `assent-host run` calls this periodically
+/// judges it, and the operator's freshness statement beside it (whether the
+/// relay may be holding a newer release back). Records nothing: `assent-host run` calls this periodically
 /// and audits only what changed ([`super::record_check`]).
 pub async fn check(
     link: &RelayLink,
     release_key: &PublicIdentity,
     installed: &Installed,
     withdrawn: &[WithdrawnRelease],
-) -> Result<CheckOutcome> {
+) -> Result<(CheckOutcome, Freshness)> {
     let query = ReleaseQuery {
         component: text(&installed.component),
         target: text(&installed.target),
         installed_version: text(&installed.version.to_string()),
     };
     match link.call(query.into()).await? {
-        SignallingMessage::ReleaseOffer(offer) => Ok(CheckOutcome::of_offer(
-            offer.release.as_ref(),
-            release_key,
-            installed,
-            withdrawn,
+        SignallingMessage::ReleaseOffer(offer) => Ok((
+            CheckOutcome::of_offer(offer.release.as_ref(), release_key, installed, withdrawn),
+            judge(
+                offer.release.as_ref(),
+                offer.freshness.as_ref(),
+                release_key,
+                &installed.component,
+                &installed.target,
+                now_unix(),
+            ),
         )),
         other => Err(unexpected("ReleaseOffer", other).into()),
     }

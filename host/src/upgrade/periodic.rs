@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use assent_proto::identity::PublicIdentity;
 use assent_proto::messages::notification::{NotificationKind, Severity};
+use assent_proto::release::Freshness;
 use tracing::{debug, warn};
 
 use super::approval::phi_refusal;
@@ -21,6 +22,8 @@ use crate::relay_link::RelayLink;
 
 /// Notification ID of the upgrade check's finding.
 pub const UPGRADE_ID: &str = "assent.upgrade";
+/// Notification ID of the freshness statement's finding (issue 13).
+pub const FRESHNESS_ID: &str = "assent.upgrade.freshness";
 
 /// Checks at once, then every `interval`, while the connection lasts (the
 /// caller aborts the task when it drops). Without a pinned release key
@@ -47,7 +50,7 @@ pub async fn check_periodically(
     let mut last_audited: Option<String> = None;
     loop {
         match check_once(&files, &link, &release_key).await {
-            Ok(outcome) => {
+            Ok((outcome, freshness)) => {
                 let summary = format!("{outcome:?}");
                 if last_audited.as_ref() != Some(&summary) {
                     match record_check(&link, &outcome).await {
@@ -56,6 +59,7 @@ pub async fn check_periodically(
                     }
                 }
                 checks::report(&book, UPGRADE_ID, finding(&outcome, &model)).await;
+                checks::report(&book, FRESHNESS_ID, freshness_finding(&freshness)).await;
             }
             Err(e) => warn!(error = %format!("{e:#}"), "upgrade check"),
         }
@@ -67,7 +71,7 @@ async fn check_once(
     files: &HostFiles,
     link: &RelayLink,
     release_key: &PublicIdentity,
-) -> anyhow::Result<CheckOutcome> {
+) -> anyhow::Result<(CheckOutcome, Freshness)> {
     let binary = default_binary()?;
     let dir = files.dir.clone();
     // Hashing the binary reads it whole: off the async threads.
@@ -85,6 +89,17 @@ async fn check_once(
 /// What the technician should hear about an outcome on an instrument of
 /// `model` (a release with file transfer cannot be installed on one that
 /// holds patient data, R11).
+/// A warning while the relay's release information cannot be trusted to be
+/// current (issue 13 item 5); cleared once a fresh statement is served.
+pub fn freshness_finding(freshness: &Freshness) -> Finding {
+    freshness.warning().map(|detail| Problem {
+        severity: Severity::Warning,
+        kind: NotificationKind::ConfigurationProblem,
+        title: "Release information from the relay is stale".to_owned(),
+        detail: format!("{detail}; tell the operator"),
+    })
+}
+
 pub fn finding(outcome: &CheckOutcome, model: &str) -> Finding {
     match outcome {
         CheckOutcome::NothingPublished | CheckOutcome::UpToDate { .. } => None,

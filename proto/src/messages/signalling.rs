@@ -24,7 +24,7 @@ use super::notification::{Notification, NotificationCleared};
 use super::session::lossy_text;
 use crate::allowlist::SignedAllowList;
 use crate::identity::{Fingerprint, Identity, IdentityError, PublicIdentity, SIGNATURE_LEN};
-use crate::release::{SignedRelease, COMPONENT_MAX, TARGET_MAX, VERSION_MAX};
+use crate::release::{SignedFreshness, SignedRelease, COMPONENT_MAX, TARGET_MAX, VERSION_MAX};
 use crate::wire::{Bytes, Field, Text};
 
 mod enrolment_token;
@@ -366,6 +366,8 @@ crate::wire_struct! {
     /// word counts for nothing.
     pub struct ReleaseOffer : ReleaseOffer {
         pub release: Option<SignedRelease>,
+        /// The operator's signed statement of the latest release (freshness).
+        pub freshness: Option<SignedFreshness>,
     }
 }
 

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use assent_proto::identity::{Identity, PublicIdentity};
 use assent_proto::release::{
-    ReleaseCapability, ReleaseManifest, ReleaseVersion, SignedRelease, HOST_COMPONENT, PACKAGE_MAX,
+    FreshnessStatement, ReleaseCapability, ReleaseManifest, ReleaseVersion, SignedRelease,
+    FRESHNESS_VALID_MAX_SECS, HOST_COMPONENT, PACKAGE_MAX,
 };
 use assent_proto::wire::{List, Text};
 use rand_core::OsRng;
@@ -18,7 +19,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{printable, AdminContext};
-use crate::civil_time::format_unix_ms;
+use crate::civil_time::{format_unix_ms, parse_duration_secs};
 use crate::store::{ReleaseRecord, PAGE_MAX};
 
 /// The target triple this relay was built for: the default `target` of a
@@ -60,6 +61,23 @@ pub enum ReleaseCommand {
         /// The release description (TOML; keys above).
         #[arg(long, value_name = "MANIFEST.toml")]
         manifest: PathBuf,
+        /// The release private key (default: release.key in the data directory).
+        #[arg(long, value_name = "PATH")]
+        release_key: Option<PathBuf>,
+    },
+    /// Sign the freshness statement hosts are served beside each latest
+    /// release: "the latest release of this component for this target is
+    /// this one, until then". A host warns the technician and support when
+    /// its statement expired or names a release the relay does not offer,
+    /// so a relay cannot hold hosts on an old release for longer than
+    /// --valid. `publish` signs one for 7 days; run this before that runs
+    /// out (daily from cron, with the release key). Prints
+    /// `attested COMPONENT VERSION for TARGET until TIME` for each.
+    Attest {
+        /// How long the statements hold: `36h`, `7d`, `2w` (at most 31d).
+        /// `0` signs statements that are stale at once, so hosts warn (a drill).
+        #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_validity)]
+        valid: u64,
         /// The release private key (default: release.key in the data directory).
         #[arg(long, value_name = "PATH")]
         release_key: Option<PathBuf>,
@@ -155,6 +173,13 @@ pub fn run(
             let pinned = load_public_key(&files.public_key)?;
             let description = ManifestFile::load(manifest)?;
             publish(ctx, package, &description, &signer, &pinned)
+        }
+        ReleaseCommand::Attest { valid, release_key } => {
+            let key_path = release_key.as_deref().unwrap_or(&files.private_key);
+            let signer = Identity::load(key_path)
+                .with_context(|| format!("loading the release key {}", key_path.display()))?;
+            let pinned = load_public_key(&files.public_key)?;
+            attest_all(ctx, &signer, &pinned, *valid)
         }
         ReleaseCommand::List => list(ctx),
     }
@@ -427,6 +452,91 @@ fn publish(
         record.target,
         hex::encode(sha256),
         size
+    )?;
+    attest(ctx, &record, signer, pinned, PUBLISH_FRESHNESS_SECS)
+}
+
+fn parse_validity(input: &str) -> Result<u64, String> {
+    if input.trim() == "0" {
+        return Ok(0);
+    }
+    parse_duration_secs(input).map_err(|e| e.to_string())
+}
+
+/// How long the statement `publish` signs holds.
+const PUBLISH_FRESHNESS_SECS: u64 = 7 * 24 * 3600;
+
+/// `release attest`: a statement for the latest release of every component
+/// and target published.
+fn attest_all(
+    ctx: &mut AdminContext<'_>,
+    signer: &Identity,
+    pinned: &PublicIdentity,
+    valid_secs: u64,
+) -> anyhow::Result<()> {
+    if valid_secs > FRESHNESS_VALID_MAX_SECS {
+        bail!("--valid: at most 31d, so a relay can replay a statement for a month at most");
+    }
+    let mut pairs: Vec<(String, String)> = ctx
+        .store
+        .releases(PAGE_MAX)?
+        .into_iter()
+        .map(|r| (r.component, r.target))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    if pairs.is_empty() {
+        writeln!(ctx.out, "no releases published: nothing to attest")?;
+    }
+    for (component, target) in pairs {
+        if let Some(latest) = ctx.store.latest_release(&component, &target)? {
+            attest(ctx, &latest, signer, pinned, valid_secs)?;
+        }
+    }
+    Ok(())
+}
+
+fn attest(
+    ctx: &mut AdminContext<'_>,
+    latest: &ReleaseRecord,
+    signer: &Identity,
+    pinned: &PublicIdentity,
+    valid_secs: u64,
+) -> anyhow::Result<()> {
+    if signer.fingerprint() != pinned.fingerprint() {
+        bail!(
+            "the release key given ({}) is not the release key hosts pin ({}); attest with the key whose public half is the relay's release.pub.pem",
+            hex::encode(signer.fingerprint().0),
+            hex::encode(pinned.fingerprint().0)
+        );
+    }
+    let statement = FreshnessStatement::for_release(
+        &latest.signed,
+        Text::new(&latest.component).context("component")?,
+        Text::new(&latest.target).context("target")?,
+        Text::new(&latest.version).context("version")?,
+        ctx.now_unix,
+        valid_secs,
+    );
+    let signed = statement.sign(signer, &mut OsRng);
+    signed
+        .verify(pinned)
+        .context("the freshly signed statement does not verify under the release public key")?;
+    ctx.store
+        .set_release_freshness(&latest.component, &latest.target, &signed)
+        .context("storing the freshness statement")?;
+    writeln!(
+        ctx.out,
+        "attested {} {} for {} until {}{}",
+        printable(&latest.component),
+        printable(&latest.version),
+        printable(&latest.target),
+        format_unix_ms(statement.expires_unix.saturating_mul(1000)),
+        if valid_secs == 0 {
+            " (already expired: hosts will warn that their release information is stale)"
+        } else {
+            ""
+        }
     )?;
     Ok(())
 }

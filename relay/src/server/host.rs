@@ -189,11 +189,17 @@ async fn serve_requests(
             }
             SignallingMessage::ReleaseQuery(query) => {
                 info!(%host_id, component = %query.component, target = %query.target, installed = %query.installed_version, "host asks for releases");
-                let latest = state
-                    .with_store(move |store| store.latest_release(&query.component, &query.target))
+                let (latest, freshness) = state
+                    .with_store(move |store| {
+                        Ok((
+                            store.latest_release(&query.component, &query.target)?,
+                            store.release_freshness(&query.component, &query.target)?,
+                        ))
+                    })
                     .await?;
                 send.send(&ReleaseOffer {
                     release: latest.map(|record| record.signed),
+                    freshness,
                 })
                 .await?;
             }

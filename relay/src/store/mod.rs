@@ -28,6 +28,7 @@ use assent_proto::messages::signalling::{
     EnrollRequest, EnrolmentToken, FileTransferInstall, HostId, EMAIL_MAX, INSTRUMENT_ID_MAX,
     INSTRUMENT_MODEL_MAX, NAME_MAX, SERIAL_NUMBER_MAX,
 };
+use assent_proto::release::SignedFreshness;
 use assent_proto::wire::Text;
 use rand_core::CryptoRngCore;
 
@@ -405,6 +406,19 @@ pub trait StateStore: Send + Sync {
         component: &str,
         target: &str,
     ) -> Result<Option<ReleaseRecord>, StoreError>;
+    /// Replaces the freshness statement served for a component and target.
+    fn set_release_freshness(
+        &self,
+        component: &str,
+        target: &str,
+        statement: &SignedFreshness,
+    ) -> Result<(), StoreError>;
+    /// The freshness statement served beside [`StateStore::latest_release`].
+    fn release_freshness(
+        &self,
+        component: &str,
+        target: &str,
+    ) -> Result<Option<SignedFreshness>, StoreError>;
     /// Published releases, newest first (at most `limit`, capped at [`PAGE_MAX`]).
     fn releases(&self, limit: usize) -> Result<Vec<ReleaseRecord>, StoreError>;
     /// Up to [`PACKAGE_PIECE`] bytes of a published package from `offset`

@@ -12,6 +12,7 @@ use assent_proto::allowlist::{AllowListEntry, SignedAllowList};
 use assent_proto::audit::{ChainHead, SealedAuditRecord};
 use assent_proto::identity::Fingerprint;
 use assent_proto::lockout::LockoutSnapshot;
+use assent_proto::release::SignedFreshness;
 use assent_proto::wire::{Bytes, Field, Reader};
 use rand_core::OsRng;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -477,6 +478,23 @@ impl StateStore for SqliteStore {
         target: &str,
     ) -> Result<Option<ReleaseRecord>, StoreError> {
         self.read(|tx| releases::latest(tx, component, target))
+    }
+
+    fn set_release_freshness(
+        &self,
+        component: &str,
+        target: &str,
+        statement: &SignedFreshness,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| releases::set_freshness(tx, component, target, statement))
+    }
+
+    fn release_freshness(
+        &self,
+        component: &str,
+        target: &str,
+    ) -> Result<Option<SignedFreshness>, StoreError> {
+        self.read(|tx| releases::freshness(tx, component, target))
     }
 
     fn releases(&self, limit: usize) -> Result<Vec<ReleaseRecord>, StoreError> {

@@ -11,6 +11,7 @@ use crate::messages::notification::strategies as notification;
 use crate::messages::session::test_support::{
     bytes, fingerprint, frame_of, largest, largest_is, public_identity, text, Largest,
 };
+use crate::release::SignedFreshness;
 use crate::wire::{DecodeError, Frame, List, Message, MessageType, HEADER_LEN};
 
 largest_is! {
@@ -208,15 +209,22 @@ fn signalling_message() -> BoxedStrategy<SignallingMessage> {
             }),
         ),
         boxed(
-            proptest::option::of((bytes(), fingerprint(), bytes())).prop_map(|release| {
-                ReleaseOffer {
+            (
+                proptest::option::of((bytes(), fingerprint(), bytes())),
+                proptest::option::of((bytes(), fingerprint(), bytes())),
+            )
+                .prop_map(|(release, freshness)| ReleaseOffer {
                     release: release.map(|(body, signer, signature)| SignedRelease {
                         body,
                         signer,
                         signature,
                     }),
-                }
-            }),
+                    freshness: freshness.map(|(body, signer, signature)| SignedFreshness {
+                        body,
+                        signer,
+                        signature,
+                    }),
+                }),
         ),
         boxed(
             (any::<[u8; 32]>(), any::<u64>())
@@ -343,6 +351,11 @@ fn largest_instances() -> Vec<SignallingMessage> {
         .into(),
         ReleaseOffer {
             release: Some(SignedRelease {
+                body: largest(),
+                signer: largest(),
+                signature: largest(),
+            }),
+            freshness: Some(SignedFreshness {
                 body: largest(),
                 signer: largest(),
                 signature: largest(),

@@ -5,7 +5,7 @@
 
 use std::io::Read;
 
-use assent_proto::release::{SignedRelease, PACKAGE_MAX};
+use assent_proto::release::{SignedFreshness, SignedRelease, PACKAGE_MAX};
 use assent_proto::wire::Field;
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use sha2::{Digest, Sha256};
@@ -204,6 +204,42 @@ pub(super) fn latest(
         )
         .optional()?;
     row.map(ReleaseRow::decode).transpose()
+}
+
+pub(super) fn set_freshness(
+    tx: &Transaction<'_>,
+    component: &str,
+    target: &str,
+    statement: &SignedFreshness,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO release_freshness (component, target, statement) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (component, target) DO UPDATE SET statement = excluded.statement",
+        params![component, target, statement.to_bytes()],
+    )?;
+    Ok(())
+}
+
+pub(super) fn freshness(
+    tx: &Transaction<'_>,
+    component: &str,
+    target: &str,
+) -> Result<Option<SignedFreshness>, StoreError> {
+    let bytes: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT statement FROM release_freshness WHERE component = ?1 AND target = ?2",
+            [component, target],
+            |r| r.get(0),
+        )
+        .optional()?;
+    bytes
+        .map(|b| {
+            SignedFreshness::from_bytes(&b).map_err(|e| StoreError::Corrupt {
+                table: "release_freshness",
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
 }
 
 pub(super) fn list(tx: &Transaction<'_>, limit: usize) -> Result<Vec<ReleaseRecord>, StoreError> {

@@ -151,6 +151,14 @@ const MIGRATIONS: &[&str] = &[
         used_by_host TEXT,
         revoked_unix_ms INTEGER
     ) STRICT;",
+    // 5: the operator's signed freshness statement per component and target
+    // (issue 13): public and signed, so stored as it was signed.
+    "CREATE TABLE release_freshness (
+        component TEXT NOT NULL,
+        target TEXT NOT NULL,
+        statement BLOB NOT NULL,
+        PRIMARY KEY (component, target)
+    ) STRICT;",
 ];
 
 /// The schema version this relay writes.
