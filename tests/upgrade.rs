@@ -747,10 +747,9 @@ fn relay_notifications(lab: &Lab) -> String {
     )
 }
 
-#[test]
-fn the_running_service_tells_the_technician_and_support_when_a_release_is_available() {
-    let lab = release_lab();
-    let mut run = lab::Proc::spawn(
+/// `assent-host run` checking for upgrades every 300 ms, once online.
+fn run_service(lab: &Lab) -> lab::Proc {
+    let run = lab::Proc::spawn(
         "assent-host run",
         Command::new(&lab.host_binary)
             .arg("--data-dir")
@@ -759,17 +758,31 @@ fn the_running_service_tells_the_technician_and_support_when_a_release_is_availa
             .env_remove("DISPLAY"),
     );
     run.wait_for("online as");
+    run
+}
+
+/// The relay's notification list once it holds `needle` (polled: the host
+/// reports in its own time), within a minute.
+fn relay_notification_arrives(lab: &Lab, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut list = relay_notifications(lab);
+    while !list.contains(needle) {
+        assert!(Instant::now() < deadline, "never at the relay:\n{list}");
+        std::thread::sleep(Duration::from_millis(200));
+        list = relay_notifications(lab);
+    }
+    list
+}
+
+#[test]
+fn the_running_service_tells_the_technician_and_support_when_a_release_is_available() {
+    let lab = release_lab();
+    let mut run = run_service(&lab);
     publish(&lab, &script("9.9.9"), "9.9.9", ALL_CAPABILITIES, "");
     // On the technician's terminal, from the periodic check...
     run.wait_for("Upgrade available: assent-host 9.9.9");
     // ...and at the relay for support.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut list = relay_notifications(&lab);
-    while !list.contains("id=assent.upgrade ") {
-        assert!(Instant::now() < deadline, "never at the relay:\n{list}");
-        std::thread::sleep(Duration::from_millis(200));
-        list = relay_notifications(&lab);
-    }
+    let list = relay_notification_arrives(&lab, "id=assent.upgrade ");
     assert!(
         list.contains("Upgrade available: assent-host 9.9.9"),
         "{list}"
@@ -785,15 +798,7 @@ fn the_running_service_tells_the_technician_and_support_when_a_release_is_availa
 #[test]
 fn a_stale_freshness_statement_warns_the_technician_and_support() {
     let lab = release_lab();
-    let mut run = lab::Proc::spawn(
-        "assent-host run",
-        Command::new(&lab.host_binary)
-            .arg("--data-dir")
-            .arg(lab.host_dir())
-            .args(["run", "--upgrade-check-ms", "300"])
-            .env_remove("DISPLAY"),
-    );
-    run.wait_for("online as");
+    let mut run = run_service(&lab);
     publish(&lab, &script("9.9.9"), "9.9.9", ALL_CAPABILITIES, "");
     run.wait_for("Upgrade available: assent-host 9.9.9");
     // The operator's statement runs out (here: signed already expired), so
@@ -811,12 +816,6 @@ fn a_stale_freshness_statement_warns_the_technician_and_support() {
         "{attest:?}"
     );
     run.wait_for("Release information from the relay is stale");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut list = relay_notifications(&lab);
-    while !list.contains("id=assent.upgrade.freshness ") {
-        assert!(Instant::now() < deadline, "never at the relay:\n{list}");
-        std::thread::sleep(Duration::from_millis(200));
-        list = relay_notifications(&lab);
-    }
+    relay_notification_arrives(&lab, "id=assent.upgrade.freshness ");
     run.kill();
 }

@@ -205,7 +205,8 @@ pub fn write(path: &Path, contents: &[u8]) -> Result<(), AnchorError> {
             "path has no file name",
         ))
     })?;
-    let (temp_path, mut file) = create_temp(dir, name).map_err(io_error(path))?;
+    let (temp_path, mut file) =
+        assent_proto::secret_file::create_private_temp(dir, name).map_err(io_error(path))?;
     let result = (|| {
         file.write_all(contents)?;
         file.sync_all()?;
@@ -218,32 +219,6 @@ pub fn write(path: &Path, contents: &[u8]) -> Result<(), AnchorError> {
         return Err(io_error(path)(e));
     }
     assent_proto::secret_file::sync_dir(dir).map_err(io_error(dir))
-}
-
-/// Creates `dir/.NAME.tmp-PID-N` exclusively (never through a link),
-/// owner-only from the first byte.
-fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
-    }
-    let mut last_err = None;
-    // A temporary file left by a crash only moves us to the next name.
-    for attempt in 0..16u32 {
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".tmp-{}-{attempt}", std::process::id()));
-        let temp_path = dir.join(temp_name);
-        match options.open(&temp_path) {
-            Ok(file) => return Ok((temp_path, file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last_err.unwrap_or_else(|| std::io::Error::other("no free temporary file name")))
 }
 
 #[cfg(test)]

@@ -213,16 +213,13 @@ crate::wire_struct! {
 impl SignedRelease {
     /// Verifies against the pinned release key, then decodes.
     pub fn verify(&self, release_key: &PublicIdentity) -> Result<ReleaseManifest, ReleaseError> {
-        let expected = release_key.fingerprint();
-        if self.signer != expected {
-            return Err(ReleaseError::WrongKey {
-                expected,
-                got: self.signer,
-            });
-        }
-        release_key
-            .verify(SIGNATURE_CONTEXT, &self.body, &self.signature)
-            .map_err(|_| ReleaseError::BadSignature)?;
+        verify_release_signature(
+            release_key,
+            SIGNATURE_CONTEXT,
+            &self.signer,
+            &self.body,
+            &self.signature,
+        )?;
         let manifest = ReleaseManifest::from_bytes(&self.body).map_err(ReleaseError::Decode)?;
         manifest.version()?;
         if manifest.size > PACKAGE_MAX {
@@ -232,6 +229,26 @@ impl SignedRelease {
         }
         Ok(manifest)
     }
+}
+
+/// Checks that the pinned release key signed `body` under `context`.
+fn verify_release_signature(
+    release_key: &PublicIdentity,
+    context: &str,
+    signer: &Fingerprint,
+    body: &[u8],
+    signature: &[u8],
+) -> Result<(), ReleaseError> {
+    let expected = release_key.fingerprint();
+    if *signer != expected {
+        return Err(ReleaseError::WrongKey {
+            expected,
+            got: *signer,
+        });
+    }
+    release_key
+        .verify(context, body, signature)
+        .map_err(|_| ReleaseError::BadSignature)
 }
 
 /// What is on this host now.

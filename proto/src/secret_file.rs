@@ -115,8 +115,9 @@ pub fn read(path: &Path, max_len: u64) -> Result<Zeroizing<Vec<u8>>, SecretFileE
     Ok(contents)
 }
 
-/// Creates `dir/.NAME.tmp-PID-N` exclusively, owner-only from the start.
-fn create_private_temp(
+/// Creates `dir/.NAME.tmp-PID-N` exclusively (O_EXCL: never through a symlink),
+/// owner-only from the start.
+pub fn create_private_temp(
     dir: &Path,
     name: &std::ffi::OsStr,
 ) -> std::io::Result<(PathBuf, std::fs::File)> {

@@ -19,7 +19,9 @@
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 
-use super::{ReleaseError, SignedRelease, COMPONENT_MAX, TARGET_MAX, VERSION_MAX};
+use super::{
+    verify_release_signature, ReleaseError, SignedRelease, COMPONENT_MAX, TARGET_MAX, VERSION_MAX,
+};
 use crate::identity::{Fingerprint, Identity, PublicIdentity, SIGNATURE_LEN};
 use crate::wire::{Bytes, Field, Text};
 
@@ -99,16 +101,13 @@ impl FreshnessStatement {
 impl SignedFreshness {
     /// Verifies against the pinned release key, then decodes.
     pub fn verify(&self, release_key: &PublicIdentity) -> Result<FreshnessStatement, ReleaseError> {
-        let expected = release_key.fingerprint();
-        if self.signer != expected {
-            return Err(ReleaseError::WrongKey {
-                expected,
-                got: self.signer,
-            });
-        }
-        release_key
-            .verify(FRESHNESS_CONTEXT, &self.body, &self.signature)
-            .map_err(|_| ReleaseError::BadSignature)?;
+        verify_release_signature(
+            release_key,
+            FRESHNESS_CONTEXT,
+            &self.signer,
+            &self.body,
+            &self.signature,
+        )?;
         FreshnessStatement::from_bytes(&self.body).map_err(ReleaseError::Decode)
     }
 }
