@@ -123,8 +123,7 @@ async fn run_check(files: &HostFiles, binary: &std::path::Path) -> Result<()> {
     let release_key = files.load_release_key()?;
     let state = InstalledState::at(files, binary)?;
     let (_, link) = connect(files).await?;
-    let withdrawn = ReleaseRecord::withdrawn_at(files, binary)?;
-    let (outcome, freshness) = check(&link, &release_key, &state.release, &withdrawn).await?;
+    let (outcome, freshness) = check(&link, &release_key, &state.release, &state.withdrawn).await?;
     if let Some(warning) = freshness.warning() {
         eprintln!("warning: {warning}");
     }

@@ -103,9 +103,8 @@ pub async fn install(
         tracing::info!(swept, "removed staging files of an interrupted install");
     }
     let (config, link) = connect(files).await?;
-    let withdrawn = ReleaseRecord::withdrawn_at(files, binary)?;
     let (outcome, freshness) =
-        offer::check(&link, &release_key, &state.release, &withdrawn).await?;
+        offer::check(&link, &release_key, &state.release, &state.withdrawn).await?;
     if let Some(warning) = freshness.warning() {
         eprintln!("warning: {warning}");
     }

@@ -150,13 +150,9 @@ pub struct WithdrawnRecord {
 }
 
 impl ReleaseRecord {
-    /// The releases rolled back from at `binary`, for the offer check.
-    pub fn withdrawn_at(files: &HostFiles, binary: &Path) -> Result<Vec<WithdrawnRelease>> {
-        let Some(record) = Self::load(files)?.filter(|r| r.describes(binary)) else {
-            return Ok(Vec::new());
-        };
-        record
-            .withdrawn
+    /// The releases rolled back from at this record's binary, for the offer check.
+    fn withdrawn_releases(&self) -> Result<Vec<WithdrawnRelease>> {
+        self.withdrawn
             .iter()
             .map(|w| {
                 Ok(WithdrawnRelease {
@@ -207,6 +203,9 @@ pub struct InstalledState {
     pub sha256: [u8; 32],
     /// The release came from `release.toml` rather than the running build.
     pub recorded: bool,
+    /// Releases rolled back from at this binary (`release.toml`), refused
+    /// when offered again under the signature that was undone.
+    pub withdrawn: Vec<WithdrawnRelease>,
 }
 
 impl InstalledState {
@@ -219,14 +218,18 @@ impl InstalledState {
     pub fn at(files: &HostFiles, binary: &Path) -> Result<Self> {
         let sha256 = file_sha256(binary)?;
         let binary = binary.to_path_buf();
+        let mut withdrawn = Vec::new();
         if let Some(record) = ReleaseRecord::load(files)? {
             if record.describes(&binary) {
+                // Refusing a withdrawn release is safe whatever the binary is now.
+                withdrawn = record.withdrawn_releases()?;
                 if record.installed.sha256 == hex(&sha256) {
                     return Ok(Self {
                         binary,
                         release: record.installed.installed()?,
                         sha256,
                         recorded: true,
+                        withdrawn,
                     });
                 }
                 tracing::warn!(
@@ -245,6 +248,7 @@ impl InstalledState {
             release,
             sha256,
             recorded: false,
+            withdrawn,
         })
     }
 }

@@ -12,7 +12,7 @@ use assent_proto::release::Freshness;
 use tracing::{debug, warn};
 
 use super::approval::phi_refusal;
-use super::installed::{default_binary, InstalledState, ReleaseRecord};
+use super::installed::{default_binary, InstalledState};
 use super::offer::{check, CheckOutcome};
 use super::record_check;
 use crate::config::HostFiles;
@@ -75,15 +75,10 @@ async fn check_once(
     let binary = default_binary()?;
     let dir = files.dir.clone();
     // Hashing the binary reads it whole: off the async threads.
-    let (state, withdrawn) = tokio::task::spawn_blocking(move || {
-        let files = HostFiles::new(dir);
-        anyhow::Ok((
-            InstalledState::at(&files, &binary)?,
-            ReleaseRecord::withdrawn_at(&files, &binary)?,
-        ))
-    })
-    .await??;
-    check(link, release_key, &state.release, &withdrawn).await
+    let state =
+        tokio::task::spawn_blocking(move || InstalledState::at(&HostFiles::new(dir), &binary))
+            .await??;
+    check(link, release_key, &state.release, &state.withdrawn).await
 }
 
 /// What the technician should hear about an outcome on an instrument of
